@@ -1,0 +1,1 @@
+//! An embedded Unicat dev server. Not yet filled: see issue 4.
