@@ -1,0 +1,73 @@
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::DecodeError;
+
+/// Intervals above this are clamped: they come from the network, and every deadline is
+/// `now + interval`.
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The data of the Engine.IO open packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Handshake {
+    pub(crate) sid: String,
+    pub(crate) upgrades: Vec<String>,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) max_payload: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Raw {
+    sid: Option<String>,
+    #[serde(default)]
+    upgrades: Vec<String>,
+    ping_interval: Option<u64>,
+    ping_timeout: Option<u64>,
+    max_payload: Option<u64>,
+}
+
+impl Handshake {
+    /// Parses the JSON of an open packet. `sid`, `pingInterval` and `pingTimeout` are
+    /// required; `maxPayload` defaults to the servers' default of 1,000,000 bytes.
+    pub(crate) fn parse(json: &str) -> Result<Self, DecodeError> {
+        let raw: Raw = crate::json::from_str(json)
+            .map_err(|_| DecodeError::InvalidHandshake("not a JSON object of the right shape"))?;
+        let sid = raw.sid.ok_or(DecodeError::InvalidHandshake("no sid"))?;
+        if sid.is_empty() || sid.len() > 256 || sid.chars().any(|c| c.is_control()) {
+            return Err(DecodeError::InvalidHandshake("bad sid"));
+        }
+        let interval = raw
+            .ping_interval
+            .ok_or(DecodeError::InvalidHandshake("no pingInterval"))?;
+        let timeout = raw
+            .ping_timeout
+            .ok_or(DecodeError::InvalidHandshake("no pingTimeout"))?;
+        Ok(Handshake {
+            sid,
+            upgrades: raw.upgrades,
+            ping_interval: Duration::from_millis(interval).min(MAX_INTERVAL),
+            ping_timeout: Duration::from_millis(timeout).min(MAX_INTERVAL),
+            max_payload: raw
+                .max_payload
+                .map(|m| usize::try_from(m).unwrap_or(usize::MAX))
+                .unwrap_or(1_000_000),
+        })
+    }
+
+    /// How long the client waits for the next ping before it calls the connection dead:
+    /// `pingInterval + pingTimeout`, never less than one second. python-engineio advertises
+    /// sub-second intervals as `0`, which would otherwise expire at once.
+    pub(crate) fn heartbeat(&self) -> Duration {
+        self.ping_interval
+            .saturating_add(self.ping_timeout)
+            .max(Duration::from_secs(1))
+    }
+
+    /// Whether the server offers an upgrade to WebSocket.
+    pub(crate) fn offers_websocket(&self) -> bool {
+        self.upgrades.iter().any(|u| u == "websocket")
+    }
+}

@@ -1,0 +1,154 @@
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+
+use crate::error::DecodeError;
+use crate::io::WsFrame;
+
+/// The record separator that joins packets in a polling payload.
+const SEPARATOR: char = '\x1e';
+
+/// python-engineio decodes at most 16 packets of a POST and silently drops the rest, so no
+/// POST carries more.
+pub(crate) const MAX_PACKETS_PER_POST: usize = 16;
+
+/// One Engine.IO packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum EnginePacket {
+    /// `0` + the handshake JSON, parsed separately by [`super::Handshake`].
+    Open(String),
+    /// `1`.
+    Close,
+    /// `2`, with `probe` during an upgrade and empty otherwise.
+    Ping(String),
+    /// `3`, echoing the ping's data.
+    Pong(String),
+    /// `4` + text.
+    Text(String),
+    /// A binary message: a WebSocket binary frame, or `b` + base64 in a polling payload.
+    Binary(Vec<u8>),
+    /// `5`.
+    Upgrade,
+    /// `6`.
+    Noop,
+}
+
+impl EnginePacket {
+    /// Decodes one text packet as it comes in a WebSocket text frame.
+    pub(crate) fn decode_text(text: &str) -> Result<Self, DecodeError> {
+        let mut chars = text.chars();
+        let kind = chars.next().ok_or(DecodeError::Empty)?;
+        let data = chars.as_str();
+        Ok(match kind {
+            '0' => EnginePacket::Open(data.to_string()),
+            '1' => EnginePacket::Close,
+            '2' => EnginePacket::Ping(data.to_string()),
+            '3' => EnginePacket::Pong(data.to_string()),
+            '4' => EnginePacket::Text(data.to_string()),
+            '5' => EnginePacket::Upgrade,
+            '6' => EnginePacket::Noop,
+            other => return Err(DecodeError::UnknownPacketType(other)),
+        })
+    }
+
+    /// Decodes one entry of a polling payload, where binary messages are `b` + base64.
+    pub(crate) fn decode_polling_entry(entry: &str) -> Result<Self, DecodeError> {
+        match entry.strip_prefix('b') {
+            Some(b64) => BASE64
+                .decode(b64)
+                .map(EnginePacket::Binary)
+                .map_err(|_| DecodeError::InvalidBase64),
+            None => Self::decode_text(entry),
+        }
+    }
+
+    /// Decodes a WebSocket message.
+    pub(crate) fn decode_ws(frame: WsFrame) -> Result<Self, DecodeError> {
+        match frame {
+            WsFrame::Text(text) => Self::decode_text(&text),
+            WsFrame::Binary(bytes) => Ok(EnginePacket::Binary(bytes)),
+        }
+    }
+
+    fn type_char(&self) -> char {
+        match self {
+            EnginePacket::Open(_) => '0',
+            EnginePacket::Close => '1',
+            EnginePacket::Ping(_) => '2',
+            EnginePacket::Pong(_) => '3',
+            EnginePacket::Text(_) | EnginePacket::Binary(_) => '4',
+            EnginePacket::Upgrade => '5',
+            EnginePacket::Noop => '6',
+        }
+    }
+
+    fn data(&self) -> &str {
+        match self {
+            EnginePacket::Open(d)
+            | EnginePacket::Ping(d)
+            | EnginePacket::Pong(d)
+            | EnginePacket::Text(d) => d,
+            _ => "",
+        }
+    }
+
+    /// Encodes the packet as one WebSocket message.
+    pub(crate) fn encode_ws(&self) -> WsFrame {
+        match self {
+            EnginePacket::Binary(bytes) => WsFrame::Binary(bytes.clone()),
+            other => {
+                let mut text = String::with_capacity(other.data().len().saturating_add(1));
+                text.push(other.type_char());
+                text.push_str(other.data());
+                WsFrame::Text(text)
+            }
+        }
+    }
+
+    /// Appends the packet as one polling entry.
+    pub(crate) fn encode_polling(&self, out: &mut String) {
+        match self {
+            EnginePacket::Binary(bytes) => {
+                out.push('b');
+                BASE64.encode_string(bytes, out);
+            }
+            other => {
+                out.push(other.type_char());
+                out.push_str(other.data());
+            }
+        }
+    }
+
+    /// The length of the packet as a polling entry, without encoding it.
+    pub(crate) fn polling_len(&self) -> usize {
+        match self {
+            EnginePacket::Binary(bytes) => {
+                bytes.len().div_ceil(3).saturating_mul(4).saturating_add(1)
+            }
+            other => other.data().len().saturating_add(1),
+        }
+    }
+}
+
+/// Splits a polling payload into its packets. An empty body, or an empty entry, is not a
+/// packet and is an error.
+pub(crate) fn decode_payload(body: &[u8]) -> Result<Vec<EnginePacket>, DecodeError> {
+    let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+    if text.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    text.split(SEPARATOR)
+        .map(EnginePacket::decode_polling_entry)
+        .collect()
+}
+
+/// Joins packets into one polling payload.
+pub(crate) fn encode_payload<'a>(packets: impl IntoIterator<Item = &'a EnginePacket>) -> String {
+    let mut out = String::new();
+    for (i, p) in packets.into_iter().enumerate() {
+        if i > 0 {
+            out.push(SEPARATOR);
+        }
+        p.encode_polling(&mut out);
+    }
+    out
+}

@@ -1,0 +1,352 @@
+//! The data that crosses the boundary between a machine and its runtime: [`Input`]s the
+//! runtime feeds in, [`Output`]s it performs, and the identifiers that tie them together.
+//!
+//! Everything here is plain data. Bodies and frames never print their contents in `Debug`
+//! output, because they may carry an API key, a JWT or an auth payload.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::error::TransportError;
+
+/// Identifies one HTTP request the core asked the runtime to perform.
+///
+/// Every [`Output::Http`] is answered by at most one [`Input::HttpResponse`] or
+/// [`Input::HttpFailed`] carrying the same id. An answer to an id the core no longer waits for
+/// (a long-poll that returns after a reconnect, say) is ignored.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct RequestId(pub u64);
+
+/// Identifies one WebSocket the core asked the runtime to open.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct WsId(pub u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "req#{}", self.0)
+    }
+}
+
+impl fmt::Display for WsId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ws#{}", self.0)
+    }
+}
+
+/// An HTTP body. Its `Debug` output shows only its length, never its bytes.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Body(pub Vec<u8>);
+
+impl Body {
+    /// The bytes of the body.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Takes the bytes out of the body.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    /// The length of the body in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Body(bytes)
+    }
+}
+
+impl From<&[u8]> for Body {
+    fn from(bytes: &[u8]) -> Self {
+        Body(bytes.to_vec())
+    }
+}
+
+impl From<String> for Body {
+    fn from(text: String) -> Self {
+        Body(text.into_bytes())
+    }
+}
+
+impl From<&str> for Body {
+    fn from(text: &str) -> Self {
+        Body(text.as_bytes().to_vec())
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Body({} bytes)", self.0.len())
+    }
+}
+
+/// One WebSocket message, already de-framed by the runtime's WebSocket library.
+///
+/// Its `Debug` output shows only the kind and length, never the content.
+#[derive(Clone, PartialEq, Eq)]
+pub enum WsFrame {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+}
+
+impl WsFrame {
+    /// The payload length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            WsFrame::Text(t) => t.len(),
+            WsFrame::Binary(b) => b.len(),
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for WsFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WsFrame::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            WsFrame::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
+        }
+    }
+}
+
+/// Where the runtime should put the body of a response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BodyTarget {
+    /// Read the whole body into memory, up to `limit` bytes. A longer body is a failure
+    /// ([`TransportError::too_large`](crate::error::TransportError)), reported through
+    /// [`Input::HttpFailed`].
+    Memory {
+        /// The most bytes the core accepts for this response.
+        limit: usize,
+    },
+    /// Stream the body into a file, creating its parent folders. The path has been checked by
+    /// the core: it is relative to the folder the application configured and cannot leave it.
+    /// The runtime writes to a temporary file beside it and renames it into place only when
+    /// the status is 200 and the whole body arrived; the [`Input::HttpResponse`] then carries an
+    /// empty body.
+    File {
+        /// The destination, relative to the configured asset folder.
+        relative_path: std::path::PathBuf,
+        /// The most bytes to accept.
+        limit: u64,
+    },
+}
+
+/// An HTTP request for the runtime to perform.
+#[derive(Clone)]
+pub struct HttpRequest {
+    /// Method, URI, headers and body. Secret header values are marked sensitive.
+    pub request: http::Request<Body>,
+    /// How long the runtime may wait for the whole response before it reports a timeout.
+    pub timeout: Duration,
+    /// Where the response body goes.
+    pub target: BodyTarget,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // http's own Debug prints header values; only their names are shown here.
+        let names: Vec<&str> = self.request.headers().keys().map(|k| k.as_str()).collect();
+        f.debug_struct("HttpRequest")
+            .field("method", self.request.method())
+            .field("uri", &redact_uri(self.request.uri()))
+            .field("headers", &names)
+            .field("body", self.request.body())
+            .field("timeout", &self.timeout)
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
+/// A request to open a WebSocket.
+#[derive(Clone)]
+pub struct WsRequest {
+    /// The handshake request: a `ws://` or `wss://` URI and any extra headers.
+    pub request: http::Request<()>,
+    /// How long the runtime may take to connect and finish the handshake.
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for WsRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.request.headers().keys().map(|k| k.as_str()).collect();
+        f.debug_struct("WsRequest")
+            .field("uri", &redact_uri(self.request.uri()))
+            .field("headers", &names)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The Engine.IO `sid` rides in the query string and lets anyone who has it inject packets
+/// into the session, so logs show the path only.
+fn redact_uri(uri: &http::Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(s), Some(a)) => format!("{s}://{a}{}", uri.path()),
+        _ => uri.path().to_string(),
+    }
+}
+
+/// A fact from the transport, fed to a machine with `handle_input`.
+#[derive(Clone)]
+pub enum Input {
+    /// The response to [`Output::Http`] with the same id, whatever its status.
+    HttpResponse {
+        /// The request this answers.
+        id: RequestId,
+        /// Status, headers and body.
+        response: http::Response<Body>,
+    },
+    /// The request could not be completed: no connection, a timeout, a TLS failure, a body
+    /// over its limit.
+    HttpFailed {
+        /// The request this answers.
+        id: RequestId,
+        /// What went wrong.
+        error: TransportError,
+    },
+    /// The WebSocket handshake finished (101).
+    WsOpened {
+        /// The socket.
+        id: WsId,
+    },
+    /// A message arrived on the WebSocket.
+    WsMessage {
+        /// The socket.
+        id: WsId,
+        /// The message.
+        frame: WsFrame,
+    },
+    /// The WebSocket closed, cleanly or not. Close codes carry little meaning in Socket.IO, so
+    /// the core classifies the loss from what it saw before, not from the code.
+    WsClosed {
+        /// The socket.
+        id: WsId,
+        /// The close code, if the peer sent one.
+        code: Option<u16>,
+    },
+    /// The WebSocket could not be opened (refused handshake, no connection) or failed.
+    WsFailed {
+        /// The socket.
+        id: WsId,
+        /// What went wrong.
+        error: TransportError,
+    },
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Input::HttpResponse { id, response } => {
+                let names: Vec<&str> = response.headers().keys().map(|k| k.as_str()).collect();
+                f.debug_struct("HttpResponse")
+                    .field("id", id)
+                    .field("status", &response.status().as_u16())
+                    .field("headers", &names)
+                    .field("body", response.body())
+                    .finish()
+            }
+            Input::HttpFailed { id, error } => f
+                .debug_struct("HttpFailed")
+                .field("id", id)
+                .field("error", error)
+                .finish(),
+            Input::WsOpened { id } => f.debug_struct("WsOpened").field("id", id).finish(),
+            Input::WsMessage { id, frame } => f
+                .debug_struct("WsMessage")
+                .field("id", id)
+                .field("frame", frame)
+                .finish(),
+            Input::WsClosed { id, code } => f
+                .debug_struct("WsClosed")
+                .field("id", id)
+                .field("code", code)
+                .finish(),
+            Input::WsFailed { id, error } => f
+                .debug_struct("WsFailed")
+                .field("id", id)
+                .field("error", error)
+                .finish(),
+        }
+    }
+}
+
+/// Something the runtime must do, or an event for the application, taken from a machine with
+/// `poll_output`. Outputs must be performed in the order they come out.
+#[derive(Clone, Debug)]
+pub enum Output<E> {
+    /// Perform an HTTP request and answer with [`Input::HttpResponse`] or [`Input::HttpFailed`].
+    Http {
+        /// The id to answer with.
+        id: RequestId,
+        /// What to send.
+        request: HttpRequest,
+    },
+    /// The core no longer needs the answer to this request; the runtime may abort it. An
+    /// answer that still arrives is ignored.
+    CancelHttp {
+        /// The request to abort.
+        id: RequestId,
+    },
+    /// Open a WebSocket and answer with [`Input::WsOpened`] or [`Input::WsFailed`], then
+    /// [`Input::WsMessage`]s and finally [`Input::WsClosed`].
+    OpenWs {
+        /// The id of the new socket.
+        id: WsId,
+        /// The handshake request.
+        request: WsRequest,
+    },
+    /// Send a message on an open WebSocket.
+    WsSend {
+        /// The socket.
+        id: WsId,
+        /// The message.
+        frame: WsFrame,
+    },
+    /// Close a WebSocket. No further input for it is expected; any that arrives is ignored.
+    CloseWs {
+        /// The socket.
+        id: WsId,
+    },
+    /// Something the application may want to know.
+    Event(E),
+}
+
+/// The run-loop contract shared by every machine in this crate, so one runtime driver serves
+/// them all.
+///
+/// After any `&mut` call, drain [`poll_output`](Machine::poll_output) until it returns `None`,
+/// performing each output in order, then read [`poll_timeout`](Machine::poll_timeout) and arm
+/// one timer for it. `now` must come from a monotonic clock; a `now` earlier than one seen
+/// before is treated as the later one.
+pub trait Machine {
+    /// The application events this machine emits.
+    type Event;
+
+    /// Feeds one transport fact in.
+    fn handle_input(&mut self, now: Instant, input: Input);
+
+    /// Runs every timer due at or before `now`. Extra calls do nothing.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// The next thing to do, in order.
+    fn poll_output(&mut self) -> Option<Output<Self::Event>>;
+
+    /// When [`handle_timeout`](Machine::handle_timeout) must next be called, if ever.
+    fn poll_timeout(&self) -> Option<Instant>;
+}

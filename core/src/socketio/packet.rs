@@ -1,0 +1,230 @@
+use serde_json::Value;
+
+use crate::error::DecodeError;
+
+/// Event names Socket.IO keeps for itself: a peer may not send them and the application may
+/// not emit them.
+pub(crate) const RESERVED_EVENTS: [&str; 6] = [
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// An ack id is a JS number on the other side; more digits than a `u64` holds is malformed.
+const MAX_ACK_DIGITS: usize = 20;
+
+/// The seven Socket.IO packet types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PacketType {
+    Connect = 0,
+    Disconnect = 1,
+    Event = 2,
+    Ack = 3,
+    ConnectError = 4,
+    BinaryEvent = 5,
+    BinaryAck = 6,
+}
+
+impl PacketType {
+    fn from_char(c: char) -> Option<Self> {
+        Some(match c {
+            '0' => PacketType::Connect,
+            '1' => PacketType::Disconnect,
+            '2' => PacketType::Event,
+            '3' => PacketType::Ack,
+            '4' => PacketType::ConnectError,
+            '5' => PacketType::BinaryEvent,
+            '6' => PacketType::BinaryAck,
+            _ => return None,
+        })
+    }
+
+    fn as_char(self) -> char {
+        match self {
+            PacketType::Connect => '0',
+            PacketType::Disconnect => '1',
+            PacketType::Event => '2',
+            PacketType::Ack => '3',
+            PacketType::ConnectError => '4',
+            PacketType::BinaryEvent => '5',
+            PacketType::BinaryAck => '6',
+        }
+    }
+
+    pub(crate) fn is_binary(self) -> bool {
+        matches!(self, PacketType::BinaryEvent | PacketType::BinaryAck)
+    }
+}
+
+/// One Socket.IO packet, as carried in an Engine.IO message.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SioPacket {
+    pub(crate) kind: PacketType,
+    pub(crate) nsp: String,
+    pub(crate) id: Option<u64>,
+    pub(crate) data: Option<Value>,
+    /// Binary attachments that follow, for the binary types only.
+    pub(crate) attachments: usize,
+}
+
+impl SioPacket {
+    pub(crate) fn new(kind: PacketType, nsp: &str, data: Option<Value>) -> Self {
+        SioPacket {
+            kind,
+            nsp: nsp.to_string(),
+            id: None,
+            data,
+            attachments: 0,
+        }
+    }
+
+    /// Encodes the packet as text (without the Engine.IO `4` in front).
+    pub(crate) fn encode(&self) -> String {
+        let mut out = String::new();
+        out.push(self.kind.as_char());
+        if self.kind.is_binary() {
+            out.push_str(&self.attachments.to_string());
+            out.push('-');
+        }
+        if self.nsp != "/" {
+            out.push_str(&self.nsp);
+            out.push(',');
+        }
+        if let Some(id) = self.id {
+            out.push_str(&id.to_string());
+        }
+        if let Some(data) = &self.data {
+            // Serialising a `Value` cannot fail: its map keys are strings.
+            out.push_str(&serde_json::to_string(data).unwrap_or_default());
+        }
+        out
+    }
+
+    /// Decodes a text packet. `max_attachments` bounds the count a binary header may declare.
+    pub(crate) fn decode(text: &str, max_attachments: usize) -> Result<Self, DecodeError> {
+        let mut rest = text;
+        let first = rest.chars().next().ok_or(DecodeError::Empty)?;
+        let kind = PacketType::from_char(first).ok_or(DecodeError::UnknownPacketType(first))?;
+        rest = rest.get(1..).unwrap_or_default();
+
+        let mut attachments = 0;
+        if kind.is_binary() {
+            let dash = rest.find('-').ok_or(DecodeError::InvalidAttachments)?;
+            let digits = rest.get(..dash).unwrap_or_default();
+            if digits.is_empty() || digits.len() > 10 || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
+                return Err(DecodeError::InvalidAttachments);
+            }
+            attachments = digits
+                .parse::<usize>()
+                .map_err(|_| DecodeError::InvalidAttachments)?;
+            if attachments > max_attachments {
+                return Err(DecodeError::InvalidAttachments);
+            }
+            rest = rest.get(dash.saturating_add(1)..).unwrap_or_default();
+        }
+
+        let nsp = if rest.starts_with('/') {
+            let end = rest.find(',').unwrap_or(rest.len());
+            let nsp = rest.get(..end).unwrap_or_default();
+            if nsp.chars().any(char::is_control) {
+                return Err(DecodeError::InvalidNamespace);
+            }
+            rest = rest.get(end.saturating_add(1)..).unwrap_or_default();
+            nsp.to_string()
+        } else {
+            "/".to_string()
+        };
+
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let id = if digits == 0 {
+            None
+        } else {
+            if digits > MAX_ACK_DIGITS {
+                return Err(DecodeError::InvalidAckId);
+            }
+            let id = rest
+                .get(..digits)
+                .and_then(|d| d.parse::<u64>().ok())
+                .ok_or(DecodeError::InvalidAckId)?;
+            rest = rest.get(digits..).unwrap_or_default();
+            Some(id)
+        };
+
+        let data = if rest.is_empty() {
+            None
+        } else {
+            let value: Value =
+                crate::json::from_str(rest).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
+            Some(value)
+        };
+
+        check_payload(kind, data.as_ref())?;
+        Ok(SioPacket {
+            kind,
+            nsp,
+            id,
+            data,
+            attachments,
+        })
+    }
+
+    /// The event name and arguments of an EVENT or BINARY_EVENT, already validated by
+    /// `decode`.
+    pub(crate) fn into_event(self) -> Option<(String, Vec<Value>)> {
+        let Some(Value::Array(mut items)) = self.data else {
+            return None;
+        };
+        if items.is_empty() {
+            return None;
+        }
+        let name = match items.remove(0) {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        Some((name, items))
+    }
+}
+
+/// Applies socket.io-parser's `isPayloadValid` rules.
+fn check_payload(kind: PacketType, data: Option<&Value>) -> Result<(), DecodeError> {
+    match kind {
+        PacketType::Connect => match data {
+            None | Some(Value::Object(_)) => Ok(()),
+            Some(_) => Err(DecodeError::InvalidPayload(
+                "CONNECT payload must be an object",
+            )),
+        },
+        // python-socketio's `always_connect` refuses with a DISCONNECT that carries a payload;
+        // it is accepted and ignored rather than treated as a parse error.
+        PacketType::Disconnect => Ok(()),
+        PacketType::ConnectError => match data {
+            Some(Value::Object(_)) | Some(Value::String(_)) => Ok(()),
+            _ => Err(DecodeError::InvalidPayload(
+                "CONNECT_ERROR payload must be an object or a string",
+            )),
+        },
+        PacketType::Event | PacketType::BinaryEvent => match data {
+            Some(Value::Array(items)) => match items.first() {
+                Some(Value::String(name)) if RESERVED_EVENTS.contains(&name.as_str()) => {
+                    Err(DecodeError::InvalidPayload("reserved event name"))
+                }
+                Some(Value::String(_)) | Some(Value::Number(_)) => Ok(()),
+                _ => Err(DecodeError::InvalidPayload(
+                    "EVENT must start with a string or number name",
+                )),
+            },
+            _ => Err(DecodeError::InvalidPayload(
+                "EVENT payload must be an array",
+            )),
+        },
+        PacketType::Ack | PacketType::BinaryAck => match data {
+            Some(Value::Array(_)) => Ok(()),
+            _ => Err(DecodeError::InvalidPayload("ACK payload must be an array")),
+        },
+    }
+}
