@@ -598,14 +598,14 @@ impl Session {
         if self.is_closed() {
             return;
         }
-        self.shut_down(DisconnectReason::ClientClose);
-        for ns in &mut self.namespaces {
-            ns.buffer.clear();
-        }
         let ids: Vec<AckId> = self.acks.keys().copied().collect();
         for id in ids {
             self.fail_ack(id, AckError::Closed);
         }
+        for ns in &mut self.namespaces {
+            ns.buffer.clear();
+        }
+        self.shut_down(DisconnectReason::ClientClose);
         self.timers.clear();
         self.state = State::Closed;
     }

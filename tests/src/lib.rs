@@ -1,2 +1,5 @@
-//! Test harness shared by the integration suites: a simulated clock, a sans-IO fake
-//! Socket.IO server, and helpers to start the interop peers.
+//! Test harness shared by the integration suites: a simulated clock with a sans-IO fake
+//! Socket.IO server, scripted drivers, and helpers to start the interop peers.
+
+pub mod drive;
+pub mod sim;
