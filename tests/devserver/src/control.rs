@@ -1,0 +1,563 @@
+//! The control surface: [`Control`] (plain blocking Rust methods that go straight to the state)
+//! and the same operations over HTTP under `/_dev/` (loopback peers only).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::Response;
+use serde_json::{json, Value};
+
+use crate::api::{error_response, json_response, read_body, Params};
+use crate::server::Shared;
+use crate::store::{ApiError, RestoreSource};
+use crate::{lock, seed, sio};
+
+/// Why a control operation was refused. Same codes as the API: 400 for a missing or wrong
+/// parameter, 422 for an item that doesn't exist, 503 once the server has shut down.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlError {
+    /// Numeric code (400, 422, 503).
+    pub code: u16,
+    /// Short message ("Bad request", "Unprocessable Entity", …).
+    pub message: String,
+    /// Details: which parameter or item.
+    pub info: Value,
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.code, self.message, self.info)
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+impl From<ApiError> for ControlError {
+    fn from(e: ApiError) -> Self {
+        ControlError {
+            code: e.code,
+            message: e.message.to_owned(),
+            info: e.info,
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        let message = match e.code {
+            400 => "Bad request",
+            422 => "Unprocessable Entity",
+            503 => "Service unavailable",
+            _ => "Error",
+        };
+        ApiError::new(e.code, message, e.info)
+    }
+}
+
+fn shut_down() -> ControlError {
+    ControlError {
+        code: 503,
+        message: "Service unavailable".into(),
+        info: json!({"error": "the dev server has shut down"}),
+    }
+}
+
+/// Runs the `queued → processing → done` steps of a job on the server's runtime, one
+/// [`job_step_delay`](crate::DevConfig::job_step_delay) apart.
+pub(crate) fn spawn_job(shared: &Arc<Shared>, token: String) {
+    let delay = shared.cfg.job_step_delay;
+    // Only a weak handle: a job outliving the server just stops.
+    let shared_weak = Arc::downgrade(shared);
+    shared.rt.spawn(async move {
+        tokio::time::sleep(delay).await;
+        let Some(s) = shared_weak.upgrade() else {
+            return;
+        };
+        lock(&s.inner).job_step(&token, "processing", None);
+        drop(s);
+        tokio::time::sleep(delay).await;
+        let Some(s) = shared_weak.upgrade() else {
+            return;
+        };
+        let source = lock(&s.inner).restore_source(&token);
+        let seeded = match source {
+            Some(RestoreSource::Seed { seed, records }) => {
+                tokio::task::spawn_blocking(move || seed::seeded_project_data(seed, records))
+                    .await
+                    .ok()
+            }
+            _ => None,
+        };
+        lock(&s.inner).job_step(&token, "done", seeded);
+    });
+}
+
+/// A handle on a running [`DevServer`](crate::DevServer)'s state, for tests, benchmarks and
+/// the demo. Every method is a plain blocking call that works on the state directly (no
+/// HTTP), from any thread; each has an HTTP twin under `/_dev/` (see the crate docs).
+///
+/// Changes append sync items and broadcast them at once to every socket that did its
+/// `initsync` (unless [paused](Self::pause_sync)).
+///
+/// ```
+/// use unicat_devserver::{DevConfig, DevServer};
+/// let server = DevServer::start(DevConfig { records: 5, ..DevConfig::default() })?;
+/// let control = server.control().clone();
+/// let (cc, cursor) = control.cursors();
+/// control.change_records(3, Some("price"))?;
+/// assert_eq!(control.cursors(), (cc, cursor + 3));
+/// control.bump_version(None);
+/// assert_eq!(control.cursors().0, cc + 1);
+/// assert_eq!(control.version(), "2026.01.002");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Control {
+    shared: Arc<Shared>,
+}
+
+impl Control {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    fn live(&self) -> Result<(), ControlError> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            Err(shut_down())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sets one field of one record as an ERP would, in `language` or (with `None`) in every
+    /// project language: one `records` UPDATE item. Returns the new project cursor.
+    /// HTTP: `POST /_dev/set_field {"record", "language"?, "field", "value"}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// let gid = server.control().record_gids(1)[0].clone();
+    /// server.control().set_field(&gid, Some("en"), "price", serde_json::json!(0.1))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_field(
+        &self,
+        record: &str,
+        language: Option<&str>,
+        field: &str,
+        value: Value,
+    ) -> Result<u64, ControlError> {
+        Ok(lock(&self.shared.inner).set_field(record, language, field, value)?)
+    }
+
+    /// Changes `field` (default `stock`) of the first `count` records under the root, in every
+    /// language: integers +1, decimals +0.01, strings get `+` appended, booleans flip. One UPDATE
+    /// per record, broadcast in lists of at most 100. Returns how many records changed.
+    /// HTTP: `POST /_dev/change_records {"count", "field"?}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// assert_eq!(server.control().change_records(1_000, Some("stock"))?, 1_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn change_records(&self, count: usize, field: Option<&str>) -> Result<usize, ControlError> {
+        Ok(lock(&self.shared.inner).change_records(count, field)?)
+    }
+
+    /// Inserts a record under `parent` (default: the root), with optional field values
+    /// `{lang: {name: value}}`: INSERT of the record and UPDATE of the parent. Returns its gid.
+    /// HTTP: `POST /_dev/insert_record {"parent"?, "fields"?}` → `{"record": gid}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// let fields = serde_json::json!({"en": {"artnr": "NEW-1", "price": 1.25}});
+    /// let gid = server.control().insert_record(None, Some(fields))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert_record(
+        &self,
+        parent: Option<&str>,
+        fields: Option<Value>,
+    ) -> Result<String, ControlError> {
+        Ok(lock(&self.shared.inner).insert_record(parent, fields.as_ref())?)
+    }
+
+    /// Deletes a record and its subtree for good: a DELETE item per record, UPDATE of the
+    /// parent. HTTP: `POST /_dev/delete_record {"record"}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// let gid = server.control().record_gids(1)[0].clone();
+    /// server.control().delete_record(&gid)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn delete_record(&self, record: &str) -> Result<(), ControlError> {
+        Ok(lock(&self.shared.inner).delete_record(record)?)
+    }
+
+    /// Adds a committed definition with the given field gids: one `definitions` INSERT.
+    /// Returns its gid. HTTP: `POST /_dev/add_definition {"name", "fields"?: [gid]}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// let gid = server.control().add_definition("accessory", &[])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add_definition(&self, name: &str, fields: &[&str]) -> Result<String, ControlError> {
+        let fields: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
+        Ok(lock(&self.shared.inner).add_definition(name, &fields)?)
+    }
+
+    /// Adds a committed field of `type_` (`textline`, `decimal`, `number`, … ): one `fields`
+    /// INSERT; with `definition`, the field is also appended to it (a `definitions` UPDATE).
+    /// Returns its gid. HTTP: `POST /_dev/add_field {"name", "type"?, "definition"?}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// let gid = server.control().add_field("weight", "decimal", None)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn add_field(
+        &self,
+        name: &str,
+        type_: &str,
+        definition: Option<&str>,
+    ) -> Result<String, ControlError> {
+        Ok(lock(&self.shared.inner).add_field(name, type_, definition)?)
+    }
+
+    /// Shallow-merges raw JSON into any stored object (`data_type` is a store name such as
+    /// `records`, `assets`, `cc.users`, `cc.projects_members` with key `"pgid/ugid"`,
+    /// `modules` keyed by name), then appends an UPDATE in that store's family. Returns that
+    /// family's new cursor. No validation: it is the way to plant hostile data.
+    /// HTTP: `POST /_dev/patch {"data_type", "key", "patch": {…}}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// # let asset_gid = String::new();
+    /// server.control().patch("assets", &asset_gid, serde_json::json!({"pathname": "../../escape.txt"}))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn patch(&self, data_type: &str, key: &str, patch: Value) -> Result<u64, ControlError> {
+        Ok(lock(&self.shared.inner).patch(data_type, key, &patch)?)
+    }
+
+    /// Sets a new `cc.version` (default: last part + 1, `2026.01.001` → `2026.01.002`) and
+    /// appends the cc item `{"action": "UPDATE", "data_type": "cc.version", "data_key": <it>}`.
+    /// Returns it. HTTP: `POST /_dev/bump_version {"version"?}` → `{"version"}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// assert_eq!(server.control().bump_version(Some("2027.01.001")), "2027.01.001");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bump_version(&self, version: Option<&str>) -> String {
+        lock(&self.shared.inner).bump_version(version)
+    }
+
+    /// Starts a `backup_project` job (as `/backups/create` does): the project data is
+    /// snapshotted now, a backup version is added to the project (a `cc.projects` UPDATE), and
+    /// `jobs` items go `queued → processing → done`. Returns the job token.
+    /// HTTP: `POST /_dev/backup` → `{"job.token", "version"}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// let token = server.control().backup()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn backup(&self) -> Result<String, ControlError> {
+        self.live()?;
+        let (token, _, _) = lock(&self.shared.inner).start_backup(None, None);
+        spawn_job(&self.shared, token.clone());
+        Ok(token)
+    }
+
+    /// Starts a `restore_project` job: at `done` the project data is replaced by the latest
+    /// backup (or, when there is none, by freshly seeded data), with no per-record sync items;
+    /// clients reload through `/init`. Returns the job token.
+    /// HTTP: `POST /_dev/restore {"version"?}` → `{"job.token"}`.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// let token = server.control().restore()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn restore(&self) -> Result<String, ControlError> {
+        self.live()?;
+        let (token, _) = lock(&self.shared.inner).start_restore(None)?;
+        spawn_job(&self.shared, token.clone());
+        Ok(token)
+    }
+
+    /// Status of a job (`queued`, `processing`, `done`), `None` for an unknown token.
+    /// HTTP: `POST /_dev/job {"token"}` → `{"status"}`.
+    pub fn job_status(&self, token: &str) -> Option<String> {
+        lock(&self.shared.inner)
+            .jobs
+            .get(token)
+            .map(|j| j.status.to_owned())
+    }
+
+    /// Cuts every open TCP connection of the server (WebSocket, long-poll and keep-alive HTTP
+    /// alike) at the transport level, without any Socket.IO DISCONNECT: clients see a dropped
+    /// transport and reconnect. Returns how many connections were cut.
+    /// HTTP: `POST /_dev/drop_transports` → `{"dropped"}` (its own connection is among them,
+    /// so an HTTP caller may see the answer or a dropped connection).
+    pub fn drop_transports(&self) -> usize {
+        self.shared.conns.kill_all()
+    }
+
+    /// Server-side Socket.IO disconnect (`41`) of every socket: clients must not reconnect.
+    /// Returns how many. HTTP: `POST /_dev/disconnect_sockets` → `{"disconnected"}`.
+    pub fn disconnect_sockets(&self) -> usize {
+        if self.live().is_err() {
+            return 0;
+        }
+        sio::disconnect_all(&self.shared)
+    }
+
+    /// Holds `sync` broadcasts: items are still appended (and served by `initsync` and
+    /// `/sync/get`) but not pushed. HTTP: `POST /_dev/pause_sync`.
+    pub fn pause_sync(&self) {
+        lock(&self.shared.inner).pause();
+    }
+
+    /// Resumes broadcasts and sends each socket what it missed, in lists of at most 100.
+    /// HTTP: `POST /_dev/resume_sync`.
+    pub fn resume_sync(&self) {
+        lock(&self.shared.inner).resume();
+    }
+
+    /// Invalidates every JWT issued so far: their next use gets 401 + `WWW-Authenticate`
+    /// (sockets already connected stay connected). Returns how many were live.
+    /// HTTP: `POST /_dev/expire_jwts` → `{"expired"}`.
+    pub fn expire_jwts(&self) -> usize {
+        lock(&self.shared.tokens).expire_all()
+    }
+
+    /// Sends `authorization {"JWT": fresh}` to every authorised socket now (what
+    /// [`authorization_push_period`](crate::DevConfig::authorization_push_period) does
+    /// periodically). Returns how many sockets. HTTP: `POST /_dev/push_authorization` → `{"sent"}`.
+    pub fn push_authorization(&self) -> usize {
+        sio::push_authorization(&self.shared)
+    }
+
+    /// Issues a JWT for the API user, as `/auth` would (handy for raw protocol tests).
+    /// HTTP: `POST /_dev/issue_jwt` → `{"JWT"}`.
+    pub fn issue_jwt(&self) -> String {
+        let user = lock(&self.shared.inner).api_user.clone();
+        lock(&self.shared.tokens).mint(&user, &self.shared.project)
+    }
+
+    /// The canonical state as JSON text, exactly:
+    /// `{"cc.version", "cc.cursor", "cursor", "data": {"cc.users", "cc.projects",
+    /// "cc.projects_members" (keyed "pgid/ugid"), "cc.languages", "records", "definitions",
+    /// "classes", "fields", "layouts", "assets", "assets_by_pathname", "queries", "modules"}}`.
+    /// HTTP: `GET /_dev/state`.
+    pub fn state_json(&self) -> String {
+        lock(&self.shared.inner).dump()
+    }
+
+    /// [`state_json`](Self::state_json), parsed.
+    ///
+    /// ```no_run
+    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// let state = server.control().state();
+    /// assert_eq!(state["data"]["records"].as_object().unwrap().len(), 1_001);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn state(&self) -> Value {
+        serde_json::from_str(&self.state_json()).unwrap_or(Value::Null)
+    }
+
+    /// Requests served, per endpoint path: `"/records/get"` (project API), `"//users/get"`
+    /// (global API), `"/auth"`, `"/sync/get"`, `"/sync/cursors"`, `"dam/publish"`,
+    /// `"dam/transform"`, `"media"`, `"socket.io connect"`, `"socket.io connect_error"`,
+    /// `"initsync"`. HTTP: `GET /_dev/counters`.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        lock(&self.shared.counters).clone()
+    }
+
+    /// Zeroes the counters. HTTP: `POST /_dev/counters/reset`.
+    pub fn reset_counters(&self) {
+        lock(&self.shared.counters).clear();
+    }
+
+    /// `(cc.cursor, cursor)`: the latest cursor of each family.
+    pub fn cursors(&self) -> (u64, u64) {
+        let inner = lock(&self.shared.inner);
+        (inner.cc_cursor, inner.cursor)
+    }
+
+    /// The current `cc.version`.
+    pub fn version(&self) -> String {
+        lock(&self.shared.inner).version.clone()
+    }
+
+    /// Gid of the root record.
+    pub fn root_record(&self) -> String {
+        lock(&self.shared.inner).data.root_record.clone()
+    }
+
+    /// Gids of the first `n` records under the root, in order.
+    /// HTTP: `POST /_dev/record_gids {"count"}` → `{"records": [...]}`.
+    pub fn record_gids(&self, n: usize) -> Vec<String> {
+        let inner = lock(&self.shared.inner);
+        inner
+            .data
+            .children
+            .get(&inner.data.root_record)
+            .map(|c| c.iter().take(n).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Number of connected, authorised sockets.
+    pub fn socket_count(&self) -> usize {
+        lock(&self.shared.inner).sockets.len()
+    }
+
+    /// Number of sockets that did their `initsync` (the ones `sync` events go to).
+    pub fn synced_socket_count(&self) -> usize {
+        lock(&self.shared.inner)
+            .sockets
+            .values()
+            .filter(|s| s.synced_upto.is_some())
+            .count()
+    }
+
+    /// Number of TCP connections open right now.
+    pub fn open_connections(&self) -> usize {
+        self.shared.conns.open_count()
+    }
+
+    /// Whether broadcasts are paused.
+    pub fn is_sync_paused(&self) -> bool {
+        lock(&self.shared.inner).is_paused()
+    }
+
+    /// A summary: url, project, api_key, cursors, version, socket and connection counts.
+    /// HTTP: `GET /_dev/info`.
+    pub fn info(&self) -> Value {
+        let inner = lock(&self.shared.inner);
+        json!({
+            "url": self.shared.base_url, "project": self.shared.project, "api_key": self.shared.api_key,
+            "cc.version": inner.version, "cc.cursor": inner.cc_cursor, "cursor": inner.cursor,
+            "root_record": inner.data.root_record, "root_asset": inner.data.root_asset,
+            "sockets": inner.sockets.len(),
+            "synced_sockets": inner.sockets.values().filter(|s| s.synced_upto.is_some()).count(),
+            "connections": self.shared.conns.open_count(), "paused": inner.is_paused(),
+        })
+    }
+}
+
+/// `/_dev/<op>`: the control operations over HTTP (the caller already checked the peer).
+pub(crate) async fn handle_http(shared: Arc<Shared>, op: String, req: Request) -> Response<Body> {
+    let body = match read_body(req.into_body()).await {
+        Ok(b) => b,
+        Err(e) => return error_response(&e),
+    };
+    let params = match Params::from_body(&body) {
+        Ok(p) => p,
+        Err(e) => return error_response(&e),
+    };
+    let control = Control::new(shared);
+    if op == "state" {
+        return json_response(200, control.state_json().into_bytes());
+    }
+    match control_op(&control, &op, &params) {
+        Ok(v) => json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn count_param(p: &Params, key: &str) -> Result<usize, ApiError> {
+    let n = p.opt_u64(key)?.ok_or_else(|| ApiError::missing(key))?;
+    usize::try_from(n).map_err(|_| ApiError::wrong_type(key, "smaller count"))
+}
+
+fn control_op(c: &Control, op: &str, p: &Params) -> Result<Value, ApiError> {
+    Ok(match op {
+        "set_field" => {
+            let value =
+                p.0.get("value")
+                    .cloned()
+                    .ok_or_else(|| ApiError::missing("value"))?;
+            let cursor = c.set_field(
+                p.req_str("record")?,
+                p.opt_str("language")?,
+                p.req_str("field")?,
+                value,
+            )?;
+            json!({"cursor": cursor})
+        }
+        "change_records" => {
+            json!({"changed": c.change_records(count_param(p, "count")?, p.opt_str("field")?)?})
+        }
+        "insert_record" => {
+            let fields = p.get("fields").cloned();
+            json!({"record": c.insert_record(p.opt_str("parent")?, fields)?})
+        }
+        "delete_record" => {
+            c.delete_record(p.req_str("record")?)?;
+            json!({})
+        }
+        "add_definition" => {
+            let fields = p.opt_strs("fields")?.unwrap_or_default();
+            json!({"definition": c.add_definition(p.req_str("name")?, &fields)?})
+        }
+        "add_field" => {
+            let type_ = p.opt_str("type")?.unwrap_or("textline");
+            json!({"field": c.add_field(p.req_str("name")?, type_, p.opt_str("definition")?)?})
+        }
+        "patch" => {
+            let patch = p
+                .get("patch")
+                .cloned()
+                .ok_or_else(|| ApiError::missing("patch"))?;
+            json!({"cursor": c.patch(p.req_str("data_type")?, p.req_str("key")?, patch)?})
+        }
+        "bump_version" => json!({"version": c.bump_version(p.opt_str("version")?)}),
+        "backup" => {
+            c.live()?;
+            let (token, version, _) =
+                lock(&c.shared.inner).start_backup(p.opt_str("created_by")?, p.opt_str("name")?);
+            spawn_job(&c.shared, token.clone());
+            json!({"job.token": token, "version": version})
+        }
+        "restore" => {
+            c.live()?;
+            let (token, _) = lock(&c.shared.inner).start_restore(p.opt_u64("version")?)?;
+            spawn_job(&c.shared, token.clone());
+            json!({"job.token": token})
+        }
+        "job" => json!({"status": c.job_status(p.req_str("token")?)}),
+        "drop_transports" => json!({"dropped": c.drop_transports()}),
+        "disconnect_sockets" => json!({"disconnected": c.disconnect_sockets()}),
+        "pause_sync" => {
+            c.pause_sync();
+            json!({"paused": true})
+        }
+        "resume_sync" => {
+            c.resume_sync();
+            json!({"paused": false})
+        }
+        "expire_jwts" => json!({"expired": c.expire_jwts()}),
+        "push_authorization" => json!({"sent": c.push_authorization()}),
+        "issue_jwt" => json!({"JWT": c.issue_jwt()}),
+        "counters" => serde_json::to_value(c.counters()).unwrap_or_default(),
+        "counters/reset" => {
+            c.reset_counters();
+            json!({})
+        }
+        "record_gids" => json!({"records": c.record_gids(count_param(p, "count")?)}),
+        "info" => c.info(),
+        _ => {
+            return Err(ApiError::not_implemented(
+                json!({"endpoint": format!("/_dev/{op}")}),
+            ))
+        }
+    })
+}
