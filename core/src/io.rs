@@ -134,14 +134,15 @@ pub enum BodyTarget {
         /// The most bytes the core accepts for this response.
         limit: usize,
     },
-    /// Stream the body into a file, creating its parent folders. The path has been checked by
-    /// the core: it is relative to the folder the application configured and cannot leave it.
-    /// The runtime writes to a temporary file beside it and renames it into place only when
-    /// the status is 200 and the whole body arrived; the [`Input::HttpResponse`] then carries an
-    /// empty body.
+    /// Stream the body into a file, creating its parent folders. The core built the path from
+    /// the configured asset folder and a relative path it checked, so it cannot leave that
+    /// folder. The runtime writes to a temporary file beside it and renames it into place only
+    /// when the status is 200 and the whole body arrived; the [`Input::HttpResponse`] then
+    /// carries an empty body. For any other status the body is read into memory, up to 64 KiB,
+    /// so the core can report it.
     File {
-        /// The destination, relative to the configured asset folder.
-        relative_path: std::path::PathBuf,
+        /// The destination.
+        path: std::path::PathBuf,
         /// The most bytes to accept.
         limit: u64,
     },
@@ -202,6 +203,15 @@ fn redact_uri(uri: &http::Uri) -> String {
     }
 }
 
+/// What the runtime found out about a local file, for [`Output::Stat`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FileInfo {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time in seconds since the Unix epoch, if the platform has one.
+    pub modified: Option<f64>,
+}
+
 /// A fact from the transport, fed to a machine with `handle_input`.
 #[derive(Clone)]
 pub enum Input {
@@ -247,6 +257,20 @@ pub enum Input {
         /// What went wrong.
         error: TransportError,
     },
+    /// The answer to [`Output::Stat`]: `None` when there is no regular file at that path.
+    Stat {
+        /// The request this answers.
+        id: RequestId,
+        /// Size and modification time.
+        info: Option<FileInfo>,
+    },
+    /// The answer to [`Output::ReadFile`].
+    FileRead {
+        /// The request this answers.
+        id: RequestId,
+        /// The bytes, or why they could not be read.
+        result: Result<Body, TransportError>,
+    },
 }
 
 impl fmt::Debug for Input {
@@ -281,6 +305,16 @@ impl fmt::Debug for Input {
                 .debug_struct("WsFailed")
                 .field("id", id)
                 .field("error", error)
+                .finish(),
+            Input::Stat { id, info } => f
+                .debug_struct("Stat")
+                .field("id", id)
+                .field("info", info)
+                .finish(),
+            Input::FileRead { id, result } => f
+                .debug_struct("FileRead")
+                .field("id", id)
+                .field("result", result)
                 .finish(),
         }
     }
@@ -322,6 +356,24 @@ pub enum Output<E> {
     CloseWs {
         /// The socket.
         id: WsId,
+    },
+    /// Look at a local file (downloads check whether a fresh copy exists; uploads check the
+    /// size before reading a byte) and answer with [`Input::Stat`].
+    Stat {
+        /// The id to answer with.
+        id: RequestId,
+        /// The file.
+        path: std::path::PathBuf,
+    },
+    /// Read a local file, at most `limit` bytes, and answer with [`Input::FileRead`]; a longer
+    /// file is an error of kind [`TooLarge`](crate::error::TransportErrorKind::TooLarge).
+    ReadFile {
+        /// The id to answer with.
+        id: RequestId,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The most bytes to read.
+        limit: u64,
     },
     /// Something the application may want to know.
     Event(E),

@@ -107,7 +107,9 @@ macro_rules! log {
 }
 pub(crate) use log;
 
+pub mod api;
 mod backoff;
+pub mod client;
 pub mod config;
 mod engineio;
 pub mod error;
@@ -115,6 +117,8 @@ pub mod io;
 mod json;
 pub mod session;
 mod socketio;
+pub mod store;
+pub mod sync;
 mod timer;
 
 pub use http;

@@ -617,18 +617,6 @@ impl Session {
         RequestId(self.alloc())
     }
 
-    /// Whether the request is one of the session's own (handshake, poll, post).
-    pub(crate) fn owns_request(&self, id: RequestId) -> bool {
-        match &self.state {
-            State::Opening(Opening::Polling(r)) => *r == id,
-            State::Open(open) => match &open.link {
-                Link::Polling(p) => p.get == Some(id) || p.post == Some(id),
-                Link::Ws(_) => false,
-            },
-            _ => false,
-        }
-    }
-
     // ---- state changes ---------------------------------------------------------------------
 
     fn advance(&mut self, now: Instant) {
@@ -1520,6 +1508,7 @@ impl Machine for Session {
             Input::WsMessage { id, frame } => self.on_ws_message(id, frame),
             Input::WsClosed { id, .. } => self.on_ws_gone(id, None),
             Input::WsFailed { id, error } => self.on_ws_gone(id, Some(error)),
+            Input::Stat { .. } | Input::FileRead { .. } => {}
         }
     }
 

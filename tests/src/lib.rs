@@ -2,4 +2,5 @@
 //! Socket.IO server, scripted drivers, and helpers to start the interop peers.
 
 pub mod drive;
+pub mod script;
 pub mod sim;

@@ -469,7 +469,7 @@ impl FakeServer {
                     }
                 }
             }
-            Output::Event(_) => {}
+            Output::Event(_) | Output::Stat { .. } | Output::ReadFile { .. } => {}
         }
     }
 
@@ -537,6 +537,8 @@ pub fn output_name<E: std::fmt::Debug>(o: &Output<E>) -> String {
             WsFrame::Binary(_) => "WsSend binary".into(),
         },
         Output::CloseWs { .. } => "CloseWs".into(),
+        Output::Stat { .. } => "Stat".into(),
+        Output::ReadFile { .. } => "ReadFile".into(),
         Output::Event(e) => {
             let dbg = format!("{e:?}");
             let name: String = dbg.chars().take_while(|c| c.is_alphanumeric()).collect();

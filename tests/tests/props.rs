@@ -138,7 +138,7 @@ proptest! {
         cuts in proptest::collection::vec(any::<bool>(), 40),
     ) {
         let entries: Vec<String> = packets.iter().flat_map(ServerPacket::polling_entries).collect();
-        let whole = feed_polling(&[entries.clone()]);
+        let whole = feed_polling(std::slice::from_ref(&entries));
         let mut groups: Vec<Vec<String>> = vec![Vec::new()];
         for (i, e) in entries.into_iter().enumerate() {
             if cuts.get(i).copied().unwrap_or(false) && !groups.last().unwrap().is_empty() {

@@ -1,0 +1,145 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::api::Urls;
+use crate::config::SessionConfig;
+use crate::error::UsageError;
+
+/// How failed reads are retried: HTTP 500, 502, 503 and 504 and transport failures, for reads
+/// (`…/get`, `/init`, `/sync/…`, DAM, media) and calls marked safe. Mutations are never
+/// retried blindly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts after the first. Default: 7, as the Python SDK.
+    pub retries: u32,
+    /// The first delay; each next one doubles. Default: 100 ms, so about 0.1, 0.2, 0.4, …,
+    /// 6.4 s, the SDK's urllib3 schedule.
+    pub initial: Duration,
+    /// The longest delay. Default: 10 s.
+    pub max: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 7,
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Configuration of a [`Client`](super::Client).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    pub(crate) urls: Urls,
+    /// The Sync API session: Socket.IO at `/sync/io` on the same host, WebSocket first.
+    pub session: SessionConfig,
+    /// Keep the API key after `connect`, to re-authenticate by itself when the JWT expires
+    /// (a 401 with `WWW-Authenticate`, a refused socket). Default: false — the key is
+    /// forgotten once the first JWT arrives.
+    pub keep_api_key: bool,
+    /// Keep the store fresh through the Sync API socket. Default: true.
+    pub live_sync: bool,
+    /// The most keys in one plural fetch. Default: 100.
+    pub batch_size: usize,
+    /// Sync fetches in flight at once. Default: 4.
+    pub max_concurrent_fetches: usize,
+    /// How long any API request may take. Default: 60 s, as the SDK.
+    pub http_timeout: Duration,
+    /// How long a media download may take. Default: 10 minutes.
+    pub download_timeout: Duration,
+    /// Retries of failed reads.
+    pub retry: RetryPolicy,
+    /// After a sync fetch failed even with its retries, wait this long before trying its keys
+    /// again. Default: 5 s.
+    pub fetch_retry_delay: Duration,
+    /// The largest response body accepted. Default: 256 MiB.
+    pub max_response_bytes: usize,
+    /// The largest download accepted. Default: 4 GiB.
+    pub max_download_bytes: u64,
+    /// The largest upload, checked from the file size before a byte is read. Default:
+    /// 10,000,000 bytes, the SDK's limit.
+    pub max_upload_bytes: u64,
+    /// Where downloads go. Default: none, and downloads are refused.
+    pub asset_folder: Option<PathBuf>,
+    /// Sent with `/auth` and `/init`, as the SDK does. Default: false.
+    pub omit_extended_definitions: bool,
+    /// How long to wait for the `initsync` ack. Default: 60 s.
+    pub initsync_timeout: Duration,
+    /// How often `track_job` polls `/sync/get` while the socket is down. Default: 1 s.
+    pub job_poll_interval: Duration,
+    /// Sync items held while the `initsync` ack is awaited. Default: 1,000,000; past that the
+    /// client reconnects and catches up from its cursors instead.
+    pub max_held_sync_items: usize,
+}
+
+impl ClientConfig {
+    /// A configuration for the project `project` on the server at `base_url`
+    /// (`https://unicat.app`, or a dev server's `http://127.0.0.1:PORT`).
+    pub fn new(base_url: &str, project: &str) -> Result<Self, UsageError> {
+        let urls = Urls::new(base_url, project)?;
+        let session = SessionConfig::new(urls.base(), "/sync/io")?;
+        Ok(ClientConfig {
+            urls,
+            session,
+            keep_api_key: false,
+            live_sync: true,
+            batch_size: 100,
+            max_concurrent_fetches: 4,
+            http_timeout: Duration::from_secs(60),
+            download_timeout: Duration::from_secs(600),
+            retry: RetryPolicy::default(),
+            fetch_retry_delay: Duration::from_secs(5),
+            max_response_bytes: 256 * 1024 * 1024,
+            max_download_bytes: 4 * 1024 * 1024 * 1024,
+            max_upload_bytes: 10_000_000,
+            asset_folder: None,
+            omit_extended_definitions: false,
+            initsync_timeout: Duration::from_secs(60),
+            job_poll_interval: Duration::from_secs(1),
+            max_held_sync_items: 1_000_000,
+        })
+    }
+
+    /// The base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.urls.base()
+    }
+
+    /// The project gid.
+    pub fn project(&self) -> &str {
+        self.urls.project()
+    }
+
+    /// Keeps the API key for transparent re-authentication.
+    pub fn keep_api_key(mut self, keep: bool) -> Self {
+        self.keep_api_key = keep;
+        self
+    }
+
+    /// Turns live sync over the socket on or off.
+    pub fn live_sync(mut self, on: bool) -> Self {
+        self.live_sync = on;
+        self
+    }
+
+    /// Sets the batch size of plural fetches (at least 1).
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Sets the asset folder for downloads.
+    pub fn asset_folder(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.asset_folder = Some(folder.into());
+        self
+    }
+
+    /// Sets the reconnection jitter seed (see [`SessionConfig::rng_seed`]).
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.session.rng_seed = seed;
+        self
+    }
+}

@@ -1,0 +1,531 @@
+//! The Unicat sync rules: which items to skip, what to delete, what to fetch, and how far the
+//! cursors may move.
+//!
+//! # No lost update
+//!
+//! Each family (`cc` and the project) has two positions. `seen` is the highest cursor handled
+//! or queued; items at or below it are lagging and skipped. The *applied* cursor is what the
+//! client sends in its next `initsync` or `/sync/get`: it never passes an item whose effect is
+//! not yet in the store. An item that needs a fetch registers a waiter at its cursor; the
+//! applied cursor stops just below the oldest waiting item and moves on when the fetch's data is
+//! merged. When the connection drops, `seen` falls back to the applied cursor and waiters are
+//! forgotten, so the server delivers the unfinished items again.
+//!
+//! # Batching
+//!
+//! Keys to fetch are gathered per data type while a sync list is handled (and while earlier
+//! fetches are in flight), deduplicated, dropped when a later item deletes them, and sent as
+//! plural requests of at most `batch_size` keys.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::store::{DataType, Store};
+
+/// What happened to an object, as sync items say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// A new object.
+    Insert,
+    /// A changed object.
+    Update,
+    /// A deleted object.
+    Delete,
+}
+
+impl Action {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "INSERT" => Some(Action::Insert),
+            "UPDATE" => Some(Action::Update),
+            "DELETE" => Some(Action::Delete),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Insert => "INSERT",
+            Action::Update => "UPDATE",
+            Action::Delete => "DELETE",
+        })
+    }
+}
+
+/// The two cursor sequences of the Sync API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Family {
+    Cc,
+    Project,
+}
+
+/// One sync item as the server sends it.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct SyncItem {
+    #[serde(rename = "type")]
+    pub(crate) family: String,
+    pub(crate) cursor: i64,
+    pub(crate) action: String,
+    pub(crate) data_type: String,
+    pub(crate) data_key: String,
+    #[serde(default)]
+    pub(crate) data: Option<Value>,
+}
+
+/// The progress of a job, from a `jobs` sync item.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct JobInfo {
+    /// The job's name: `backup_project`, `restore_project`, ...
+    #[serde(default)]
+    pub job: String,
+    /// `queued`, `processing`, `done` or `rejected`.
+    #[serde(default)]
+    pub status: String,
+    /// Progress details such as `{"total": 120, "remaining": 26}`.
+    #[serde(default)]
+    pub info: Value,
+    /// The project the job runs for.
+    #[serde(default)]
+    pub project_gid: Option<String>,
+}
+
+/// A change the application hears about once the store reflects it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Effect {
+    Changed(DataType, String, Action),
+    VersionChanged {
+        old: String,
+        new: String,
+    },
+    Job {
+        token: String,
+        job: JobInfo,
+    },
+    /// A restore of our project finished: reload, holding the item's cursor until done.
+    Reload(Waiter),
+}
+
+#[derive(Clone, Debug, Default)]
+struct Cursors {
+    seen: i64,
+    outstanding: BTreeMap<i64, u32>,
+}
+
+impl Cursors {
+    fn applied(&self) -> i64 {
+        match self.outstanding.first_key_value() {
+            Some((&first, _)) => self.seen.min(first.saturating_sub(1)),
+            None => self.seen,
+        }
+    }
+}
+
+/// An item waiting for its effect to reach the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Waiter {
+    family: Family,
+    cursor: i64,
+    generation: u64,
+    action: Action,
+}
+
+/// Keys waiting to be fetched, for one data type, in the order they were asked for.
+#[derive(Debug, Default)]
+struct Pending {
+    order: VecDeque<String>,
+    waiters: BTreeMap<String, Vec<Waiter>>,
+}
+
+/// A batch of keys of one type taken for one request.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) data_type: DataType,
+    pub(crate) keys: Vec<String>,
+    waiters: Vec<(String, Waiter)>,
+    /// The sync sequence when the batch was taken: a delete handled after it wins over data
+    /// the request brings back.
+    pub(crate) sent_seq: u64,
+}
+
+/// The sync state of one client.
+#[derive(Debug, Default)]
+pub(crate) struct Sync {
+    cc: Cursors,
+    project: Cursors,
+    generation: u64,
+    pending: BTreeMap<DataType, Pending>,
+    /// Deletes handled recently, with the sequence number they were handled at.
+    deletes: BTreeMap<(DataType, String), u64>,
+    seq: u64,
+}
+
+/// Schema types are fetched on INSERT: a new definition or field changes how records read.
+fn fetched_on_insert(t: DataType) -> bool {
+    matches!(
+        t,
+        DataType::Definitions
+            | DataType::Classes
+            | DataType::Fields
+            | DataType::Layouts
+            | DataType::Queries
+            | DataType::Modules
+    )
+}
+
+impl Sync {
+    fn cursors(&mut self, f: Family) -> &mut Cursors {
+        match f {
+            Family::Cc => &mut self.cc,
+            Family::Project => &mut self.project,
+        }
+    }
+
+    /// The cursors to send in the next `initsync` or `/sync/get`: `(cc, project)`.
+    pub(crate) fn applied(&self) -> (i64, i64) {
+        (self.cc.applied(), self.project.applied())
+    }
+
+    /// Whether any item still waits for its effect.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.cc.outstanding.is_empty() && self.project.outstanding.is_empty()
+    }
+
+    /// Sets both families after a load from scratch (connect, `/init`, the end of a restore).
+    /// Cursors only move forward.
+    pub(crate) fn load_cursors(&mut self, cc: i64, project: i64) {
+        self.cc.seen = self.cc.seen.max(cc);
+        self.project.seen = self.project.seen.max(project);
+    }
+
+    /// Forgets everything for a fresh connect.
+    pub(crate) fn reset(&mut self) {
+        *self = Sync {
+            generation: self.generation.saturating_add(1),
+            seq: self.seq,
+            ..Sync::default()
+        };
+    }
+
+    /// The connection dropped: unfinished items will be delivered again from the applied
+    /// cursors, so forget their waiters. Keys already queued are still fetched.
+    pub(crate) fn on_disconnect(&mut self) {
+        self.generation = self.generation.saturating_add(1);
+        for c in [&mut self.cc, &mut self.project] {
+            c.seen = c.applied();
+            c.outstanding.clear();
+        }
+        for p in self.pending.values_mut() {
+            for w in p.waiters.values_mut() {
+                w.clear();
+            }
+        }
+    }
+
+    /// Handles a list of sync items in order, changing the store where no fetch is needed and
+    /// queueing the fetches that are.
+    pub(crate) fn apply(
+        &mut self,
+        items: Vec<Value>,
+        store: &mut Store,
+        project: &str,
+        effects: &mut Vec<Effect>,
+    ) {
+        for raw in items {
+            match serde_json::from_value::<SyncItem>(raw) {
+                Ok(item) => self.apply_item(item, store, project, effects),
+                Err(e) => crate::log!(warn, "malformed sync item skipped: {e}"),
+            }
+        }
+    }
+
+    pub(crate) fn apply_item(
+        &mut self,
+        item: SyncItem,
+        store: &mut Store,
+        project: &str,
+        effects: &mut Vec<Effect>,
+    ) {
+        let family = if item.family == "cc" {
+            Family::Cc
+        } else {
+            Family::Project
+        };
+        let is_job = item.data_type == "jobs";
+        if !is_job && item.cursor <= self.cursors(family).seen {
+            return;
+        }
+        self.seq = self.seq.saturating_add(1);
+        let waiter = Waiter {
+            family,
+            cursor: item.cursor,
+            generation: self.generation,
+            action: Action::Update,
+        };
+        match item.data_type.as_str() {
+            "cc.version" => {
+                let old = store.version().to_string();
+                if old != item.data_key {
+                    store.set_version(item.data_key.clone());
+                    if !old.is_empty() {
+                        effects.push(Effect::VersionChanged {
+                            old,
+                            new: item.data_key,
+                        });
+                    }
+                }
+            }
+            "jobs" => match item.data.map(serde_json::from_value::<JobInfo>) {
+                Some(Ok(job)) => {
+                    let ours = job.project_gid.as_deref().is_none_or(|p| p == project);
+                    if ours && job.job == "restore_project" && job.status == "done" {
+                        self.hold(&waiter);
+                        effects.push(Effect::Reload(waiter));
+                    }
+                    effects.push(Effect::Job {
+                        token: item.data_key,
+                        job,
+                    });
+                }
+                _ => crate::log!(warn, "jobs item without job data skipped"),
+            },
+            name => match (DataType::from_name(name), Action::parse(&item.action)) {
+                (Some(t), Some(action)) => {
+                    self.apply_change(t, item.data_key, action, waiter, store, project, effects)
+                }
+                (None, _) => crate::log!(debug, "sync item of unknown data type {name:?} ignored"),
+                (_, None) => crate::log!(
+                    debug,
+                    "sync item with unknown action {:?} ignored",
+                    item.action
+                ),
+            },
+        }
+        let c = self.cursors(family);
+        c.seen = c.seen.max(item.cursor);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn apply_change(
+        &mut self,
+        t: DataType,
+        key: String,
+        action: Action,
+        mut waiter: Waiter,
+        store: &mut Store,
+        project: &str,
+        effects: &mut Vec<Effect>,
+    ) {
+        waiter.action = action;
+        match action {
+            Action::Delete => {
+                // Earlier items for this key are superseded: their fetch is no longer wanted.
+                if let Some(p) = self.pending.get_mut(&t) {
+                    if let Some(ws) = p.waiters.remove(&key) {
+                        p.order.retain(|k| k != &key);
+                        for w in ws {
+                            self.release(&w);
+                        }
+                    }
+                }
+                self.deletes.insert((t, key.clone()), self.seq);
+                if store.remove(t, &key).is_some() {
+                    effects.push(Effect::Changed(t, key, Action::Delete));
+                }
+            }
+            Action::Insert => {
+                let wanted = fetched_on_insert(t)
+                    || (t == DataType::ProjectsMembers
+                        && key.split_once('/').is_some_and(|(p, _)| p == project));
+                if wanted {
+                    self.want(t, key, waiter);
+                }
+            }
+            Action::Update => {
+                let held = store.contains(t, &key)
+                    || self
+                        .pending
+                        .get(&t)
+                        .is_some_and(|p| p.waiters.contains_key(&key));
+                if held && t != DataType::Languages {
+                    self.want(t, key, waiter);
+                }
+            }
+        }
+    }
+
+    fn hold(&mut self, w: &Waiter) {
+        let c = self.cursors(w.family);
+        let n = c.outstanding.entry(w.cursor).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
+    /// The waiting item's effect is in the store (or no longer wanted).
+    pub(crate) fn release(&mut self, w: &Waiter) {
+        if w.generation != self.generation {
+            return;
+        }
+        let c = self.cursors(w.family);
+        if let Some(n) = c.outstanding.get_mut(&w.cursor) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.outstanding.remove(&w.cursor);
+            }
+        }
+    }
+
+    /// Queues a key for fetching on behalf of an item.
+    pub(crate) fn want(&mut self, t: DataType, key: String, waiter: Waiter) {
+        self.hold(&waiter);
+        let p = self.pending.entry(t).or_default();
+        match p.waiters.get_mut(&key) {
+            Some(ws) => ws.push(waiter),
+            None => {
+                p.order.push_back(key.clone());
+                p.waiters.insert(key, vec![waiter]);
+            }
+        }
+    }
+
+    /// Queues keys for fetching with nobody waiting (a reload after a restore).
+    pub(crate) fn want_quietly(&mut self, t: DataType, keys: impl IntoIterator<Item = String>) {
+        let p = self.pending.entry(t).or_default();
+        for key in keys {
+            if !p.waiters.contains_key(&key) {
+                p.order.push_back(key.clone());
+                p.waiters.insert(key, Vec::new());
+            }
+        }
+    }
+
+    /// Takes the next batch: up to `size` keys of the first data type with keys waiting, or one
+    /// key for types the API can only fetch one at a time.
+    pub(crate) fn take_batch(&mut self, size: usize, project: &str) -> Option<Batch> {
+        let (&t, p) = self.pending.iter_mut().find(|(_, p)| !p.order.is_empty())?;
+        let mut keys = Vec::new();
+        let mut waiters = Vec::new();
+        let first_plural = plural_key(t, p.order.front()?, project);
+        while let Some(key) = p.order.front() {
+            let fits = keys.len() < size.max(1) && first_plural && plural_key(t, key, project)
+                || keys.is_empty();
+            if !fits {
+                break;
+            }
+            let Some(key) = p.order.pop_front() else {
+                break;
+            };
+            for w in p.waiters.remove(&key).unwrap_or_default() {
+                waiters.push((key.clone(), w));
+            }
+            keys.push(key);
+        }
+        self.seq = self.seq.saturating_add(1);
+        Some(Batch {
+            data_type: t,
+            keys,
+            waiters,
+            sent_seq: self.seq,
+        })
+    }
+
+    /// Whether data for this key, from a request sent at `sent_seq`, is older than a delete.
+    pub(crate) fn deleted_since(&self, t: DataType, key: &str, sent_seq: u64) -> bool {
+        self.deletes
+            .get(&(t, key.to_string()))
+            .is_some_and(|&at| at >= sent_seq)
+    }
+
+    /// Forgets deletes older than every request still in flight.
+    pub(crate) fn prune_deletes(&mut self, oldest_in_flight: Option<u64>) {
+        match oldest_in_flight {
+            None => self.deletes.clear(),
+            Some(oldest) => self.deletes.retain(|_, at| *at >= oldest),
+        }
+    }
+
+    /// The batch's data is in the store: release its waiters and report the changes.
+    pub(crate) fn complete(&mut self, batch: Batch, store: &Store, effects: &mut Vec<Effect>) {
+        for (key, w) in batch.waiters {
+            if w.generation == self.generation && store.contains(batch.data_type, &key) {
+                effects.push(Effect::Changed(batch.data_type, key, w.action));
+            }
+            self.release(&w);
+        }
+    }
+
+    /// The batch failed in a way a retry may fix: put its keys back at the front, waiters and
+    /// all, so the cursors keep waiting for them.
+    pub(crate) fn requeue(&mut self, batch: Batch) {
+        let p = self.pending.entry(batch.data_type).or_default();
+        let mut by_key: BTreeMap<String, Vec<Waiter>> = BTreeMap::new();
+        for (k, w) in batch.waiters {
+            by_key.entry(k).or_default().push(w);
+        }
+        for key in batch.keys.into_iter().rev() {
+            let ws = by_key.remove(&key).unwrap_or_default();
+            match p.waiters.get_mut(&key) {
+                Some(existing) => existing.extend(ws),
+                None => {
+                    p.order.push_front(key.clone());
+                    p.waiters.insert(key, ws);
+                }
+            }
+        }
+    }
+
+    /// The batch failed for good (the API refused it): its items cannot be applied, so stop
+    /// waiting for them rather than hold the cursors forever.
+    pub(crate) fn abandon(&mut self, batch: Batch) {
+        for (_, w) in batch.waiters {
+            self.release(&w);
+        }
+    }
+}
+
+/// Whether this key can go in a plural request of its type.
+fn plural_key(t: DataType, key: &str, project: &str) -> bool {
+    match t {
+        DataType::Users | DataType::Projects | DataType::Languages => false,
+        DataType::ProjectsMembers => key.split_once('/').is_some_and(|(p, _)| p == project),
+        _ => true,
+    }
+}
+
+/// The request that fetches a batch: endpoint and body.
+pub(crate) fn fetch_request(
+    t: DataType,
+    keys: &[String],
+    project: &str,
+) -> Option<(String, Value)> {
+    let one = keys.first()?;
+    let plural = |endpoint: &str, name: &str| Some((endpoint.to_string(), json!({ name: keys })));
+    match t {
+        DataType::Records => plural("/records/get", "records"),
+        DataType::Assets => plural("/assets/get", "assets"),
+        DataType::Definitions => plural("/definitions/get", "definitions"),
+        DataType::Classes => plural("/classes/get", "classes"),
+        DataType::Fields => plural("/fields/get", "fields"),
+        DataType::Layouts => plural("/layouts/get", "layouts"),
+        DataType::Queries => plural("/queries/get", "queries"),
+        DataType::Modules => plural("/modules/get", "modules"),
+        DataType::Users => Some(("//users/get".into(), json!({ "user": one }))),
+        DataType::Projects => Some(("//projects/get".into(), json!({ "project": one }))),
+        DataType::ProjectsMembers => {
+            if plural_key(t, one, project) {
+                let users: Vec<&str> = keys
+                    .iter()
+                    .filter_map(|k| k.split_once('/').map(|(_, u)| u))
+                    .collect();
+                Some(("/members/get".into(), json!({ "members": users })))
+            } else {
+                let (p, u) = one.split_once('/')?;
+                Some(("//members/get".into(), json!({ "project": p, "member": u })))
+            }
+        }
+        DataType::Languages => None,
+    }
+}

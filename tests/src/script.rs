@@ -1,0 +1,325 @@
+//! A scripted Unicat server for the [`Client`]: each test answers the client's requests and
+//! pushes Socket.IO frames by hand, so it reads like the protocol's own examples.
+//!
+//! Frames are written as plain strings here, never with the client's codec.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use unicat_core::api::Secret;
+use unicat_core::client::{CallId, Client, ClientConfig, Event};
+use unicat_core::io::{
+    Body, FileInfo, HttpRequest, Input, Machine, Output, RequestId, WsFrame, WsId,
+};
+
+/// The project of every scripted test.
+pub const PROJECT: &str = "p1";
+/// The open packet of the scripted Sync API.
+pub const OPEN: &str =
+    r#"0{"sid":"eio","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+
+/// One request the client made.
+#[derive(Debug)]
+pub struct Req {
+    /// Its id.
+    pub id: RequestId,
+    /// Method.
+    pub method: String,
+    /// Full URI.
+    pub uri: String,
+    /// The `Authorization` header, if any.
+    pub auth: Option<String>,
+    /// The JSON body (`Null` when empty or not JSON).
+    pub body: Value,
+    /// The request as sent.
+    pub raw: HttpRequest,
+}
+
+/// A client and the scripted world around it.
+pub struct Script {
+    /// The client.
+    pub client: Client,
+    /// Virtual now.
+    pub now: Instant,
+    /// Events seen, in order.
+    pub events: Vec<Event>,
+    /// Requests not answered yet.
+    pub requests: VecDeque<Req>,
+    /// File stats asked for.
+    pub stats: VecDeque<(RequestId, PathBuf)>,
+    /// File reads asked for.
+    pub reads: VecDeque<(RequestId, PathBuf, u64)>,
+    /// The open sync socket, if any.
+    pub ws: Option<WsId>,
+    /// Sockets the client asked to open and not yet answered.
+    pub ws_opening: VecDeque<WsId>,
+    /// Text frames the client sent on the socket, in order.
+    pub sent: Vec<String>,
+}
+
+/// A successful envelope.
+pub fn envelope(result: Value, data: Value) -> Value {
+    json!({"success": true, "result": result, "data": data})
+}
+
+/// A failed envelope.
+pub fn failure(code: i64, message: &str) -> Value {
+    json!({"success": false, "result": {"code": code, "message": message, "info": {}}, "data": {}})
+}
+
+/// A record object as the dev server shapes it.
+pub fn record(gid: &str, price: f64) -> Value {
+    json!({"gid": gid, "definition": "d1", "fields": {"en": {"artnr": gid, "price": price}}})
+}
+
+/// A sync item.
+pub fn item(family: &str, cursor: i64, action: &str, data_type: &str, key: &str) -> Value {
+    json!({"type": family, "cursor": cursor, "action": action, "data_type": data_type, "data_key": key})
+}
+
+impl Script {
+    /// A client for [`PROJECT`] on a scripted server, configured by `f`.
+    pub fn new(f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
+        let now = Instant::now();
+        let cfg = f(ClientConfig::new("http://unicat.test", PROJECT)
+            .unwrap()
+            .rng_seed(7));
+        Script {
+            client: Client::new(cfg, now),
+            now,
+            events: Vec::new(),
+            requests: VecDeque::new(),
+            stats: VecDeque::new(),
+            reads: VecDeque::new(),
+            ws: None,
+            ws_opening: VecDeque::new(),
+            sent: Vec::new(),
+        }
+    }
+
+    /// Moves the client's outputs into the script's queues.
+    pub fn pump(&mut self) {
+        while let Some(out) = self.client.poll_output() {
+            match out {
+                Output::Http { id, request } => {
+                    let r = &request.request;
+                    self.requests.push_back(Req {
+                        id,
+                        method: r.method().to_string(),
+                        uri: r.uri().to_string(),
+                        auth: r
+                            .headers()
+                            .get("authorization")
+                            .map(|v| v.to_str().unwrap().to_string()),
+                        body: serde_json::from_slice(r.body().as_bytes()).unwrap_or(Value::Null),
+                        raw: request,
+                    });
+                }
+                Output::CancelHttp { id } => self.requests.retain(|r| r.id != id),
+                Output::OpenWs { id, .. } => self.ws_opening.push_back(id),
+                Output::WsSend { frame, .. } => match frame {
+                    WsFrame::Text(t) => self.sent.push(t),
+                    WsFrame::Binary(_) => panic!("binary frame"),
+                },
+                Output::CloseWs { id } => {
+                    if self.ws == Some(id) {
+                        self.ws = None;
+                    }
+                }
+                Output::Stat { id, path } => self.stats.push_back((id, path)),
+                Output::ReadFile { id, path, limit } => self.reads.push_back((id, path, limit)),
+                Output::Event(e) => self.events.push(e),
+            }
+        }
+    }
+
+    /// Takes the oldest request whose path ends with `suffix`; panics if there is none.
+    pub fn take(&mut self, suffix: &str) -> Req {
+        self.pump();
+        let pos = self
+            .requests
+            .iter()
+            .position(|r| r.uri.split('?').next().unwrap().ends_with(suffix))
+            .unwrap_or_else(|| {
+                let pending: Vec<&str> = self.requests.iter().map(|r| r.uri.as_str()).collect();
+                panic!("no request to …{suffix}; pending: {pending:?}")
+            });
+        self.requests.remove(pos).unwrap()
+    }
+
+    /// Whether a request whose path ends with `suffix` is pending.
+    pub fn has(&mut self, suffix: &str) -> bool {
+        self.pump();
+        self.requests
+            .iter()
+            .any(|r| r.uri.split('?').next().unwrap().ends_with(suffix))
+    }
+
+    /// Answers a request with a JSON body, optionally renewing the JWT.
+    pub fn reply(&mut self, id: RequestId, status: u16, body: Value, jwt: Option<&str>) {
+        let mut b = http::Response::builder().status(status);
+        if let Some(jwt) = jwt {
+            b = b.header("Authorization", jwt);
+        }
+        if status == 401 {
+            b = b.header("WWW-Authenticate", "Bearer realm=\"JWT access to Unicat.\"");
+        }
+        let response = b.body(Body(serde_json::to_vec(&body).unwrap())).unwrap();
+        self.client
+            .handle_input(self.now, Input::HttpResponse { id, response });
+        self.pump();
+    }
+
+    /// Answers a request with raw bytes.
+    pub fn reply_bytes(&mut self, id: RequestId, status: u16, body: &[u8]) {
+        let response = http::Response::builder()
+            .status(status)
+            .body(Body(body.to_vec()))
+            .unwrap();
+        self.client
+            .handle_input(self.now, Input::HttpResponse { id, response });
+        self.pump();
+    }
+
+    /// Fails a request at the transport level.
+    pub fn fail(&mut self, id: RequestId) {
+        let error = unicat_core::error::TransportError::new(
+            unicat_core::error::TransportErrorKind::Io,
+            "connection reset",
+        );
+        self.client
+            .handle_input(self.now, Input::HttpFailed { id, error });
+        self.pump();
+    }
+
+    /// Answers a file stat.
+    pub fn stat(&mut self, id: RequestId, info: Option<FileInfo>) {
+        self.client.handle_input(self.now, Input::Stat { id, info });
+        self.pump();
+    }
+
+    /// Moves virtual time and runs the timers.
+    pub fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.client.handle_timeout(self.now);
+        self.pump();
+    }
+
+    /// Runs timers until `pred` holds, moving to each deadline; at most `max` steps.
+    pub fn advance_until(&mut self, max: usize, mut pred: impl FnMut(&mut Script) -> bool) {
+        for _ in 0..max {
+            self.pump();
+            if pred(self) {
+                return;
+            }
+            let Some(t) = self.client.poll_timeout() else {
+                break;
+            };
+            self.now = self.now.max(t);
+            self.client.handle_timeout(self.now);
+        }
+        self.pump();
+        assert!(
+            pred(self),
+            "condition not reached; events: {:#?}",
+            self.events
+        );
+    }
+
+    /// Sends a text frame to the client on the open socket.
+    pub fn frame(&mut self, text: &str) {
+        let id = self.ws.expect("no socket open");
+        self.client.handle_input(
+            self.now,
+            Input::WsMessage {
+                id,
+                frame: WsFrame::Text(text.to_string()),
+            },
+        );
+        self.pump();
+    }
+
+    /// `connect(api_key)`, answered with an auth result holding these cursors and data, and a
+    /// JWT. Returns the call id.
+    pub fn authenticate(&mut self, cc: i64, cursor: i64, data: Value) -> CallId {
+        let call = self.client.connect(self.now, Secret::new("key-1")).unwrap();
+        let auth = self.take("/api/p/p1/auth");
+        assert_eq!(auth.body["api_key"], "key-1");
+        let result = json!({"user": "u1", "project": PROJECT, "cc.version": "2026.11.001", "cc.cursor": cc, "cursor": cursor});
+        self.reply(auth.id, 200, envelope(result, data), Some("jwt-1"));
+        call
+    }
+
+    /// Opens the sync socket the client asked for, accepts its CONNECT, and returns the
+    /// `initsync` ack id with its payload.
+    pub fn open_socket(&mut self) -> (u64, Value) {
+        self.pump();
+        let id = self
+            .ws_opening
+            .pop_front()
+            .expect("the client opened no socket");
+        self.client.handle_input(self.now, Input::WsOpened { id });
+        self.ws = Some(id);
+        self.frame(OPEN);
+        let connect = self.sent.last().cloned().expect("no CONNECT");
+        assert!(connect.starts_with("40"), "{connect}");
+        self.frame(r#"40{"sid":"s1"}"#);
+        let init = self.sent.last().cloned().unwrap();
+        let rest = init.strip_prefix("42").expect("no initsync emit");
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let args: Vec<Value> = serde_json::from_str(&rest[digits.len()..]).unwrap();
+        assert_eq!(args[0], "initsync");
+        (digits.parse().unwrap(), args[1].clone())
+    }
+
+    /// Acks `initsync` with a list of items.
+    pub fn ack(&mut self, ack: u64, items: Value) {
+        self.frame(&format!("43{ack}[{items}]"));
+    }
+
+    /// Pushes a `sync` event.
+    pub fn push(&mut self, items: Value) {
+        self.frame(&format!("42[\"sync\",{items}]"));
+    }
+
+    /// Connects fully: auth with these cursors and data, socket, and an empty initsync ack.
+    pub fn connected(
+        cc: i64,
+        cursor: i64,
+        data: Value,
+        f: impl FnOnce(ClientConfig) -> ClientConfig,
+    ) -> Self {
+        let mut s = Script::new(f);
+        s.authenticate(cc, cursor, data);
+        let (ack, payload) = s.open_socket();
+        assert_eq!(
+            payload,
+            json!({"cc.cursor": cc, "project": PROJECT, "cursor": cursor})
+        );
+        s.ack(ack, json!([]));
+        s
+    }
+
+    /// Drops the socket, as a network failure would.
+    pub fn drop_socket(&mut self) {
+        let id = self.ws.take().expect("no socket open");
+        self.client
+            .handle_input(self.now, Input::WsClosed { id, code: None });
+        self.pump();
+    }
+
+    /// The results of finished calls.
+    pub fn result(&self, id: CallId) -> Option<&Result<Value, unicat_core::api::CallError>> {
+        self.events.iter().find_map(|e| match e {
+            Event::CallFinished { id: got, result } if *got == id => Some(result),
+            _ => None,
+        })
+    }
+
+    /// Takes the events seen so far.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+}
