@@ -279,7 +279,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response<Body> 
                 json!({"error": "the control surface only answers loopback peers"}),
             ));
         }
-        return control::handle_http(shared, rest.to_owned(), req).await;
+        return control::handle_http(shared, rest.to_owned(), peer, req).await;
     }
     if let Some(rest) = path.strip_prefix("/media/") {
         shared.count("media");
@@ -904,6 +904,39 @@ fn sync_get(shared: &Shared, info: &TokenInfo, p: &Params) -> Result<Vec<u8>, Ap
 
 // ---------------------------------------------------------------------- DAM and media
 
+/// Decodes `%XX` escapes (invalid escapes and non-UTF-8 results are kept as they came).
+pub(crate) fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+/// Escapes everything but unreserved characters and `/ @ ~ , = :` in a URL path.
+pub(crate) fn percent_encode_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/@,=:".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Splits a storage pathname `<gid>~<version><ext>` into its parts.
 fn parse_storage(s: &str) -> Option<(&str, u64, &str)> {
     let (gid, rest) = s.split_once('~')?;
@@ -944,9 +977,13 @@ fn dam(shared: &Shared, rest: &str, req: &Request) -> Response<Body> {
     if info.project != pgid {
         return error_response(&ApiError::forbidden(json!({"project": pgid})));
     }
-    let storage = parts.next().unwrap_or_default();
-    let options: Vec<&str> = parts.filter(|s| !s.is_empty()).collect();
-    finish(dam_action(shared, pgid, action, storage, &options))
+    let storage = percent_decode(parts.next().unwrap_or_default());
+    let options: Vec<String> = parts
+        .filter(|s| !s.is_empty())
+        .map(percent_decode)
+        .collect();
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    finish(dam_action(shared, pgid, action, &storage, &options))
 }
 
 fn dam_action(
@@ -1000,7 +1037,7 @@ fn dam_action(
             }
             let media = format!("p-{pgid}/src/{gid}{ext}");
             inner.data.published.insert(media.clone(), gid.to_owned());
-            let url = format!("{}/media/{media}", shared.base_url);
+            let url = format!("{}/media/{}", shared.base_url, percent_encode_path(&media));
             Ok(ok_body(&json!({"public_url": url}), &DataOut::default()))
         }
         _ => {
@@ -1033,7 +1070,7 @@ fn dam_action(
             };
             let media = format!("p-{pgid}/transformed/{gid}/{name}@{key}{out_ext}");
             inner.data.published.insert(media.clone(), gid.to_owned());
-            let url = format!("{}/media/{media}", shared.base_url);
+            let url = format!("{}/media/{}", shared.base_url, percent_encode_path(&media));
             Ok(ok_body(
                 &json!({"public_url": url, "transform": opts}),
                 &DataOut::default(),
@@ -1061,11 +1098,12 @@ fn content_type_for(path: &str) -> &'static str {
 /// `GET /media/<path>`: the bytes of a published or transformed asset (no auth). Transforms
 /// are not computed: they serve the source bytes.
 fn media(shared: &Shared, rest: &str) -> Response<Body> {
+    let rest = percent_decode(rest);
     let inner = lock(&shared.inner);
     let bytes = inner
         .data
         .published
-        .get(rest)
+        .get(&rest)
         .and_then(|gid| inner.data.asset_bytes.get(gid))
         .cloned();
     drop(inner);
@@ -1074,7 +1112,7 @@ fn media(shared: &Shared, rest: &str) -> Response<Body> {
             let mut resp = Response::new(Body::from(b));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type_for(rest)),
+                HeaderValue::from_static(content_type_for(&rest)),
             );
             resp
         }
@@ -1101,6 +1139,17 @@ mod tests {
         assert_eq!(p.req_str("b").unwrap(), "x");
         assert_eq!(p.opt_strs("c").unwrap().unwrap(), vec!["y"]);
         assert_eq!(p.req_str("zz").unwrap_err().info["param"], "zz");
+    }
+
+    #[test]
+    fn percent_coding() {
+        assert_eq!(percent_decode("a%20b%2Fc%zz%4"), "a b/c%zz%4");
+        assert_eq!(percent_decode("%ff"), "%ff");
+        assert_eq!(
+            percent_encode_path("p-x/new pic@k.png"),
+            "p-x/new%20pic@k.png"
+        );
+        assert_eq!(percent_decode(&percent_encode_path("ä ö/€")), "ä ö/€");
     }
 
     #[test]

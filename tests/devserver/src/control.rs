@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -303,11 +304,14 @@ impl Control {
 
     /// Cuts every open TCP connection of the server (WebSocket, long-poll and keep-alive HTTP
     /// alike) at the transport level, without any Socket.IO DISCONNECT: clients see a dropped
-    /// transport and reconnect. Returns how many connections were cut.
-    /// HTTP: `POST /_dev/drop_transports` → `{"dropped"}` (its own connection is among them,
-    /// so an HTTP caller may see the answer or a dropped connection).
+    /// transport and reconnect. The Engine.IO sessions open at that moment become unknown
+    /// (`400 Session ID unknown`), so a polling client whose HTTP library quietly retries its
+    /// long-poll on a new connection still sees its transport gone. Returns how many
+    /// connections were cut.
+    /// HTTP: `POST /_dev/drop_transports` → `{"dropped"}` (every connection but the one carrying
+    /// that request, so the caller gets its answer).
     pub fn drop_transports(&self) -> usize {
-        self.shared.conns.kill_all()
+        sio::drop_transports(&self.shared, None)
     }
 
     /// Server-side Socket.IO disconnect (`41`) of every socket: clients must not reconnect.
@@ -454,7 +458,12 @@ impl Control {
 }
 
 /// `/_dev/<op>`: the control operations over HTTP (the caller already checked the peer).
-pub(crate) async fn handle_http(shared: Arc<Shared>, op: String, req: Request) -> Response<Body> {
+pub(crate) async fn handle_http(
+    shared: Arc<Shared>,
+    op: String,
+    peer: Option<SocketAddr>,
+    req: Request,
+) -> Response<Body> {
     let body = match read_body(req.into_body()).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
@@ -466,6 +475,10 @@ pub(crate) async fn handle_http(shared: Arc<Shared>, op: String, req: Request) -
     let control = Control::new(shared);
     if op == "state" {
         return json_response(200, control.state_json().into_bytes());
+    }
+    if op == "drop_transports" {
+        let dropped = sio::drop_transports(&control.shared, peer);
+        return json_response(200, json!({"dropped": dropped}).to_string().into_bytes());
     }
     match control_op(&control, &op, &params) {
         Ok(v) => json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
@@ -534,7 +547,6 @@ fn control_op(c: &Control, op: &str, p: &Params) -> Result<Value, ApiError> {
             json!({"job.token": token})
         }
         "job" => json!({"status": c.job_status(p.req_str("token")?)}),
-        "drop_transports" => json!({"dropped": c.drop_transports()}),
         "disconnect_sockets" => json!({"disconnected": c.disconnect_sockets()}),
         "pause_sync" => {
             c.pause_sync();

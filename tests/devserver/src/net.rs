@@ -22,14 +22,14 @@ use crate::lock;
 #[derive(Debug, Default)]
 pub(crate) struct ConnRegistry {
     next: AtomicU64,
-    open: Mutex<HashMap<u64, socket2::Socket>>,
+    open: Mutex<HashMap<u64, (socket2::Socket, SocketAddr)>>,
 }
 
 impl ConnRegistry {
-    fn register(&self, stream: &TcpStream) -> io::Result<u64> {
+    fn register(&self, stream: &TcpStream, peer: SocketAddr) -> io::Result<u64> {
         let dup = socket2::SockRef::from(stream).try_clone()?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        lock(&self.open).insert(id, dup);
+        lock(&self.open).insert(id, (dup, peer));
         Ok(id)
     }
 
@@ -42,12 +42,23 @@ impl ConnRegistry {
     /// `shutdown(2)` acts on the socket, not on the duplicated descriptor, so the peer sees the
     /// connection end at once and the server's own reads and writes on it fail.
     pub(crate) fn kill_all(&self) -> usize {
+        self.kill_all_except(None)
+    }
+
+    /// [`kill_all`](Self::kill_all), sparing the connection from `spare` (the peer address of
+    /// the control request asking for it, so that request still gets its answer).
+    pub(crate) fn kill_all_except(&self, spare: Option<SocketAddr>) -> usize {
         let open = lock(&self.open);
-        for sock in open.values() {
+        let mut killed = 0;
+        for (sock, peer) in open.values() {
+            if Some(*peer) == spare {
+                continue;
+            }
             // A socket the peer already closed may answer ENOTCONN: it is gone either way.
             let _ = sock.shutdown(Shutdown::Both);
+            killed += 1;
         }
-        open.len()
+        killed
     }
 
     /// Number of connections currently open.
@@ -79,7 +90,7 @@ impl Listener for KillListener {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    match self.registry.register(&stream) {
+                    match self.registry.register(&stream, addr) {
                         Ok(id) => {
                             let io = KillableStream {
                                 inner: stream,

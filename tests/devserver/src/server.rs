@@ -103,6 +103,7 @@ pub(crate) struct Shared {
     pub(crate) tokens: Mutex<Tokens>,
     pub(crate) counters: Mutex<BTreeMap<String, u64>>,
     pub(crate) conns: Arc<ConnRegistry>,
+    pub(crate) eio_sessions: Mutex<sio::EioSessions>,
     pub(crate) io: SocketIo,
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) closed: AtomicBool,
@@ -193,6 +194,7 @@ impl DevServer {
             tokens: Mutex::new(Tokens::new(cfg.jwt_ttl)),
             counters: Mutex::new(BTreeMap::new()),
             conns: Arc::clone(&conns),
+            eio_sessions: Mutex::new(sio::EioSessions::default()),
             io: io.clone(),
             rt: rt.handle().clone(),
             closed: AtomicBool::new(false),
@@ -214,7 +216,13 @@ impl DevServer {
                     }
                 }
             })
-            .layer(layer);
+            .layer(layer)
+            .layer(axum::middleware::from_fn({
+                let weak = Arc::downgrade(&shared);
+                move |req: Request, next: axum::middleware::Next| {
+                    sio::session_gate(weak.clone(), req, next)
+                }
+            }));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(
             KillListener::new(listener, Arc::clone(&conns)),

@@ -1,8 +1,14 @@
 //! The Sync API over Socket.IO (socketioxide): auth on connect, `initsync`, `sync` broadcasts
 //! (sent by [`Inner::flush`](crate::store::Inner::flush)) and `authorization` pushes.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use axum::middleware::Next;
 
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -19,6 +25,63 @@ use crate::store::SockEntry;
 /// 10,000-item catch-up needs 100; a stale long-poll session keeps buffering until its ping
 /// timeout).
 const SOCKET_BUFFER_PACKETS: usize = 1 << 16;
+
+/// Engine.IO session ids seen on `/sync/io`, and those cut by a transport drop.
+///
+/// Cutting a polling client's TCP connection alone is invisible to it: its HTTP library retries
+/// the idempotent long-poll GET on a fresh connection and the session goes on. A dropped
+/// transport must look like one, so the sessions that existed at the drop become unknown
+/// (`400 Session ID unknown`, exactly as Engine.IO answers for an expired session), and the
+/// client reconnects with a new session. No Socket.IO packet is sent.
+#[derive(Debug, Default)]
+pub(crate) struct EioSessions {
+    known: HashSet<String>,
+    dead: HashSet<String>,
+}
+
+impl EioSessions {
+    /// Marks every session seen so far as dropped.
+    pub(crate) fn drop_all(&mut self) {
+        let known = std::mem::take(&mut self.known);
+        self.dead.extend(known);
+    }
+}
+
+fn query_sid(req: &Request) -> Option<&str> {
+    req.uri()
+        .query()?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("sid="))
+}
+
+/// Middleware in front of the Socket.IO layer: refuses sessions cut by a transport drop.
+pub(crate) async fn session_gate(shared: Weak<Shared>, req: Request, next: Next) -> Response<Body> {
+    if req.uri().path().starts_with("/sync/io") {
+        if let (Some(shared), Some(sid)) = (shared.upgrade(), query_sid(&req)) {
+            let mut sessions = lock(&shared.eio_sessions);
+            if sessions.dead.contains(sid) {
+                let mut resp =
+                    Response::new(Body::from(r#"{"code":"1","message":"Session ID unknown"}"#));
+                *resp.status_mut() = StatusCode::BAD_REQUEST;
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                return resp;
+            }
+            if !sessions.known.contains(sid) {
+                sessions.known.insert(sid.to_owned());
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// Cuts every TCP connection (but `spare`) and makes the Engine.IO sessions seen so far unknown.
+pub(crate) fn drop_transports(shared: &Shared, spare: Option<std::net::SocketAddr>) -> usize {
+    lock(&shared.eio_sessions).drop_all();
+    shared.conns.kill_all_except(spare)
+}
 
 /// The Socket.IO layer at `/sync/io`.
 pub(crate) fn build(cfg: &DevConfig) -> (SocketIoLayer, SocketIo) {
@@ -52,14 +115,21 @@ fn check_auth(
 /// (CONNECT_ERROR with a message), then the connect handler.
 pub(crate) fn register(io: &SocketIo, shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
-    let middleware = move |TryData(auth): TryData<Value>| {
+    let middleware = move |s: SocketRef, TryData(auth): TryData<Value>| {
         let weak = weak.clone();
         async move {
             let shared = weak
                 .upgrade()
                 .ok_or_else(|| "server shutting down".to_owned())?;
             match check_auth(&shared, &auth) {
-                Ok(_) => Ok(()),
+                Ok(info) => {
+                    shared.count("socket.io connect");
+                    // Handlers go on here, not in the connect handler: socketioxide sends the
+                    // CONNECT packet and only then spawns the connect handler, so a fast
+                    // client's `initsync` could otherwise arrive before anyone listens.
+                    register_events(&shared, &s, info);
+                    Ok(())
+                }
                 Err(e) => {
                     shared.count("socket.io connect_error");
                     Err(e)
@@ -72,40 +142,41 @@ pub(crate) fn register(io: &SocketIo, shared: &Arc<Shared>) {
         let weak = weak.clone();
         async move {
             if let Some(shared) = weak.upgrade() {
-                on_connect(&shared, s, &auth);
+                if let Ok(info) = check_auth(&shared, &auth) {
+                    track(&shared, &s, &info);
+                }
             }
         }
     };
     io.ns("/", handler.with(middleware));
 }
 
-fn on_connect(shared: &Arc<Shared>, s: SocketRef, auth: &Result<Value, socketioxide::ParserError>) {
-    let info = match check_auth(shared, auth) {
-        Ok(i) => i,
-        Err(e) => {
-            // Expired between the middleware and here: refuse after all.
-            log::debug!("socket {} refused late: {e}", s.id);
-            let _ = s.disconnect();
-            return;
-        }
-    };
-    shared.count("socket.io connect");
-    lock(&shared.inner).sockets.insert(
-        s.id,
-        SockEntry {
+/// Adds a connected socket to the registry (once; `initsync` may have done it already).
+fn track(shared: &Shared, s: &SocketRef, info: &TokenInfo) {
+    if !s.connected() {
+        return;
+    }
+    lock(&shared.inner)
+        .sockets
+        .entry(s.id)
+        .or_insert_with(|| SockEntry {
             sock: s.clone(),
-            user: info.user,
-            project: info.project,
+            user: info.user.clone(),
+            project: info.project.clone(),
             synced_upto: None,
-        },
-    );
+        });
+}
+
+fn register_events(shared: &Arc<Shared>, s: &SocketRef, info: TokenInfo) {
     let weak = Arc::downgrade(shared);
     s.on(
         "initsync",
         move |s: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
             let weak = weak.clone();
+            let info = info.clone();
             async move {
                 if let Some(shared) = weak.upgrade() {
+                    track(&shared, &s, &info);
                     initsync(&shared, &s, payload.ok(), ack);
                 }
             }
