@@ -135,13 +135,19 @@ impl Control {
     }
 
     /// Sets one field of one record as an ERP would, in `language` or (with `None`) in every
-    /// project language: one `records` UPDATE item. Returns the new project cursor.
-    /// HTTP: `POST /_dev/set_field {"record", "language"?, "field", "value"}`.
+    /// project language: one `records` UPDATE item, broadcast at once. Returns the new project
+    /// cursor. 422 for an unknown record or a field its definition lacks, 400 for an unknown
+    /// language.
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// let gid = server.control().record_gids(1)[0].clone();
-    /// server.control().set_field(&gid, Some("en"), "price", serde_json::json!(0.1))?;
+    /// HTTP: `POST /_dev/set_field {"record", "language"?, "field", "value"}` → `{"cursor"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let gid = control.record_gids(1)[0].clone();
+    /// let cursor = control.set_field(&gid, Some("en"), "price", serde_json::json!(0.1))?;
+    /// assert_eq!(control.cursors().1, cursor);
+    /// assert_eq!(control.state()["data"]["records"][&gid]["fields"]["en"]["price"], 0.1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_field(
@@ -156,12 +162,18 @@ impl Control {
 
     /// Changes `field` (default `stock`) of the first `count` records under the root, in every
     /// language: integers +1, decimals +0.01, strings get `+` appended, booleans flip. One UPDATE
-    /// per record, broadcast in lists of at most 100. Returns how many records changed.
-    /// HTTP: `POST /_dev/change_records {"count", "field"?}`.
+    /// per record, broadcast in lists of at most 100. Returns how many records changed (fewer
+    /// than `count` when there are fewer records).
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// assert_eq!(server.control().change_records(1_000, Some("stock"))?, 1_000);
+    /// HTTP: `POST /_dev/change_records {"count", "field"?}` → `{"changed"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let (_, before) = control.cursors();
+    /// assert_eq!(control.change_records(2, Some("price"))?, 2);
+    /// assert_eq!(control.change_records(10, None)?, 3);
+    /// assert_eq!(control.cursors().1, before + 5);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn change_records(&self, count: usize, field: Option<&str>) -> Result<usize, ControlError> {
@@ -169,13 +181,17 @@ impl Control {
     }
 
     /// Inserts a record under `parent` (default: the root), with optional field values
-    /// `{lang: {name: value}}`: INSERT of the record and UPDATE of the parent. Returns its gid.
-    /// HTTP: `POST /_dev/insert_record {"parent"?, "fields"?}` → `{"record": gid}`.
+    /// `{lang: {name: value}}`: INSERT of the record and UPDATE of the parent, sent as one list.
+    /// Returns its gid.
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
+    /// HTTP: `POST /_dev/insert_record {"parent"?, "fields"?}` → `{"record"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
     /// let fields = serde_json::json!({"en": {"artnr": "NEW-1", "price": 1.25}});
-    /// let gid = server.control().insert_record(None, Some(fields))?;
+    /// let gid = control.insert_record(None, Some(fields))?;
+    /// assert_eq!(control.record_gids(4)[3], gid);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn insert_record(
@@ -186,13 +202,17 @@ impl Control {
         Ok(lock(&self.shared.inner).insert_record(parent, fields.as_ref())?)
     }
 
-    /// Deletes a record and its subtree for good: a DELETE item per record, UPDATE of the
-    /// parent. HTTP: `POST /_dev/delete_record {"record"}`.
+    /// Deletes a record and its subtree for good: a DELETE item per record, then an UPDATE of
+    /// the parent. The root can't be deleted (422).
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// let gid = server.control().record_gids(1)[0].clone();
-    /// server.control().delete_record(&gid)?;
+    /// HTTP: `POST /_dev/delete_record {"record"}` → `{}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let gid = control.record_gids(1)[0].clone();
+    /// control.delete_record(&gid)?;
+    /// assert!(control.state()["data"]["records"].get(&gid).is_none());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn delete_record(&self, record: &str) -> Result<(), ControlError> {
@@ -200,11 +220,15 @@ impl Control {
     }
 
     /// Adds a committed definition with the given field gids: one `definitions` INSERT.
-    /// Returns its gid. HTTP: `POST /_dev/add_definition {"name", "fields"?: [gid]}`.
+    /// Returns its gid.
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// let gid = server.control().add_definition("accessory", &[])?;
+    /// HTTP: `POST /_dev/add_definition {"name", "fields"?: [gid]}` → `{"definition"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let gid = control.add_definition("accessory", &[])?;
+    /// assert_eq!(control.state()["data"]["definitions"][&gid]["name"], "accessory");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn add_definition(&self, name: &str, fields: &[&str]) -> Result<String, ControlError> {
@@ -212,13 +236,17 @@ impl Control {
         Ok(lock(&self.shared.inner).add_definition(name, &fields)?)
     }
 
-    /// Adds a committed field of `type_` (`textline`, `decimal`, `number`, … ): one `fields`
+    /// Adds a committed field of `type_` (`textline`, `decimal`, `number`, …): one `fields`
     /// INSERT; with `definition`, the field is also appended to it (a `definitions` UPDATE).
-    /// Returns its gid. HTTP: `POST /_dev/add_field {"name", "type"?, "definition"?}`.
+    /// Returns its gid.
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// let gid = server.control().add_field("weight", "decimal", None)?;
+    /// HTTP: `POST /_dev/add_field {"name", "type"? (default textline), "definition"?}` → `{"field"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let gid = control.add_field("weight", "decimal", None)?;
+    /// assert_eq!(control.state()["data"]["fields"][&gid]["type"], "decimal");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn add_field(
@@ -230,43 +258,62 @@ impl Control {
         Ok(lock(&self.shared.inner).add_field(name, type_, definition)?)
     }
 
-    /// Shallow-merges raw JSON into any stored object (`data_type` is a store name such as
-    /// `records`, `assets`, `cc.users`, `cc.projects_members` with key `"pgid/ugid"`,
-    /// `modules` keyed by name), then appends an UPDATE in that store's family. Returns that
-    /// family's new cursor. No validation: it is the way to plant hostile data.
-    /// HTTP: `POST /_dev/patch {"data_type", "key", "patch": {…}}`.
+    /// Shallow-merges raw JSON into any stored object, then appends an UPDATE in the object's
+    /// family. `data_type` is a store name (`records`, `assets`, `definitions`, `classes`,
+    /// `fields`, `layouts`, `queries`, `modules` keyed by name, `cc.users`, `cc.projects`,
+    /// `cc.projects_members` keyed `"pgid/ugid"`). Returns that family's new cursor. Nothing is
+    /// validated: this is the way to plant hostile data, such as an asset pathname that climbs
+    /// out of a download folder.
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// # let asset_gid = String::new();
-    /// server.control().patch("assets", &asset_gid, serde_json::json!({"pathname": "../../escape.txt"}))?;
+    /// HTTP: `POST /_dev/patch {"data_type", "key", "patch": {…}}` → `{"cursor"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let state = control.state();
+    /// let photo = state["data"]["assets_by_pathname"]["/img/photo-1.jpg"]["gid"].as_str().unwrap();
+    /// control.patch("assets", photo, serde_json::json!({"pathname": "../../escape.txt"}))?;
+    /// assert_eq!(control.state()["data"]["assets_by_pathname"]["../../escape.txt"]["gid"], photo);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn patch(&self, data_type: &str, key: &str, patch: Value) -> Result<u64, ControlError> {
         Ok(lock(&self.shared.inner).patch(data_type, key, &patch)?)
     }
 
-    /// Sets a new `cc.version` (default: last part + 1, `2026.01.001` → `2026.01.002`) and
-    /// appends the cc item `{"action": "UPDATE", "data_type": "cc.version", "data_key": <it>}`.
-    /// Returns it. HTTP: `POST /_dev/bump_version {"version"?}` → `{"version"}`.
+    /// Sets a new `cc.version` (default: the last part plus one, `2026.01.001` →
+    /// `2026.01.002`) and appends the cc item
+    /// `{"action": "UPDATE", "data_type": "cc.version", "data_key": <version>}`. Returns it.
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// assert_eq!(server.control().bump_version(Some("2027.01.001")), "2027.01.001");
+    /// HTTP: `POST /_dev/bump_version {"version"?}` → `{"version"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// assert_eq!(control.bump_version(None), "2026.01.002");
+    /// assert_eq!(control.bump_version(Some("2027.01.001")), "2027.01.001");
+    /// assert_eq!(control.version(), "2027.01.001");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn bump_version(&self, version: Option<&str>) -> String {
         lock(&self.shared.inner).bump_version(version)
     }
 
-    /// Starts a `backup_project` job (as `/backups/create` does): the project data is
+    /// Starts a `backup_project` job, as `/backups/create` does: the project data is
     /// snapshotted now, a backup version is added to the project (a `cc.projects` UPDATE), and
-    /// `jobs` items go `queued → processing → done`. Returns the job token.
-    /// HTTP: `POST /_dev/backup` → `{"job.token", "version"}`.
+    /// `jobs` items go `queued → processing → done`, one
+    /// [`job_step_delay`](crate::DevConfig::job_step_delay) apart. Returns the job token.
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// let token = server.control().backup()?;
+    /// HTTP: `POST /_dev/backup {"created_by"?, "name"?}` → `{"job.token", "version"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let token = control.backup()?;
+    /// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    /// while control.job_status(&token).as_deref() != Some("done") {
+    ///     assert!(std::time::Instant::now() < deadline, "the job never finished");
+    ///     std::thread::sleep(std::time::Duration::from_millis(5));
+    /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn backup(&self) -> Result<String, ControlError> {
@@ -278,12 +325,23 @@ impl Control {
 
     /// Starts a `restore_project` job: at `done` the project data is replaced by the latest
     /// backup (or, when there is none, by freshly seeded data), with no per-record sync items;
-    /// clients reload through `/init`. Returns the job token.
+    /// clients reload through `/init`. Returns the job token. (`/backups/restore {"version"}` and
+    /// the HTTP route can name a backup version.)
+    ///
     /// HTTP: `POST /_dev/restore {"version"?}` → `{"job.token"}`.
     ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// let token = server.control().restore()?;
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let gid = control.record_gids(1)[0].clone();
+    /// control.set_field(&gid, None, "stock", serde_json::json!(0))?;
+    /// let token = control.restore()?;
+    /// let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    /// while control.job_status(&token).as_deref() != Some("done") {
+    ///     assert!(std::time::Instant::now() < deadline, "the job never finished");
+    ///     std::thread::sleep(std::time::Duration::from_millis(5));
+    /// }
+    /// assert_eq!(control.state()["data"]["records"][&gid]["fields"]["en"]["stock"], 3);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn restore(&self) -> Result<String, ControlError> {
@@ -294,6 +352,7 @@ impl Control {
     }
 
     /// Status of a job (`queued`, `processing`, `done`), `None` for an unknown token.
+    ///
     /// HTTP: `POST /_dev/job {"token"}` → `{"status"}`.
     pub fn job_status(&self, token: &str) -> Option<String> {
         lock(&self.shared.inner)
@@ -306,16 +365,34 @@ impl Control {
     /// alike) at the transport level, without any Socket.IO DISCONNECT: clients see a dropped
     /// transport and reconnect. The Engine.IO sessions open at that moment become unknown
     /// (`400 Session ID unknown`), so a polling client whose HTTP library quietly retries its
-    /// long-poll on a new connection still sees its transport gone. Returns how many
-    /// connections were cut.
+    /// long-poll on a new connection still sees its transport gone. Returns how many connections
+    /// were cut.
+    ///
     /// HTTP: `POST /_dev/drop_transports` → `{"dropped"}` (every connection but the one carrying
     /// that request, so the caller gets its answer).
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// assert_eq!(control.drop_transports(), control.open_connections());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn drop_transports(&self) -> usize {
         sio::drop_transports(&self.shared, None)
     }
 
     /// Server-side Socket.IO disconnect (`41`) of every socket: clients must not reconnect.
-    /// Returns how many. HTTP: `POST /_dev/disconnect_sockets` → `{"disconnected"}`.
+    /// Returns how many.
+    ///
+    /// HTTP: `POST /_dev/disconnect_sockets` → `{"disconnected"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// assert_eq!(control.disconnect_sockets(), 0);
+    /// assert_eq!(control.socket_count(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn disconnect_sockets(&self) -> usize {
         if self.live().is_err() {
             return 0;
@@ -324,73 +401,120 @@ impl Control {
     }
 
     /// Holds `sync` broadcasts: items are still appended (and served by `initsync` and
-    /// `/sync/get`) but not pushed. HTTP: `POST /_dev/pause_sync`.
+    /// `/sync/get`) but not pushed until [`resume_sync`](Self::resume_sync).
+    ///
+    /// HTTP: `POST /_dev/pause_sync` → `{"paused": true}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// control.pause_sync();
+    /// control.change_records(3, None)?; // appended, held
+    /// assert!(control.is_sync_paused());
+    /// control.resume_sync(); // sent now, as one list of 3
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pause_sync(&self) {
         lock(&self.shared.inner).pause();
     }
 
-    /// Resumes broadcasts and sends each socket what it missed, in lists of at most 100.
-    /// HTTP: `POST /_dev/resume_sync`.
+    /// Resumes broadcasts and sends each synced socket what it missed, in lists of at most 100.
+    ///
+    /// HTTP: `POST /_dev/resume_sync` → `{"paused": false}`.
     pub fn resume_sync(&self) {
         lock(&self.shared.inner).resume();
     }
 
-    /// Invalidates every JWT issued so far: their next use gets 401 + `WWW-Authenticate`
-    /// (sockets already connected stay connected). Returns how many were live.
+    /// Invalidates every JWT issued so far: their next use gets HTTP 401 with
+    /// `WWW-Authenticate` (sockets already connected stay connected; new ones are refused).
+    /// Returns how many were live.
+    ///
     /// HTTP: `POST /_dev/expire_jwts` → `{"expired"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let _jwt = control.issue_jwt();
+    /// assert_eq!(control.expire_jwts(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expire_jwts(&self) -> usize {
         lock(&self.shared.tokens).expire_all()
     }
 
-    /// Sends `authorization {"JWT": fresh}` to every authorised socket now (what
+    /// Sends `authorization {"JWT": <fresh token>}` to every authorised socket now (what
     /// [`authorization_push_period`](crate::DevConfig::authorization_push_period) does
-    /// periodically). Returns how many sockets. HTTP: `POST /_dev/push_authorization` → `{"sent"}`.
+    /// periodically). Returns how many sockets got one.
+    ///
+    /// HTTP: `POST /_dev/push_authorization` → `{"sent"}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// assert_eq!(control.push_authorization(), 0); // no socket connected
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_authorization(&self) -> usize {
         sio::push_authorization(&self.shared)
     }
 
     /// Issues a JWT for the API user, as `/auth` would (handy for raw protocol tests).
+    ///
     /// HTTP: `POST /_dev/issue_jwt` → `{"JWT"}`.
     pub fn issue_jwt(&self) -> String {
         let user = lock(&self.shared.inner).api_user.clone();
         lock(&self.shared.tokens).mint(&user, &self.shared.project)
     }
 
-    /// The canonical state as JSON text, exactly:
-    /// `{"cc.version", "cc.cursor", "cursor", "data": {"cc.users", "cc.projects",
-    /// "cc.projects_members" (keyed "pgid/ugid"), "cc.languages", "records", "definitions",
-    /// "classes", "fields", "layouts", "assets", "assets_by_pathname", "queries", "modules"}}`.
+    /// The canonical state as JSON text, in exactly this shape (the one the client's `mirror`
+    /// example writes): `{"cc.version", "cc.cursor", "cursor", "data": {"cc.users",
+    /// "cc.projects", "cc.projects_members" (keyed "pgid/ugid"), "cc.languages", "records",
+    /// "definitions", "classes", "fields", "layouts", "assets", "assets_by_pathname" (keyed by
+    /// pathname), "queries", "modules" (keyed by name)}}`.
+    ///
     /// HTTP: `GET /_dev/state`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let text = control.state_json();
+    /// assert!(text.starts_with(r#"{"cc.version":"2026.01.001","cc.cursor":100,"cursor":1000,"data":{"cc.users":"#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn state_json(&self) -> String {
         lock(&self.shared.inner).dump()
     }
 
     /// [`state_json`](Self::state_json), parsed.
-    ///
-    /// ```no_run
-    /// # let server = unicat_devserver::DevServer::start(Default::default())?;
-    /// let state = server.control().state();
-    /// assert_eq!(state["data"]["records"].as_object().unwrap().len(), 1_001);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn state(&self) -> Value {
         serde_json::from_str(&self.state_json()).unwrap_or(Value::Null)
     }
 
-    /// Requests served, per endpoint path: `"/records/get"` (project API), `"//users/get"`
-    /// (global API), `"/auth"`, `"/sync/get"`, `"/sync/cursors"`, `"dam/publish"`,
-    /// `"dam/transform"`, `"media"`, `"socket.io connect"`, `"socket.io connect_error"`,
-    /// `"initsync"`. HTTP: `GET /_dev/counters`.
+    /// Requests served, per endpoint: `"/auth"`, `"/records/get"` and the other project calls,
+    /// `"//users/get"` and the other global calls, `"/sync/get"`, `"/sync/cursors"`,
+    /// `"dam/publish"`, `"dam/transform"`, `"dam/info"`, `"media"`, `"socket.io connect"`,
+    /// `"socket.io connect_error"`, `"initsync"`. Control calls are not counted.
+    ///
+    /// HTTP: `GET /_dev/counters` → `{endpoint: count}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// assert!(control.counters().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn counters(&self) -> BTreeMap<String, u64> {
         lock(&self.shared.counters).clone()
     }
 
-    /// Zeroes the counters. HTTP: `POST /_dev/counters/reset`.
+    /// Zeroes the counters.
+    ///
+    /// HTTP: `POST /_dev/counters/reset` → `{}`.
     pub fn reset_counters(&self) {
         lock(&self.shared.counters).clear();
     }
 
-    /// `(cc.cursor, cursor)`: the latest cursor of each family.
+    /// `(cc.cursor, cursor)`: the latest cursor of each family (each item adds exactly one).
     pub fn cursors(&self) -> (u64, u64) {
         let inner = lock(&self.shared.inner);
         (inner.cc_cursor, inner.cursor)
@@ -407,6 +531,7 @@ impl Control {
     }
 
     /// Gids of the first `n` records under the root, in order.
+    ///
     /// HTTP: `POST /_dev/record_gids {"count"}` → `{"records": [...]}`.
     pub fn record_gids(&self, n: usize) -> Vec<String> {
         let inner = lock(&self.shared.inner);
@@ -437,12 +562,14 @@ impl Control {
         self.shared.conns.open_count()
     }
 
-    /// Whether broadcasts are paused.
+    /// Whether broadcasts are paused (see [`pause_sync`](Self::pause_sync)).
     pub fn is_sync_paused(&self) -> bool {
         lock(&self.shared.inner).is_paused()
     }
 
-    /// A summary: url, project, api_key, cursors, version, socket and connection counts.
+    /// A summary: url, project, api_key, cursors, version, root record and asset, socket and
+    /// connection counts, paused.
+    ///
     /// HTTP: `GET /_dev/info`.
     pub fn info(&self) -> Value {
         let inner = lock(&self.shared.inner);

@@ -131,6 +131,28 @@
 //! | `POST /_dev/record_gids {count}` → `{records}` | [`Control::record_gids`] |
 //! | `GET /_dev/info` | [`Control::info`] |
 //!
+//! Over HTTP, from anything that can open a socket:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use unicat_devserver::{DevConfig, DevServer};
+//!
+//! let server = DevServer::start(DevConfig { records: 3, ..DevConfig::default() })?;
+//! let gid = server.control().record_gids(1)[0].clone();
+//! let body = format!(r#"{{"record": "{gid}", "language": "nl", "field": "stock", "value": 7}}"#);
+//! let mut tcp = std::net::TcpStream::connect(server.local_addr())?;
+//! write!(
+//!     tcp,
+//!     "POST /_dev/set_field HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+//!     body.len()
+//! )?;
+//! let mut answer = String::new();
+//! tcp.read_to_string(&mut answer)?;
+//! assert!(answer.starts_with("HTTP/1.1 200"));
+//! assert!(answer.ends_with(r#"{"cursor":1001}"#));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The seeded project
 //!
 //! Deterministic for a given [`DevConfig::seed`] and [`DevConfig::records`] (gids are UUID-shaped

@@ -164,7 +164,13 @@ impl DevServer {
     /// Seeds the project, binds `127.0.0.1:<port>` and starts serving on a new thread.
     ///
     /// Errors are those of binding the port or starting the runtime and thread.
-    pub fn start(cfg: DevConfig) -> io::Result<DevServer> {
+    pub fn start(mut cfg: DevConfig) -> io::Result<DevServer> {
+        // Values that would make the server panic or its clients loop forever.
+        const TICK: Duration = Duration::from_millis(1);
+        cfg.sync_page_limit = cfg.sync_page_limit.max(1);
+        cfg.ping_interval = cfg.ping_interval.max(TICK);
+        cfg.ping_timeout = cfg.ping_timeout.max(TICK);
+        cfg.authorization_push_period = cfg.authorization_push_period.map(|p| p.max(TICK));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("unicat-devserver-rt")

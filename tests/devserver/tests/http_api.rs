@@ -1155,3 +1155,128 @@ fn seeding_100k_records_is_quick() {
         "{took:?}"
     );
 }
+
+#[test]
+fn garbage_input_never_breaks_the_server() {
+    let server = DevServer::start(DevConfig {
+        records: 3,
+        sync_page_limit: 0,
+        authorization_push_period: Some(Duration::ZERO),
+        ..DevConfig::default()
+    })
+    .unwrap();
+    let (token, _) = auth(&server);
+    let pgid = server.project().to_owned();
+    let gid = server.control().record_gids(1)[0].clone();
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let bodies: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"{".to_vec(),
+        b"[]".to_vec(),
+        b"null".to_vec(),
+        b"-1".to_vec(),
+        b"\xff\x00\x01".to_vec(),
+        deep.into_bytes(),
+        br#"{"record": [], "records": 5, "fields": 7, "parent": {}, "page.top": -1, "page.size": 1e99}"#.to_vec(),
+        br#"{"record": "x", "fields": {"en": 5, "zz": {"a": 1}}}"#.to_vec(),
+        format!(r#"{{"record": "{gid}", "fields": {{"en": {{"price": [1, {{"a": null}}], "stock/key": 1}}}}}}"#).into_bytes(),
+        br#"{"cc_cursor": -5, "cursor": 1.5, "project": 3, "cc.cursor": "x"}"#.to_vec(),
+        br#"{"count": 18446744073709551615, "field": "price", "data_type": "records", "key": "x", "patch": 5}"#.to_vec(),
+        format!(r#"{{"data_type": "records", "key": "{gid}", "patch": {{"fields": 5, "parent": null, "definition": []}}}}"#).into_bytes(),
+        br#"{"version": 0, "name": "", "type": "nope", "definition": "nope", "member": 1, "members": [1]}"#.to_vec(),
+    ];
+    let endpoints = [
+        "/records/get",
+        "/records/root",
+        "/records/children",
+        "/records/update",
+        "/records/create",
+        "/records/delete",
+        "/assets/get",
+        "/assets/children",
+        "/assets/upload",
+        "/definitions/get",
+        "/modules/get",
+        "/members/get",
+        "/backups/restore",
+        "/init",
+    ];
+    let controls = [
+        "set_field",
+        "change_records",
+        "insert_record",
+        "delete_record",
+        "add_definition",
+        "add_field",
+        "patch",
+        "bump_version",
+        "restore",
+        "job",
+        "record_gids",
+        "state",
+    ];
+    let bearer = format!("Bearer {token}");
+    let mut paths: Vec<String> = endpoints
+        .iter()
+        .map(|e| format!("/api/p/{pgid}{e}"))
+        .collect();
+    paths.extend(
+        [
+            "/api/users/get",
+            "/api/members/get",
+            "/api/projects/get",
+            "/sync/get",
+            "/sync/cursors",
+        ]
+        .map(String::from),
+    );
+    paths.extend(controls.iter().map(|c| format!("/_dev/{c}")));
+    for path in &paths {
+        for body in &bodies {
+            let r = request(
+                server.local_addr(),
+                "POST",
+                path,
+                &[("Authorization", &bearer)],
+                body,
+            )
+            .unwrap_or_else(|e| panic!("{path}: no answer ({e})"));
+            assert!(
+                r.status < 500 || r.status == 501,
+                "{path} answered {}: {}",
+                r.status,
+                r.text()
+            );
+            if path.starts_with("/api") || path.starts_with("/sync") {
+                assert!(r.json().get("success").is_some(), "{path}: not an envelope");
+            }
+        }
+    }
+    for path in [
+        format!("/dam/p/{pgid}/publish/"),
+        format!("/dam/p/{pgid}/publish/~"),
+        format!("/dam/p/{pgid}/publish/x~99999999999999999999999.jpg"),
+        format!("/dam/p/{pgid}/transform/{gid}~1/%ZZ/=/a=b=c"),
+        format!("/dam/p/{pgid}/nothing/at/all"),
+        "/dam/p/".to_owned(),
+        "/media/%%%".to_owned(),
+        "/media/".to_owned(),
+    ] {
+        let r = get(&server, &path, Some(&token));
+        assert!(
+            r.status < 500 || r.status == 501,
+            "{path} answered {}",
+            r.status
+        );
+    }
+    // Still serving, and the state still dumps.
+    assert_eq!(api(&server, "/records/root", &token, json!({})).status, 200);
+    assert!(server.control().state()["data"]["records"].is_object());
+    // A zero page limit is clamped to one item per page, so paging still ends.
+    let (items, warning) = sync_items(
+        &server,
+        &token,
+        json!({"cc_cursor": 0, "project": pgid, "cursor": 0}),
+    );
+    assert!(items.len() <= 1 && (items.is_empty() || warning.is_some()));
+}
