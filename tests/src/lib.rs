@@ -2,5 +2,7 @@
 //! Socket.IO server, scripted drivers, and helpers to start the interop peers.
 
 pub mod drive;
+pub mod interop;
+pub mod peers;
 pub mod script;
 pub mod sim;

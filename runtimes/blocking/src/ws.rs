@@ -1,0 +1,227 @@
+//! One thread per WebSocket, with tungstenite over TCP or rustls. The socket gets a short read
+//! timeout so the same thread can also write the frames queued for it: tungstenite's
+//! `WebSocket` is not split into halves.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+use unicat_core::error::{TransportError, TransportErrorKind};
+use unicat_core::io::{Input, WsFrame, WsId, WsRequest};
+
+use crate::driver::Msg;
+use crate::Io;
+
+/// How long a read waits before the thread looks at its outgoing queue. Frames the client
+/// sends (pongs, acks, initsync) wait at most this long; frames from the server are read at once.
+const POLL: Duration = Duration::from_millis(5);
+
+enum Cmd {
+    Send(WsFrame),
+    Close,
+}
+
+/// A WebSocket thread and its queue.
+pub(crate) struct WsConn {
+    cmds: Sender<Cmd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WsConn {
+    pub(crate) fn open(id: WsId, request: WsRequest, io: &Io, results: Sender<Msg>) -> WsConn {
+        let (cmds, rx) = mpsc::channel();
+        let io = io.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("unicat-ws-{}", id.0))
+            .spawn(move || run(id, request, &io, &rx, &results))
+            .ok();
+        WsConn { cmds, thread }
+    }
+
+    pub(crate) fn send(&self, frame: WsFrame) {
+        let _ = self.cmds.send(Cmd::Send(frame));
+    }
+
+    /// Closes the socket and waits for its thread.
+    pub(crate) fn close(mut self) {
+        let _ = self.cmds.send(Cmd::Close);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn failed(id: WsId, kind: TransportErrorKind, message: impl Into<String>) -> Msg {
+    Msg::Input(Input::WsFailed {
+        id,
+        error: TransportError::new(kind, message),
+    })
+}
+
+fn connect(
+    request: &WsRequest,
+    io: &Io,
+) -> Result<WebSocket<MaybeTlsStream<TcpStream>>, TransportError> {
+    let uri = request.request.uri();
+    let host = uri
+        .host()
+        .ok_or_else(|| TransportError::new(TransportErrorKind::Other, "no host"))?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let deadline = Instant::now() + request.timeout;
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| TransportError::new(TransportErrorKind::Connect, e.to_string()))?;
+    let mut last = TransportError::new(TransportErrorKind::Connect, "no address");
+    let mut stream = None;
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match TcpStream::connect_timeout(&addr, left.max(Duration::from_millis(1))) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = TransportError::new(TransportErrorKind::Connect, e.to_string()),
+        }
+    }
+    let stream = stream.ok_or(last)?;
+    let _ = stream.set_nodelay(true);
+    // The handshake itself is bounded by the request's timeout.
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    let _ = stream.set_read_timeout(Some(left));
+    let _ = stream.set_write_timeout(Some(left));
+
+    let mut req = uri
+        .to_string()
+        .into_client_request()
+        .map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))?;
+    for (name, value) in request.request.headers() {
+        req.headers_mut().insert(name, value.clone());
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(io.max_ws_message))
+        .max_frame_size(Some(io.max_ws_message));
+    let connector = tungstenite::Connector::Rustls(io.tls.clone());
+    match tungstenite::client_tls_with_config(req, stream, Some(config), Some(connector)) {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+            let status = resp.status().as_u16();
+            Err(TransportError::new(
+                TransportErrorKind::HandshakeRejected { status },
+                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default())
+                    .chars()
+                    .take(200)
+                    .collect::<String>(),
+            ))
+        }
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Tls(e))) => {
+            Err(TransportError::new(TransportErrorKind::Tls, e.to_string()))
+        }
+        Err(e) => Err(TransportError::new(
+            TransportErrorKind::Connect,
+            e.to_string(),
+        )),
+    }
+}
+
+fn tcp(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>) -> Option<&TcpStream> {
+    match ws.get_ref() {
+        MaybeTlsStream::Plain(s) => Some(s),
+        MaybeTlsStream::Rustls(s) => Some(s.get_ref()),
+        _ => None,
+    }
+}
+
+fn run(id: WsId, request: WsRequest, io: &Io, cmds: &Receiver<Cmd>, results: &Sender<Msg>) {
+    let mut ws = match connect(&request, io) {
+        Ok(ws) => ws,
+        Err(e) => {
+            let _ = results.send(failed(id, e.kind, e.message));
+            return;
+        }
+    };
+    if let Some(s) = tcp(&mut ws) {
+        let _ = s.set_read_timeout(Some(POLL));
+        let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
+    }
+    if results.send(Msg::Input(Input::WsOpened { id })).is_err() {
+        return;
+    }
+    loop {
+        loop {
+            match cmds.try_recv() {
+                Ok(Cmd::Send(frame)) => {
+                    let msg = match frame {
+                        WsFrame::Text(t) => Message::text(t),
+                        WsFrame::Binary(b) => Message::binary(b),
+                    };
+                    if let Err(e) = ws.send(msg) {
+                        let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
+                        return;
+                    }
+                }
+                Ok(Cmd::Close) | Err(TryRecvError::Disconnected) => {
+                    let _ = ws.close(None);
+                    let _ = ws.flush();
+                    return;
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        match ws.read() {
+            Ok(Message::Text(t)) => {
+                let frame = WsFrame::Text(t.as_str().to_string());
+                if results
+                    .send(Msg::Input(Input::WsMessage { id, frame }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Message::Binary(b)) => {
+                let frame = WsFrame::Binary(b.to_vec());
+                if results
+                    .send(Msg::Input(Input::WsMessage { id, frame }))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(Message::Close(frame)) => {
+                let code = frame.map(|f| u16::from(f.code));
+                let _ = results.send(Msg::Input(Input::WsClosed { id, code }));
+                return;
+            }
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                // Pongs tungstenite queued while reading go out with the next flush.
+                let _ = ws.flush();
+            }
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                let _ = results.send(Msg::Input(Input::WsClosed { id, code: None }));
+                return;
+            }
+            Err(e) => {
+                let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
+                return;
+            }
+        }
+    }
+}
