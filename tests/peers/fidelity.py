@@ -89,6 +89,17 @@ async def connector_part(url, project, api_key, summary):
         version = dev(url, "bump_version")["version"]
         await wait_for(lambda: api.cc_version == version, "the cc.version item")
         summary["connector"]["version"] = version
+
+        # A restore job (no backup yet: back to the seed). On `restore_project done` the
+        # connector re-runs /init, which empties its record store; refetching shows the seed.
+        job = dev(url, "restore")["job.token"]
+        await wait_for(lambda: dev(url, "job", {"token": job})["status"] == "done", "the restore job")
+        final_cc = dev(url, "info")["cc.cursor"]
+        await wait_for(lambda: api.cc_cursor == final_cc, "the job items to reach the connector")
+        await wait_for(lambda: gid not in api.data["records"] and api.data["definitions"], "the re-init")
+        ok, _ = await api.call("/records/get", {"record": gid})
+        assert ok and api.data["records"][gid]["fields"]["en"]["price"] == before
+        summary["connector"]["restored"] = True
     finally:
         await api.disconnect()
 
