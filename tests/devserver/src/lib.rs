@@ -166,6 +166,26 @@
 //! layouts; one query; one module (`erp-connector`). Timestamps come from a logical clock that
 //! starts at 2026-01-01T00:00:00Z and moves one second per change.
 
+//!
+//! # Where it differs from unicat.app, on purpose
+//!
+//! * `sync` events go to sockets that did their `initsync`, from the moment of its ack (the ack
+//!   is queued under the same lock as every broadcast). A socket that never sends `initsync`
+//!   gets `authorization` events but no `sync` events; in exchange no client can receive a
+//!   newer item before the ack and then skip an older one in the ack as "lagging".
+//! * Event handlers are registered before the Socket.IO CONNECT is answered, so an
+//!   `initsync` sent the instant a client connects is never lost.
+//! * [`Control::drop_transports`] also makes the Engine.IO sessions of that moment unknown
+//!   (`400 Session ID unknown`): an HTTP library that retries a cut long-poll on a new
+//!   connection would otherwise hide the drop from a polling client.
+//! * Timestamps come from a logical clock (one second per change), gids from a seeded counter,
+//!   so two servers with the same seed produce the same state dump.
+//! * `language`/`languages` parameters are accepted and ignored (records always carry every
+//!   language); paging `ordering`/`channel` are ignored; DAM transforms compute nothing (the
+//!   media URL serves the source bytes); endpoints outside the table above answer 501.
+//! * engineioxide sends its first ping right after the handshake rather than one ping
+//!   interval later; clients answer it like any other.
+
 mod api;
 mod config;
 mod control;
