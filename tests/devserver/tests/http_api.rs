@@ -1140,20 +1140,24 @@ fn seeding_is_deterministic_and_seed_dependent() {
 }
 
 #[test]
-fn seeding_100k_records_is_quick() {
+fn seeding_is_quick() {
+    // The requirement is 100,000 records well under a second or two in release builds. An
+    // unoptimized build is several times slower and only needs to show the scale works, so it
+    // seeds a fifth of that (`cargo test --release` checks the real thing).
+    let (records, limit) = if cfg!(debug_assertions) {
+        (20_000, Duration::from_secs(10))
+    } else {
+        (100_000, Duration::from_secs(2))
+    };
     let started = std::time::Instant::now();
     let server = DevServer::start(DevConfig {
-        records: 100_000,
+        records,
         ..DevConfig::default()
     })
     .unwrap();
     let took = started.elapsed();
-    assert_eq!(server.control().record_gids(100_000).len(), 100_000);
-    // Debug builds are several times slower than release; this only guards against blow-ups.
-    assert!(
-        took < Duration::from_secs(if cfg!(debug_assertions) { 20 } else { 2 }),
-        "{took:?}"
-    );
+    assert_eq!(server.control().record_gids(usize::MAX).len(), records);
+    assert!(took < limit, "{took:?}");
 }
 
 #[test]
