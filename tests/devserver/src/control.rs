@@ -543,7 +543,9 @@ impl Control {
             .unwrap_or_default()
     }
 
-    /// Number of connected, authorised sockets.
+    /// Number of connected, authorised sockets. After [`drop_transports`](Self::drop_transports)
+    /// a WebSocket leaves at once; a polling session stays counted until its ping timeout,
+    /// as on any Engine.IO server that lost a long-polling client.
     pub fn socket_count(&self) -> usize {
         lock(&self.shared.inner).sockets.len()
     }
