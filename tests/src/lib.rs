@@ -2,7 +2,9 @@
 //! Socket.IO server, scripted drivers, and helpers to start the interop peers.
 
 pub mod drive;
+pub mod e2e;
 pub mod interop;
+pub mod logs;
 pub mod peers;
 pub mod script;
 pub mod sim;

@@ -1096,3 +1096,60 @@ fn rule_8_without_a_kept_key_a_401_is_returned() {
         Some(401)
     );
 }
+
+#[test]
+fn load_all_records_walks_the_tree_page_by_page() {
+    let mut s = Script::connected(1, 1, json!({}), |c| c);
+    let call = s.client.load_all_records(s.now).unwrap();
+    let root = s.take("/records/root");
+    s.reply(
+        root.id,
+        200,
+        envelope(
+            json!({"root": "root"}),
+            json!({"records": {"root": {"gid": "root", "childcount": 3}}}),
+        ),
+        None,
+    );
+    let page1 = s.take("/records/children");
+    assert_eq!(
+        page1.body,
+        json!({"record": "root", "page.top": 0, "page.size": 100})
+    );
+    s.reply(
+        page1.id,
+        200,
+        envelope(
+            json!({"children": ["a", "b"], "children.size": 3}),
+            json!({"records": {"a": {"childcount": 1}, "b": {"childcount": 0}}}),
+        ),
+        None,
+    );
+    let page2 = s.take("/records/children");
+    assert_eq!(
+        page2.body,
+        json!({"record": "root", "page.top": 2, "page.size": 100})
+    );
+    s.reply(
+        page2.id,
+        200,
+        envelope(
+            json!({"children": ["c"], "children.size": 3}),
+            json!({"records": {"c": {"childcount": 0}}}),
+        ),
+        None,
+    );
+    let sub = s.take("/records/children");
+    assert_eq!(sub.body["record"], "a");
+    s.reply(
+        sub.id,
+        200,
+        envelope(
+            json!({"children": ["a1"], "children.size": 1}),
+            json!({"records": {"a1": {"childcount": 0}}}),
+        ),
+        None,
+    );
+    assert_eq!(s.result(call), Some(&Ok(json!({"records": 5}))));
+    assert_eq!(s.client.store().records().len(), 5);
+}

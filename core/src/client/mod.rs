@@ -153,7 +153,22 @@ enum Purpose {
     Dam(Download),
     /// The media step of a download.
     Media(CallId, PathBuf),
+    /// A step of walking the record tree.
+    Walk(Walk),
 }
+
+/// Walking the record tree from the root, page by page, to load every record.
+#[derive(Debug)]
+struct Walk {
+    call: CallId,
+    queue: VecDeque<String>,
+    parent: Option<String>,
+    top: u64,
+    loaded: u64,
+}
+
+/// Children per page when walking the tree.
+const WALK_PAGE: u64 = 100;
 
 #[derive(Debug)]
 struct Call {
@@ -506,6 +521,92 @@ impl Client {
         Ok(id)
     }
 
+    /// Loads every record of the project into the store, walking the tree from
+    /// `/records/root` through `/records/children`, page by page. The result is
+    /// `{"records": <number loaded>}`. Live sync keeps them fresh afterwards.
+    pub fn load_all_records(&mut self, now: Instant) -> Result<CallId, UsageError> {
+        self.begin(now)?;
+        let id = self.call_id();
+        let url = self.cfg.urls.api("/records/root")?;
+        let walk = Walk {
+            call: id,
+            queue: VecDeque::new(),
+            parent: None,
+            top: 0,
+            loaded: 0,
+        };
+        self.start(Purpose::Walk(walk), json_req(url, &json!({})), true);
+        Ok(id)
+    }
+
+    fn walk_on(&mut self, mut walk: Walk, result: &Map<String, Value>) {
+        match walk.parent.clone() {
+            None => {
+                if let Some(root) = result.get("root").and_then(Value::as_str) {
+                    walk.loaded = walk.loaded.saturating_add(1);
+                    walk.queue.push_back(root.to_string());
+                }
+            }
+            Some(_) => {
+                let children: Vec<String> = result
+                    .get("children")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let size = result
+                    .get("children.size")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let n = u64::try_from(children.len()).unwrap_or(u64::MAX);
+                walk.loaded = walk.loaded.saturating_add(n);
+                for child in children {
+                    let has_children = self
+                        .store
+                        .record(&child)
+                        .and_then(|r| r.pointer("/childcount"))
+                        .and_then(|c| c.as_u64())
+                        .is_some_and(|c| c > 0);
+                    if has_children {
+                        walk.queue.push_back(child);
+                    }
+                }
+                walk.top = walk.top.saturating_add(n);
+                if n == 0 || walk.top >= size {
+                    walk.parent = None;
+                }
+            }
+        }
+        if walk.parent.is_none() {
+            match walk.queue.pop_front() {
+                Some(next) => {
+                    walk.parent = Some(next);
+                    walk.top = 0;
+                }
+                None => return self.finish(walk.call, Ok(json!({ "records": walk.loaded }))),
+            }
+        }
+        let body = json!({
+            "record": walk.parent,
+            "page.top": walk.top,
+            "page.size": WALK_PAGE,
+        });
+        match self.cfg.urls.api("/records/children") {
+            Ok(url) => self.start(Purpose::Walk(walk), json_req(url, &body), true),
+            Err(e) => self.finish(
+                walk.call,
+                Err(CallError::InvalidResponse {
+                    status: 0,
+                    detail: e.to_string(),
+                    excerpt: String::new(),
+                }),
+            ),
+        }
+    }
+
     /// Fetches changes over HTTP (`/sync/get`, page after page while the server warns that
     /// more remain) and applies them as the socket would. For hosts where the socket cannot be
     /// used, and for explicit refreshes.
@@ -562,6 +663,7 @@ impl Client {
             .filter_map(|c| match &c.purpose {
                 Purpose::App(id) | Purpose::Load(id, _) | Purpose::Media(id, _) => Some(*id),
                 Purpose::Dam(d) => Some(d.call),
+                Purpose::Walk(w) => Some(w.call),
                 Purpose::SyncPage(id) => *id,
                 _ => None,
             })
@@ -1046,6 +1148,10 @@ impl Client {
                 self.pump_sync_pages();
             }
             Purpose::Dam(download) => self.on_dam(download, &resp.result),
+            Purpose::Walk(walk) => {
+                self.merge(resp.data, None);
+                self.walk_on(walk, &resp.result);
+            }
             Purpose::Media(id, _) => self.finish(id, Ok(result)),
         }
     }
@@ -1056,6 +1162,7 @@ impl Client {
                 self.finish(id, Err(error))
             }
             Purpose::Dam(d) => self.finish(d.call, Err(error)),
+            Purpose::Walk(w) => self.finish(w.call, Err(error)),
             Purpose::Reauth => {
                 self.reauth_running = false;
                 crate::log!(warn, "re-authentication failed: {error}");

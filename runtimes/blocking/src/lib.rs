@@ -531,6 +531,12 @@ impl UnicatApi {
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
+    /// Loads every record of the project, walking the tree from the root page by page;
+    /// returns `{"records": <number loaded>}`.
+    pub fn load_all_records(&self) -> Result<Value, Error> {
+        self.run(|c, now| c.load_all_records(now))
+    }
+
     /// Fetches and applies changes over HTTP (`/sync/get`), page after page.
     pub fn sync_now(&self) -> Result<Value, Error> {
         self.run(|c, now| c.sync_now(now))

@@ -1,0 +1,386 @@
+//! The end-to-end suite against the embedded dev server, written once and run for every
+//! runtime: each runtime implements [`UnicatHandle`] over its `UnicatApi`.
+//!
+//! Faults are real: transports are dropped by the server, tokens expire on the server, the
+//! server restores its data.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use unicat_core::api::CallError;
+use unicat_core::client::Event;
+use unicat_core::store::{DataType, Store};
+use unicat_core::sync::Action;
+use unicat_devserver::{DevConfig, DevServer};
+
+/// How the suite wants a client built.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Keep the API key for re-authentication.
+    pub keep_api_key: bool,
+    /// The asset folder.
+    pub asset_folder: Option<PathBuf>,
+}
+
+/// A runtime's Unicat client, as the suite drives it. Errors are flattened to [`CallError`]
+/// where the call was made, or `None` for runtime-level failures.
+pub trait UnicatHandle: Sized + Send + Sync {
+    /// Builds a client for the server.
+    fn build(url: &str, project: &str, options: Options) -> Self;
+    /// Authenticates and starts live sync.
+    fn connect(&self, api_key: &str) -> Result<Value, Option<CallError>>;
+    /// Calls an endpoint.
+    fn call(&self, endpoint: &str, body: Value) -> Result<Value, Option<CallError>>;
+    /// Downloads an asset.
+    fn download(&self, asset: &str, pathname: Option<&str>) -> Result<String, Option<CallError>>;
+    /// Waits until connected and caught up.
+    fn wait_caught_up(&self, timeout: Duration) -> bool;
+    /// The next event.
+    fn next_event(&self, timeout: Duration) -> Option<Event>;
+    /// Reads the store.
+    fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T;
+    /// The handle's `Debug` output.
+    fn debug(&self) -> String;
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn server(records: usize) -> DevServer {
+    DevServer::start(DevConfig {
+        records,
+        ..DevConfig::default()
+    })
+    .expect("the dev server starts")
+}
+
+fn connected<H: UnicatHandle>(server: &DevServer, options: Options) -> H {
+    let h = H::build(server.url(), server.project(), options);
+    h.connect(server.api_key()).expect("connect");
+    assert!(h.wait_caught_up(WAIT), "not caught up within {WAIT:?}");
+    h
+}
+
+/// Waits for the first event `pred` accepts; panics after [`WAIT`].
+pub fn wait_for<H: UnicatHandle>(h: &H, what: &str, mut pred: impl FnMut(&Event) -> bool) -> Event {
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if let Some(e) = h.next_event(left) {
+            if pred(&e) {
+                return e;
+            }
+            if seen.len() < 50 {
+                seen.push(e);
+            }
+        }
+    }
+    panic!("no {what} within {WAIT:?}; saw {seen:#?}");
+}
+
+/// Polls `cond` on the store until it holds; panics after [`WAIT`].
+pub fn eventually<H: UnicatHandle>(h: &H, what: &str, mut cond: impl FnMut(&Store) -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        if h.with_store(&mut cond) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("{what}: not true within {WAIT:?}");
+}
+
+fn price(store: &Store, gid: &str) -> Option<Value> {
+    store.record(gid)?.pointer("/fields/en/price")
+}
+
+/// Connect: the store is loaded from scratch and live sync catches up.
+pub fn connect_loads_the_store<H: UnicatHandle>() {
+    let server = server(20);
+    let h: H = connected(&server, Options::default());
+    let (cc, cursor) = server.control().cursors();
+    h.with_store(|s| {
+        assert_eq!(s.version(), server.control().version());
+        assert_eq!((s.cc_cursor() as u64, s.cursor() as u64), (cc, cursor));
+        assert!(s.get(DataType::Languages, "nl").is_some());
+        assert!(!s.map(DataType::Definitions).is_empty());
+        assert!(!s.map(DataType::ProjectsMembers).is_empty());
+    });
+}
+
+/// Watch: an ERP changes a field; the change arrives by itself and the store has the value.
+pub fn an_erp_change_is_seen<H: UnicatHandle>() {
+    let server = server(20);
+    let h: H = connected(&server, Options::default());
+    let gid = server.control().record_gids(1)[0].clone();
+    h.call("/records/get", json!({"record": gid})).unwrap();
+    server
+        .control()
+        .set_field(&gid, Some("en"), "price", json!(123.45))
+        .unwrap();
+    wait_for(
+        &h,
+        "Changed",
+        |e| matches!(e, Event::Changed { data_type: DataType::Records, key, action: Action::Update } if *key == gid),
+    );
+    assert_eq!(h.with_store(|s| price(s, &gid)), Some(json!(123.45)));
+}
+
+/// A delete on the server removes the record from the store.
+pub fn a_delete_is_seen<H: UnicatHandle>() {
+    let server = server(20);
+    let h: H = connected(&server, Options::default());
+    let gid = server.control().record_gids(2)[1].clone();
+    h.call("/records/get", json!({"record": gid})).unwrap();
+    server.control().delete_record(&gid).unwrap();
+    wait_for(
+        &h,
+        "Changed Delete",
+        |e| matches!(e, Event::Changed { action: Action::Delete, key, .. } if *key == gid),
+    );
+    assert!(h.with_store(|s| s.record(&gid).is_none()));
+}
+
+/// A new definition is fetched on its INSERT.
+pub fn a_schema_insert_is_fetched<H: UnicatHandle>() {
+    let server = server(5);
+    let h: H = connected(&server, Options::default());
+    let gid = server.control().add_definition("accessory", &[]).unwrap();
+    wait_for(
+        &h,
+        "Changed Insert",
+        |e| matches!(e, Event::Changed { data_type: DataType::Definitions, action: Action::Insert, key } if *key == gid),
+    );
+    let name = h.with_store(|s| {
+        s.get(DataType::Definitions, &gid)
+            .and_then(|d| d.pointer("/name"))
+    });
+    assert_eq!(name, Some(json!("accessory")));
+}
+
+/// A server version bump is reported.
+pub fn a_version_change_is_reported<H: UnicatHandle>() {
+    let server = server(5);
+    let h: H = connected(&server, Options::default());
+    let old = server.control().version();
+    let new = server.control().bump_version(None);
+    let e = wait_for(&h, "VersionChanged", |e| {
+        matches!(e, Event::VersionChanged { .. })
+    });
+    assert_eq!(
+        e,
+        Event::VersionChanged {
+            old,
+            new: new.clone()
+        }
+    );
+    assert_eq!(h.with_store(|s| s.version().to_string()), new);
+}
+
+/// A restore: the store is reset and reloaded, and held records show their restored values.
+pub fn a_restore_resets_and_reloads<H: UnicatHandle>() {
+    let server = server(10);
+    let h: H = connected(&server, Options::default());
+    let gid = server.control().record_gids(1)[0].clone();
+    h.call("/records/get", json!({"record": gid})).unwrap();
+    let before = h.with_store(|s| price(s, &gid)).unwrap();
+    server.control().backup().unwrap();
+    wait_for(
+        &h,
+        "backup done",
+        |e| matches!(e, Event::Job { job, .. } if job.job == "backup_project" && job.status == "done"),
+    );
+    server
+        .control()
+        .set_field(&gid, Some("en"), "price", json!(999.99))
+        .unwrap();
+    eventually(&h, "the change", |s| price(s, &gid) == Some(json!(999.99)));
+    server.control().restore().unwrap();
+    wait_for(&h, "StoreReset", |e| matches!(e, Event::StoreReset));
+    eventually(&h, "the restored value", |s| {
+        price(s, &gid) == Some(before.clone())
+    });
+    assert!(h.with_store(|s| !s.map(DataType::Definitions).is_empty()));
+}
+
+/// Compares every record the client holds with the server's canonical state.
+fn assert_converged<H: UnicatHandle>(h: &H, server: &DevServer, held: &[String]) {
+    let state = server.control().state();
+    let (_, cursor) = server.control().cursors();
+    eventually(h, "the cursor reaches the server's", |s| {
+        s.cursor() as u64 == cursor
+    });
+    h.with_store(|s| {
+        for gid in held {
+            let want = &state["data"]["records"][gid];
+            let got = s.record(gid).map(|o| o.to_value());
+            match got {
+                Some(v) => assert_eq!(&v, want, "record {gid}"),
+                None => assert!(want.is_null(), "record {gid} is missing"),
+            }
+        }
+    });
+}
+
+/// The socket dropped 20 times during 2,000 changes; afterwards every held record equals the
+/// server's.
+pub fn twenty_drops_during_two_thousand_changes<H: UnicatHandle>() {
+    let server = server(200);
+    let h: H = connected(&server, Options::default());
+    let held = server.control().record_gids(200);
+    for chunk in held.chunks(100) {
+        h.call("/records/get", json!({"records": chunk})).unwrap();
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        let control = server.control();
+        let flag = Arc::clone(&done);
+        scope.spawn(move || {
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(25));
+                control.drop_transports();
+            }
+            flag.store(true, Ordering::SeqCst);
+        });
+        let control = server.control();
+        scope.spawn(move || {
+            for round in 0..20 {
+                control
+                    .change_records(100, Some(if round % 2 == 0 { "stock" } else { "price" }))
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+    });
+    assert!(done.load(Ordering::SeqCst));
+    assert!(h.wait_caught_up(WAIT));
+    assert_converged(&h, &server, &held);
+}
+
+/// The JWT expires while the client is disconnected: it re-authenticates with the kept key
+/// and catches up without losing a change.
+pub fn an_expired_jwt_while_disconnected_re_authenticates<H: UnicatHandle>() {
+    let server = server(20);
+    let h: H = connected(
+        &server,
+        Options {
+            keep_api_key: true,
+            ..Options::default()
+        },
+    );
+    let held = server.control().record_gids(20);
+    h.call("/records/get", json!({"records": held})).unwrap();
+    server.control().pause_sync();
+    server.control().expire_jwts();
+    server.control().drop_transports();
+    server.control().change_records(20, Some("price")).unwrap();
+    server.control().resume_sync();
+    wait_for(&h, "Connected again", |e| matches!(e, Event::Connected));
+    assert!(h.wait_caught_up(WAIT));
+    assert_converged(&h, &server, &held);
+    // Calls work with the new token too.
+    h.call("/records/get", json!({"record": held[0]})).unwrap();
+}
+
+/// A download whose path the server made hostile is refused, and nothing is written outside
+/// the asset folder.
+pub fn a_download_leaving_the_asset_folder_is_refused<H: UnicatHandle>() {
+    let server = server(5);
+    let dir = std::env::temp_dir().join(format!("unicat-e2e-{}-{}", std::process::id(), unique()));
+    let folder = dir.join("assets");
+    std::fs::create_dir_all(&folder).unwrap();
+    let h: H = connected(
+        &server,
+        Options {
+            asset_folder: Some(folder.clone()),
+            ..Options::default()
+        },
+    );
+    let state = server.control().state();
+    let (gid, _) = state["data"]["assets"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, a)| a["is_file"] == json!(true))
+        .expect("a file asset");
+    let gid = gid.clone();
+    h.call("/assets/get", json!({"asset": gid})).unwrap();
+    // A normal download lands inside the folder.
+    let rel = h.download(&gid, None).unwrap();
+    assert!(folder.join(&rel).is_file(), "{rel}");
+    // The server gives the asset a pathname that climbs out of the folder.
+    server
+        .control()
+        .patch(
+            "assets",
+            &gid,
+            json!({"pathname": "/../../escape/evil.jpg"}),
+        )
+        .unwrap();
+    eventually(&h, "the hostile pathname", |s| {
+        s.asset(&gid).and_then(|a| a.pointer("/pathname")) == Some(json!("/../../escape/evil.jpg"))
+    });
+    match h.download(&gid, None) {
+        Err(Some(CallError::UnsafePath(_))) => {}
+        other => panic!("not refused: {other:?}"),
+    }
+    match h.download(&gid, Some("../../../x.jpg")) {
+        Err(Some(CallError::UnsafePath(_))) => {}
+        other => panic!("not refused: {other:?}"),
+    }
+    assert!(!dir.join("escape").exists());
+    assert!(!std::env::temp_dir().join("escape").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn unique() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(Instant::now())
+}
+
+/// Neither the API key nor any JWT shows in `Debug` output or in the logs captured while the
+/// client connected, synced, re-authenticated and renewed its token.
+pub fn secrets_stay_out_of_debug_and_logs<H: UnicatHandle>(logs: &dyn Fn() -> String) {
+    let server = DevServer::start(DevConfig {
+        records: 5,
+        jwt_renew_after: Some(Duration::from_millis(1)),
+        ..DevConfig::default()
+    })
+    .unwrap();
+    let h: H = connected(
+        &server,
+        Options {
+            keep_api_key: true,
+            ..Options::default()
+        },
+    );
+    let gid = server.control().record_gids(1)[0].clone();
+    h.call("/records/get", json!({"record": gid})).unwrap();
+    server.control().push_authorization();
+    server.control().expire_jwts();
+    h.call("/records/get", json!({"record": gid})).unwrap();
+    server
+        .control()
+        .set_field(&gid, None, "stock", json!(1))
+        .unwrap();
+    wait_for(&h, "Changed", |e| matches!(e, Event::Changed { .. }));
+    let debug = h.debug();
+    let logs = logs();
+    let mut secrets = vec![server.api_key().to_string()];
+    secrets.extend(Vec::<String>::new()); // TODO issued_jwts
+    assert!(secrets.len() > 2, "tokens were issued: {secrets:?}");
+    for secret in &secrets {
+        assert!(
+            !debug.contains(secret.as_str()),
+            "a secret in Debug output: {debug}"
+        );
+        assert!(!logs.contains(secret.as_str()), "a secret in the logs");
+    }
+    assert!(
+        logs.contains("POST"),
+        "the logs were captured: {} bytes",
+        logs.len()
+    );
+}
