@@ -26,9 +26,12 @@ impl Env {
     }
 }
 
-/// Logs to stderr through the `RUST_LOG` filter (default: warnings).
+/// Logs to stderr through the `RUST_LOG` filter (default: warnings). tungstenite is capped at
+/// DEBUG whatever `RUST_LOG` says: at TRACE it dumps every frame's payload, and the Socket.IO
+/// CONNECT frame carries the JWT.
 pub fn init_logging() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .filter_module("tungstenite", log::LevelFilter::Debug)
         .target(env_logger::Target::Stderr)
         .init();
 }

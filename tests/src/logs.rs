@@ -7,11 +7,17 @@ static LOGS: Mutex<String> = Mutex::new(String::new());
 struct Capture;
 
 impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
+    /// Everything, except what tungstenite logs at TRACE: it dumps every frame's payload there,
+    /// the Socket.IO CONNECT auth included. The examples cap it at DEBUG the same way, and the
+    /// README tells users to.
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        !(m.target().starts_with("tungstenite") && m.level() == log::Level::Trace)
     }
 
     fn log(&self, record: &log::Record<'_>) {
+        if !log::Log::enabled(self, record.metadata()) {
+            return;
+        }
         let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
         logs.push_str(&format!(
             "{} {}: {}\n",

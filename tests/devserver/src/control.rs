@@ -458,6 +458,20 @@ impl Control {
         sio::push_authorization(&self.shared)
     }
 
+    /// Every JWT issued so far, expired or not (the last 4,096), oldest first: tests check
+    /// that none of them shows up in a client's logs or `Debug` output.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let jwt = control.issue_jwt();
+    /// assert_eq!(control.issued_jwts(), [jwt]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn issued_jwts(&self) -> Vec<String> {
+        lock(&self.shared.tokens).issued()
+    }
+
     /// Issues a JWT for the API user, as `/auth` would (handy for raw protocol tests).
     ///
     /// HTTP: `POST /_dev/issue_jwt` → `{"JWT"}`.

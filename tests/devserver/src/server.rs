@@ -40,6 +40,9 @@ pub(crate) struct Tokens {
     gen: TokenGen,
     map: HashMap<String, TokenInfo>,
     ttl: Duration,
+    /// Every token ever issued, oldest first (bounded), so tests can check that none of them
+    /// leaks into a client's logs.
+    issued: std::collections::VecDeque<String>,
 }
 
 impl Tokens {
@@ -48,6 +51,7 @@ impl Tokens {
             gen: TokenGen::new(),
             map: HashMap::new(),
             ttl,
+            issued: std::collections::VecDeque::new(),
         }
     }
 
@@ -58,6 +62,10 @@ impl Tokens {
             self.map.retain(|_, t| t.expires > now);
         }
         let token = self.gen.next_token();
+        if self.issued.len() >= 4096 {
+            self.issued.pop_front();
+        }
+        self.issued.push_back(token.clone());
         let expires = now
             .checked_add(self.ttl)
             .unwrap_or(now + Duration::from_secs(86_400 * 365));
@@ -81,6 +89,11 @@ impl Tokens {
             return None;
         }
         Some(info.clone())
+    }
+
+    /// Every token issued so far, oldest first (the last 4,096).
+    pub(crate) fn issued(&self) -> Vec<String> {
+        self.issued.iter().cloned().collect()
     }
 
     /// Invalidates every token issued so far.
