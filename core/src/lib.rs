@@ -121,5 +121,9 @@ pub mod store;
 pub mod sync;
 mod timer;
 
+#[cfg(feature = "_test_exports")]
+#[doc(hidden)]
+pub mod test_exports;
+
 pub use http;
 pub use serde_json;

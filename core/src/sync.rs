@@ -202,13 +202,17 @@ impl Sync {
         self.project.seen = self.project.seen.max(project);
     }
 
-    /// Forgets everything for a fresh connect.
+    /// Forgets every waiting item and queued fetch for a load from scratch. The cursors stay:
+    /// they only move forward, and the load's own cursors are applied with
+    /// [`load_cursors`](Sync::load_cursors).
     pub(crate) fn reset(&mut self) {
+        let (cc, project) = self.applied();
         *self = Sync {
             generation: self.generation.saturating_add(1),
             seq: self.seq,
             ..Sync::default()
         };
+        self.load_cursors(cc, project);
     }
 
     /// The connection dropped: unfinished items will be delivered again from the applied

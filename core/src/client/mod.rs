@@ -347,6 +347,13 @@ impl Client {
         self.jwt.is_some()
     }
 
+    /// The Sync API session, for the fuzz bodies' invariants.
+    #[cfg(feature = "_test_exports")]
+    #[doc(hidden)]
+    pub fn session_for_tests(&self) -> &Session {
+        &self.session
+    }
+
     /// Whether [`close`](Client::close) was called.
     pub fn is_closed(&self) -> bool {
         self.closed
