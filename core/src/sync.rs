@@ -364,6 +364,11 @@ impl Sync {
 
     fn hold(&mut self, w: &Waiter) {
         let c = self.cursors(w.family);
+        // A job item is exempt from the lag check and may come with a cursor the family has
+        // already passed: holding it would move the applied cursor back.
+        if w.cursor <= c.applied() {
+            return;
+        }
         let n = c.outstanding.entry(w.cursor).or_insert(0);
         *n = n.saturating_add(1);
     }

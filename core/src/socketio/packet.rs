@@ -156,6 +156,12 @@ impl SioPacket {
 
         let data = if rest.is_empty() {
             None
+        } else if rest.starts_with(|c: char| c.is_ascii_whitespace()) {
+            // JSON.stringify never writes it, and accepting it would make `1 18` (no id, the
+            // number 18) encode back as `118` (id 18).
+            return Err(DecodeError::InvalidJson(
+                "whitespace before the payload".into(),
+            ));
         } else {
             let value: Value =
                 crate::json::from_str(rest).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;

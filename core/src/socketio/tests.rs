@@ -181,6 +181,8 @@ fn invalid_inputs_of_socket_io_parser() {
         ("4", "CONNECT_ERROR without payload"),
         ("", "empty"),
         ("2/ad\u{1}min,[\"a\"]", "control character in a namespace"),
+        ("1\r18", "whitespace before the payload"),
+        ("2 [\"a\"]", "whitespace before the payload"),
     ];
     for (wire, why) in cases {
         assert!(
