@@ -401,4 +401,10 @@ pub trait Machine {
 
     /// When [`handle_timeout`](Machine::handle_timeout) must next be called, if ever.
     fn poll_timeout(&self) -> Option<Instant>;
+
+    /// The next line of the machine's replay log, when it records one (see the `record`
+    /// feature). Runtimes drain it after the outputs and write it out.
+    fn poll_record(&mut self) -> Option<String> {
+        None
+    }
 }

@@ -115,6 +115,8 @@ mod engineio;
 pub mod error;
 pub mod io;
 mod json;
+#[cfg(feature = "record")]
+pub mod record;
 pub mod session;
 mod socketio;
 pub mod store;

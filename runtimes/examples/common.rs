@@ -91,19 +91,22 @@ pub fn field_line(record: Option<&serde_json::Value>, lang: &str, fields: &[Stri
         .join(" ")
 }
 
-/// `mirror --out FILE [--all-records]`.
+/// `mirror --out FILE [--all-records] [--record FILE]`.
 pub struct MirrorArgs {
     pub out: std::path::PathBuf,
     pub all_records: bool,
+    pub record: Option<std::path::PathBuf>,
 }
 
 pub fn mirror_args(args: impl Iterator<Item = String>) -> Result<MirrorArgs, String> {
     let mut out = None;
     let mut all_records = false;
+    let mut record = None;
     let mut args = args.skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = Some(args.next().ok_or("--out needs a file")?.into()),
+            "--record" => record = Some(args.next().ok_or("--record needs a file")?.into()),
             "--all-records" => all_records = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
@@ -112,12 +115,14 @@ pub fn mirror_args(args: impl Iterator<Item = String>) -> Result<MirrorArgs, Str
     Ok(MirrorArgs {
         out: out.ok_or("--out FILE is required")?,
         all_records,
+        record,
     })
 }
 
-pub const MIRROR_USAGE: &str = "usage: mirror --out FILE [--all-records]
+pub const MIRROR_USAGE: &str = "usage: mirror --out FILE [--all-records] [--record FILE]
 environment: UNICAT_URL, UNICAT_PROJECT, UNICAT_API_KEY; RUST_LOG filters the log on stderr
-Keeps FILE equal to the synced store; exits cleanly on SIGINT and SIGTERM.";
+Keeps FILE equal to the synced store; exits cleanly on SIGINT and SIGTERM.
+--record FILE writes a replay log of the session (needs the `record` feature), for `replay`.";
 
 /// How long the mirror waits after the last applied change before it writes, so that a
 /// catch-up of thousands of records is one write, not thousands.

@@ -31,6 +31,74 @@ pub struct CallOptions {
     pub safe: bool,
 }
 
+/// An application command, as data: every command method builds one and hands it to
+/// [`Client::execute`], so a recorder can log commands and a replay can issue them again.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Command {
+    /// See [`Client::connect`].
+    Connect {
+        /// The API key.
+        api_key: Secret,
+    },
+    /// See [`Client::init`].
+    Init,
+    /// See [`Client::call`].
+    Call {
+        /// `//…` global or `/…` project.
+        endpoint: String,
+        /// A JSON object, or `None` for `{}`.
+        body: Option<Value>,
+        /// Retry after failures even though it is not a read.
+        safe: bool,
+    },
+    /// See [`Client::upload`].
+    Upload {
+        /// The project endpoint.
+        endpoint: String,
+        /// Form fields.
+        fields: Vec<(String, String)>,
+        /// The local file.
+        path: PathBuf,
+    },
+    /// See [`Client::publish`].
+    Publish {
+        /// The asset gid.
+        asset: String,
+    },
+    /// See [`Client::transform`].
+    Transform {
+        /// The asset gid.
+        asset: String,
+        /// The transform options.
+        options: TransformOptions,
+    },
+    /// See [`Client::download`].
+    Download {
+        /// The asset gid.
+        asset: String,
+        /// Transform options, for a transformed download.
+        options: Option<TransformOptions>,
+        /// Where the file lands.
+        pathname: Option<String>,
+        /// Keep a file at least this new.
+        updated_on: Option<f64>,
+    },
+    /// See [`Client::load_all_records`].
+    LoadAllRecords,
+    /// See [`Client::sync_now`].
+    SyncNow,
+    /// See [`Client::track_job`].
+    TrackJob {
+        /// The job token.
+        token: String,
+        /// Give up after this long.
+        timeout: Option<Duration>,
+    },
+    /// See [`Client::close`].
+    Close,
+}
+
 /// What the client tells the application.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -249,7 +317,11 @@ enum AfterReauth {
 #[derive(Debug)]
 pub struct Client {
     cfg: ClientConfig,
+    #[cfg(feature = "record")]
+    t0: Instant,
     now: Instant,
+    #[cfg(feature = "record")]
+    recorder: Option<crate::record::Recorder>,
     session: Session,
     store: Store,
     sync: Sync,
@@ -294,7 +366,11 @@ impl Client {
             session: Session::new(cfg.session.clone(), now),
             multipart_seed: cfg.session.rng_seed,
             cfg,
+            #[cfg(feature = "record")]
+            t0: now,
             now,
+            #[cfg(feature = "record")]
+            recorder: None,
             store: Store::default(),
             sync: Sync::default(),
             jwt: None,
@@ -361,9 +437,7 @@ impl Client {
 
     // ---- commands ----------------------------------------------------------------------------
 
-    /// Authenticates with the API key (`/auth`), loads the store from scratch and, with live
-    /// sync on, connects the Sync API socket. The call's result is the `/auth` result.
-    pub fn connect(&mut self, now: Instant, api_key: Secret) -> Result<CallId, UsageError> {
+    fn do_connect(&mut self, now: Instant, api_key: Secret) -> Result<CallId, UsageError> {
         self.begin(now)?;
         if !matches!(self.session.state(), SessionState::Idle) {
             return Err(UsageError::AlreadyConnected);
@@ -381,8 +455,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Reloads the store from scratch with `/init`, without re-authenticating.
-    pub fn init(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    fn do_init(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.begin(now)?;
         let url = self.cfg.urls.api("/init")?;
         let body = json!({"omit_extended_definitions": self.cfg.omit_extended_definitions});
@@ -391,11 +464,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Calls an API endpoint: `//…` for the global API, `/…` for the project. The body is a
-    /// JSON object (`None` sends `{}`); the response's `data` goes into the store, and the
-    /// call's result is its `result`. Reads (`…/get`, `/init`) are retried on 5xx and transport
-    /// failures; other calls only when `options.safe` says so.
-    pub fn call(
+    fn do_call(
         &mut self,
         now: Instant,
         endpoint: &str,
@@ -416,11 +485,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Uploads a local file with a multipart POST to a project endpoint such as
-    /// `/assets/upload`, with `fields` as form fields and the file as `upload_file`. The size
-    /// is checked against [`max_upload_bytes`](ClientConfig::max_upload_bytes) before a byte is
-    /// read; a larger file fails with API code 413, as in the SDK.
-    pub fn upload(
+    fn do_upload(
         &mut self,
         now: Instant,
         endpoint: &str,
@@ -449,8 +514,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Publishes an asset the store holds through the DAM; the result holds `public_url`.
-    pub fn publish(&mut self, now: Instant, asset: &str) -> Result<CallId, UsageError> {
+    fn do_publish(&mut self, now: Instant, asset: &str) -> Result<CallId, UsageError> {
         self.begin(now)?;
         let url = self.dam_url(asset, None)?;
         let id = self.call_id();
@@ -458,8 +522,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Transforms an asset the store holds through the DAM; the result holds `public_url`.
-    pub fn transform(
+    fn do_transform(
         &mut self,
         now: Instant,
         asset: &str,
@@ -472,13 +535,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Downloads an asset the store holds into the asset folder: published as is, or
-    /// transformed with `options`. The file lands at `pathname` (relative to the asset's folder
-    /// in the tree, or from the tree root when it starts with `/`), or by default beside the
-    /// asset's tree path under the name the DAM gives. An existing file is kept when
-    /// `updated_on` is absent or not newer than it. The result is the path relative to the asset
-    /// folder, as a string. Paths from the server that would leave the folder are refused.
-    pub fn download(
+    fn do_download(
         &mut self,
         now: Instant,
         asset: &str,
@@ -528,10 +585,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Loads every record of the project into the store, walking the tree from
-    /// `/records/root` through `/records/children`, page by page. The result is
-    /// `{"records": <number loaded>}`. Live sync keeps them fresh afterwards.
-    pub fn load_all_records(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    fn do_load_all_records(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.begin(now)?;
         let id = self.call_id();
         let url = self.cfg.urls.api("/records/root")?;
@@ -614,10 +668,7 @@ impl Client {
         }
     }
 
-    /// Fetches changes over HTTP (`/sync/get`, page after page while the server warns that
-    /// more remain) and applies them as the socket would. For hosts where the socket cannot be
-    /// used, and for explicit refreshes.
-    pub fn sync_now(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    fn do_sync_now(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.begin(now)?;
         let id = self.call_id();
         self.sync_pages.push(id);
@@ -625,10 +676,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Follows a job (by the `job.token` a call returned) until it is `done` (the result is
-    /// the job) or `rejected`, or `timeout` passes. Progress also comes as [`Event::Job`].
-    /// While the socket is down, `/sync/get` is polled.
-    pub fn track_job(
+    fn do_track_job(
         &mut self,
         now: Instant,
         token: &str,
@@ -653,9 +701,7 @@ impl Client {
         Ok(id)
     }
 
-    /// Disconnects and makes the client inert. Calls still running finish with
-    /// [`CallError::Closed`].
-    pub fn close(&mut self, now: Instant) {
+    fn do_close(&mut self, now: Instant) {
         self.advance(now);
         if self.closed {
             return;
@@ -698,6 +744,221 @@ impl Client {
         self.jwt = None;
         self.api_key = None;
         self.closed = true;
+    }
+
+    /// Starts recording a replay log (see [`record`](crate::record) for the format): from
+    /// now on every input, timeout, command and output is kept as a line, with secrets
+    /// redacted, for [`poll_record`](Client::poll_record) to take. Times count from the
+    /// client's creation.
+    #[cfg(feature = "record")]
+    pub fn record(&mut self) {
+        if self.recorder.is_none() {
+            self.recorder = Some(crate::record::Recorder::new(self.t0, &self.cfg));
+        }
+    }
+
+    /// The next line of the replay log, if recording.
+    #[cfg(feature = "record")]
+    pub fn poll_record(&mut self) -> Option<String> {
+        self.recorder.as_mut()?.poll()
+    }
+
+    #[cfg(feature = "record")]
+    fn record_command(&mut self, command: &Command) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.command(self.now, command);
+        }
+    }
+
+    /// Carries out a command. The command methods below are shorthands for this. Returns the
+    /// id whose result comes as [`Event::CallFinished`]; [`Command::Close`] has none.
+    pub fn execute(
+        &mut self,
+        now: Instant,
+        command: Command,
+    ) -> Result<Option<CallId>, UsageError> {
+        self.advance(now);
+        #[cfg(feature = "record")]
+        self.record_command(&command);
+        let id = match command {
+            Command::Connect { api_key } => self.do_connect(now, api_key)?,
+            Command::Init => self.do_init(now)?,
+            Command::Call {
+                endpoint,
+                body,
+                safe,
+            } => self.do_call(now, &endpoint, body, CallOptions { safe })?,
+            Command::Upload {
+                endpoint,
+                fields,
+                path,
+            } => self.do_upload(now, &endpoint, fields, path)?,
+            Command::Publish { asset } => self.do_publish(now, &asset)?,
+            Command::Transform { asset, options } => self.do_transform(now, &asset, options)?,
+            Command::Download {
+                asset,
+                options,
+                pathname,
+                updated_on,
+            } => self.do_download(now, &asset, options, pathname.as_deref(), updated_on)?,
+            Command::LoadAllRecords => self.do_load_all_records(now)?,
+            Command::SyncNow => self.do_sync_now(now)?,
+            Command::TrackJob { token, timeout } => self.do_track_job(now, &token, timeout)?,
+            Command::Close => {
+                self.do_close(now);
+                return Ok(None);
+            }
+        };
+        Ok(Some(id))
+    }
+
+    fn run(&mut self, now: Instant, command: Command) -> Result<CallId, UsageError> {
+        self.execute(now, command)?.ok_or(UsageError::Closed)
+    }
+
+    /// Authenticates with the API key (`/auth`), loads the store from scratch and, with live
+    /// sync on, connects the Sync API socket. The call's result is the `/auth` result.
+    pub fn connect(&mut self, now: Instant, api_key: Secret) -> Result<CallId, UsageError> {
+        self.run(now, Command::Connect { api_key })
+    }
+
+    /// Reloads the store from scratch with `/init`, without re-authenticating.
+    pub fn init(&mut self, now: Instant) -> Result<CallId, UsageError> {
+        self.run(now, Command::Init)
+    }
+
+    /// Calls an API endpoint: `//…` for the global API, `/…` for the project. The body is a
+    /// JSON object (`None` sends `{}`); the response's `data` goes into the store, and the
+    /// call's result is its `result`. Reads (`…/get`, `/init`) are retried on 5xx and transport
+    /// failures; other calls only when `options.safe` says so.
+    pub fn call(
+        &mut self,
+        now: Instant,
+        endpoint: &str,
+        body: Option<Value>,
+        options: CallOptions,
+    ) -> Result<CallId, UsageError> {
+        self.run(
+            now,
+            Command::Call {
+                endpoint: endpoint.to_string(),
+                body,
+                safe: options.safe,
+            },
+        )
+    }
+
+    /// Uploads a local file with a multipart POST to a project endpoint such as
+    /// `/assets/upload`, with `fields` as form fields and the file as `upload_file`. The size
+    /// is checked against [`max_upload_bytes`](ClientConfig::max_upload_bytes) before a byte is
+    /// read; a larger file fails with API code 413, as in the SDK.
+    pub fn upload(
+        &mut self,
+        now: Instant,
+        endpoint: &str,
+        fields: Vec<(String, String)>,
+        path: PathBuf,
+    ) -> Result<CallId, UsageError> {
+        self.run(
+            now,
+            Command::Upload {
+                endpoint: endpoint.to_string(),
+                fields,
+                path,
+            },
+        )
+    }
+
+    /// Publishes an asset the store holds through the DAM; the result holds `public_url`.
+    pub fn publish(&mut self, now: Instant, asset: &str) -> Result<CallId, UsageError> {
+        self.run(
+            now,
+            Command::Publish {
+                asset: asset.to_string(),
+            },
+        )
+    }
+
+    /// Transforms an asset the store holds through the DAM; the result holds `public_url`.
+    /// Without a `key` option, the one the Python SDK would derive is added.
+    pub fn transform(
+        &mut self,
+        now: Instant,
+        asset: &str,
+        options: TransformOptions,
+    ) -> Result<CallId, UsageError> {
+        self.run(
+            now,
+            Command::Transform {
+                asset: asset.to_string(),
+                options,
+            },
+        )
+    }
+
+    /// Downloads an asset the store holds into the asset folder: published as is, or
+    /// transformed with `options`. The file lands at `pathname` (relative to the asset's folder
+    /// in the tree, or from the tree root when it starts with `/`), or by default beside the
+    /// asset's tree path under the name the DAM gives. An existing file is kept when
+    /// `updated_on` is absent or not newer than it. The result is the path relative to the asset
+    /// folder, as a string. Paths from the server that would leave the folder are refused.
+    pub fn download(
+        &mut self,
+        now: Instant,
+        asset: &str,
+        options: Option<TransformOptions>,
+        pathname: Option<&str>,
+        updated_on: Option<f64>,
+    ) -> Result<CallId, UsageError> {
+        self.run(
+            now,
+            Command::Download {
+                asset: asset.to_string(),
+                options,
+                pathname: pathname.map(str::to_string),
+                updated_on,
+            },
+        )
+    }
+
+    /// Loads every record of the project into the store, walking the tree from
+    /// `/records/root` through `/records/children`, page by page. The result is
+    /// `{"records": <number loaded>}`. Live sync keeps them fresh afterwards.
+    pub fn load_all_records(&mut self, now: Instant) -> Result<CallId, UsageError> {
+        self.run(now, Command::LoadAllRecords)
+    }
+
+    /// Fetches changes over HTTP (`/sync/get`, page after page while the server warns that
+    /// more remain) and applies them as the socket would. For hosts where the socket cannot be
+    /// used, and for explicit refreshes.
+    pub fn sync_now(&mut self, now: Instant) -> Result<CallId, UsageError> {
+        self.run(now, Command::SyncNow)
+    }
+
+    /// Follows a job (by the `job.token` a call returned) until it is `done` (the result is
+    /// the job) or `rejected`, or `timeout` passes. Progress also comes as [`Event::Job`].
+    /// While the socket is down, `/sync/get` is polled.
+    pub fn track_job(
+        &mut self,
+        now: Instant,
+        token: &str,
+        timeout: Option<Duration>,
+    ) -> Result<CallId, UsageError> {
+        self.run(
+            now,
+            Command::TrackJob {
+                token: token.to_string(),
+                timeout,
+            },
+        )
+    }
+
+    /// Disconnects and makes the client inert. Calls still running finish with
+    /// [`CallError::Closed`].
+    pub fn close(&mut self, now: Instant) {
+        if !self.closed {
+            let _ = self.execute(now, Command::Close);
+        }
     }
 
     // ---- plumbing ----------------------------------------------------------------------------
@@ -998,6 +1259,10 @@ impl Client {
 
     fn set_jwt(&mut self, token: String) {
         let changed = self.jwt.as_ref().is_none_or(|j| j.expose() != token);
+        #[cfg(feature = "record")]
+        if let Some(r) = self.recorder.as_mut() {
+            r.note_jwt(&token);
+        }
         if changed {
             let first = self.jwt.is_none();
             self.jwt = Some(Secret::new(token));
@@ -1821,6 +2086,53 @@ impl Machine for Client {
         if self.closed {
             return;
         }
+        #[cfg(feature = "record")]
+        let record = self
+            .recorder
+            .as_ref()
+            .map(|_| crate::record::InputRecord::new(&input));
+        self.dispatch_input(input);
+        #[cfg(feature = "record")]
+        if let (Some(r), Some(record)) = (self.recorder.as_mut(), record) {
+            // Written after the input is handled, so a JWT it brought is already known and
+            // redacted.
+            r.input(self.now, record);
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        if self.closed {
+            return;
+        }
+        #[cfg(feature = "record")]
+        if let Some(r) = self.recorder.as_mut() {
+            r.timeout(self.now);
+        }
+        self.run_timers();
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Event>> {
+        let out = self.out.pop_front()?;
+        #[cfg(feature = "record")]
+        if let Some(r) = self.recorder.as_mut() {
+            r.output(&out);
+        }
+        Some(out)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timeout()
+    }
+
+    #[cfg(feature = "record")]
+    fn poll_record(&mut self) -> Option<String> {
+        Client::poll_record(self)
+    }
+}
+
+impl Client {
+    fn dispatch_input(&mut self, input: Input) {
         match input {
             Input::HttpResponse { id, response } if self.calls.contains_key(&id) => {
                 self.on_http(id, Ok(response))
@@ -1837,11 +2149,7 @@ impl Machine for Client {
         }
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
-        self.advance(now);
-        if self.closed {
-            return;
-        }
+    fn run_timers(&mut self) {
         let now = self.now;
         self.session.handle_timeout(now);
         self.drain_session();
@@ -1877,11 +2185,7 @@ impl Machine for Client {
         }
     }
 
-    fn poll_output(&mut self) -> Option<Output<Event>> {
-        self.out.pop_front()
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
+    fn next_timeout(&self) -> Option<Instant> {
         if self.closed {
             return None;
         }

@@ -3,6 +3,7 @@
 //! back to the driver as an [`Input`] on one channel. No protocol rule lives here.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -58,6 +59,7 @@ impl Driver {
     pub(crate) fn spawn<M, S>(
         machine: Arc<RwLock<M>>,
         io: Io,
+        record: Option<Box<dyn std::io::Write + Send>>,
         mut sink: S,
     ) -> std::io::Result<(Driver, Waker)>
     where
@@ -70,7 +72,7 @@ impl Driver {
         let inner = waker.clone();
         let thread = std::thread::Builder::new()
             .name("unicat-driver".into())
-            .spawn(move || run(machine, io, rx, inner, &mut sink))?;
+            .spawn(move || run(machine, io, record, rx, inner, &mut sink))?;
         Ok((
             Driver {
                 tx,
@@ -95,8 +97,14 @@ impl Drop for Driver {
     }
 }
 
-fn run<M, S>(machine: Arc<RwLock<M>>, io: Io, rx: Receiver<Msg>, waker: Waker, sink: &mut S)
-where
+fn run<M, S>(
+    machine: Arc<RwLock<M>>,
+    io: Io,
+    mut record: Option<Box<dyn std::io::Write + Send>>,
+    rx: Receiver<Msg>,
+    waker: Waker,
+    sink: &mut S,
+) where
     M: Machine,
     S: FnMut(M::Event, &Waker),
 {
@@ -131,15 +139,36 @@ where
             if m.poll_timeout().is_some_and(|d| d <= now) {
                 m.handle_timeout(now);
             }
-            std::iter::from_fn(|| m.poll_output()).collect()
+            let outputs = std::iter::from_fn(|| m.poll_output()).collect();
+            if let Some(w) = record.as_mut() {
+                write_record(&mut *m, w);
+            }
+            outputs
         };
         for output in outputs {
             perform(output, &io, &tx, &mut http, &mut sockets, &waker, sink);
         }
     }
+    if let Some(w) = record.as_mut() {
+        write_record(&mut *write(&machine), w);
+    }
     http.stop();
     for conn in std::mem::take(&mut sockets).into_values() {
         conn.close();
+    }
+}
+
+/// Writes the machine's replay log lines. A failing log file stops the recording, not the
+/// client.
+fn write_record<M: Machine>(m: &mut M, w: &mut Box<dyn std::io::Write + Send>) {
+    let mut failed = false;
+    while let Some(line) = m.poll_record() {
+        if !failed && writeln!(w, "{line}").is_err() {
+            failed = true;
+        }
+    }
+    if failed || w.flush().is_err() {
+        log::warn!("the replay log could not be written; recording goes on in memory only");
     }
 }
 

@@ -183,9 +183,19 @@ pub struct Builder {
     seed: Option<u64>,
     events: usize,
     configure: Option<fn(ClientConfig) -> ClientConfig>,
+    #[cfg(feature = "record")]
+    record: Option<PathBuf>,
 }
 
 impl Builder {
+    /// Records the session as a replay log at `path` (JSON Lines, secrets redacted; see
+    /// `unicat_core::record`), for `unicat-replay` to play back.
+    #[cfg(feature = "record")]
+    pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
+        self.record = Some(path.into());
+        self
+    }
+
     /// Where downloads go. Created if missing.
     pub fn asset_folder(mut self, folder: impl Into<PathBuf>) -> Self {
         self.asset_folder = Some(folder.into());
@@ -290,13 +300,27 @@ impl Builder {
             self.workers,
             cfg.session.limits.max_incoming_payload,
         )?;
-        let machine = Arc::new(RwLock::new(Client::new(cfg, Instant::now())));
+        #[allow(unused_mut)]
+        let mut client = Client::new(cfg, Instant::now());
+        #[allow(unused_mut)]
+        let mut record: Option<Box<dyn std::io::Write + Send>> = None;
+        #[cfg(feature = "record")]
+        if let Some(path) = &self.record {
+            let file = std::fs::File::create(path)
+                .map_err(|e| Error::Setup(format!("replay log {}: {e}", path.display())))?;
+            record = Some(Box::new(std::io::BufWriter::new(file)));
+            client.record();
+        }
+        let machine = Arc::new(RwLock::new(client));
         let hub = Arc::new(Hub::default());
         let (events_tx, events) = mpsc::sync_channel(self.events.max(1));
         let sink_hub = Arc::clone(&hub);
         let mut dropped = false;
-        let (driver, waker) =
-            Driver::spawn(Arc::clone(&machine), io, move |e: Event, _: &Waker| {
+        let (driver, waker) = Driver::spawn(
+            Arc::clone(&machine),
+            io,
+            record,
+            move |e: Event, _: &Waker| {
                 if let Some(e) = sink_hub.deliver(e) {
                     match events_tx.try_send(e) {
                         Ok(()) => dropped = false,
@@ -307,8 +331,9 @@ impl Builder {
                         Err(_) => {}
                     }
                 }
-            })
-            .map_err(|e| Error::Setup(e.to_string()))?;
+            },
+        )
+        .map_err(|e| Error::Setup(e.to_string()))?;
         Ok(UnicatApi {
             machine,
             hub,
@@ -425,6 +450,8 @@ impl UnicatApi {
             seed: None,
             events: 65_536,
             configure: None,
+            #[cfg(feature = "record")]
+            record: None,
         }
     }
 

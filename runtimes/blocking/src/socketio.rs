@@ -42,6 +42,7 @@ impl SocketIo {
         let (driver, waker) = Driver::spawn(
             Arc::clone(&machine),
             io,
+            None,
             move |e: SessionEvent, waker: &Waker| {
                 match &e {
                     SessionEvent::AuthRequested { ns } => {

@@ -1,4 +1,466 @@
 //! Deterministic replay of recorded Unicat client sessions.
 //!
-//! Not yet filled: see issue 7.
+//! A session recorded by a live runtime (the `record` feature and builder option of
+//! `unicat-blocking` or `unicat-smol`) is a JSON Lines log; its format is documented in
+//! [`unicat_core::record`]. Replaying feeds every recorded input, timeout and command into a
+//! fresh [`Client`] at its recorded time offset, on a virtual clock:
+//!
+//! * [`Mode::Strict`] compares every output the client produces with the recorded one, in
+//!   order, and stops at the first divergence with its line number and both values. A field
+//!   bug becomes a deterministic test.
+//! * [`Mode::Lenient`] ignores the recorded outputs and answers the client's HTTP requests
+//!   from the recorded responses by request (method, URL without the cache buster, body)
+//!   rather than by order, and feeds each recorded WebSocket's messages to the socket opened in
+//!   its place, so an old log stays useful after harmless changes to the client.
+//!
+//! Either mode gives back the final [`Store`]; [`Store::to_json`] writes it in the `mirror`
+//! file format. The `replay` binary wraps this:
+//! `replay FILE [--lenient] [--store-out FILE]`, exiting non-zero on a divergence.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use unicat_core::client::{Client, Event};
+use unicat_core::io::{Input, Machine, Output, RequestId, WsId};
+use unicat_core::record::{Header, InputRecord, Line, OutputRecord, FORMAT, VERSION};
+use unicat_core::store::Store;
+
+/// A parsed replay log.
+#[derive(Clone, Debug)]
+pub struct Log {
+    /// The header line.
+    pub header: Header,
+    /// Every other line, with its line number (1-based, the header is line 1).
+    pub lines: Vec<(usize, Line)>,
+}
+
+/// How to replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Every output must equal the recorded one.
+    Strict,
+    /// Recorded outputs are ignored; HTTP answers are matched by request.
+    Lenient,
+}
+
+/// Why a replay failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The log could not be read.
+    Io(std::io::Error),
+    /// A line is not valid.
+    Parse {
+        /// The line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The log is of another format or version.
+    Format(String),
+    /// The client produced something other than the recorded output.
+    Divergence {
+        /// The line of the recorded output (or of the next input when the client produced an
+        /// output the log does not have).
+        line: usize,
+        /// The recorded output, as JSON, or `nothing`.
+        expected: String,
+        /// The produced output, as JSON, or `nothing`.
+        actual: String,
+    },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Io(e) => write!(f, "cannot read the log: {e}"),
+            ReplayError::Parse { line, message } => write!(f, "line {line}: {message}"),
+            ReplayError::Format(m) => write!(f, "not a replay log this version can read: {m}"),
+            ReplayError::Divergence {
+                line,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "divergence at line {line}:\n  recorded: {expected}\n  replayed: {actual}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+impl Log {
+    /// Reads a log.
+    pub fn parse(reader: impl BufRead) -> Result<Log, ReplayError> {
+        let mut lines = reader.lines().enumerate();
+        let header_text = match lines.next() {
+            Some((_, line)) => line.map_err(ReplayError::Io)?,
+            None => return Err(ReplayError::Format("the log is empty".into())),
+        };
+        let header: Header =
+            serde_json::from_str(&header_text).map_err(|e| ReplayError::Parse {
+                line: 1,
+                message: format!("header: {e}"),
+            })?;
+        if header.format != FORMAT || header.version != VERSION {
+            return Err(ReplayError::Format(format!(
+                "{} version {} (this library reads {FORMAT} version {VERSION})",
+                header.format, header.version
+            )));
+        }
+        let mut parsed = Vec::new();
+        for (i, line) in lines {
+            let text = line.map_err(ReplayError::Io)?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let n = i.saturating_add(1);
+            let line: Line = serde_json::from_str(&text).map_err(|e| ReplayError::Parse {
+                line: n,
+                message: e.to_string(),
+            })?;
+            parsed.push((n, line));
+        }
+        Ok(Log {
+            header,
+            lines: parsed,
+        })
+    }
+
+    /// Reads a log file.
+    pub fn open(path: &std::path::Path) -> Result<Log, ReplayError> {
+        let file = std::fs::File::open(path).map_err(ReplayError::Io)?;
+        Log::parse(std::io::BufReader::new(file))
+    }
+}
+
+/// What a replay ends with.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The client's store at the end.
+    pub store: Store,
+    /// Inputs, timeouts and commands fed.
+    pub steps: usize,
+    /// Outputs produced.
+    pub outputs: usize,
+    /// Lenient mode: requests that no recorded response answered.
+    pub unanswered: usize,
+}
+
+fn parse_err(line: usize, message: String) -> ReplayError {
+    ReplayError::Parse { line, message }
+}
+
+fn at(t0: Instant, at_us: u64) -> Instant {
+    t0.checked_add(Duration::from_micros(at_us)).unwrap_or(t0)
+}
+
+/// Replays a log into a fresh client.
+pub fn replay(log: &Log, mode: Mode) -> Result<Outcome, ReplayError> {
+    let config = log
+        .header
+        .config
+        .to_config()
+        .map_err(|e| ReplayError::Format(format!("config: {e}")))?;
+    let t0 = Instant::now();
+    let client = Client::new(config, t0);
+    match mode {
+        Mode::Strict => strict(log, client, t0),
+        Mode::Lenient => lenient(log, client, t0),
+    }
+}
+
+fn strict(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayError> {
+    let mut produced: VecDeque<Value> = VecDeque::new();
+    let mut steps = 0;
+    let mut outputs = 0;
+    let collect = |client: &mut Client, produced: &mut VecDeque<Value>, outputs: &mut usize| {
+        while let Some(o) = client.poll_output() {
+            *outputs += 1;
+            produced.push_back(serde_json::to_value(OutputRecord::new(&o)).unwrap_or(Value::Null));
+        }
+    };
+    for (n, line) in &log.lines {
+        let n = *n;
+        if !matches!(line, Line::Out { .. }) {
+            if let Some(extra) = produced.pop_front() {
+                return Err(ReplayError::Divergence {
+                    line: n,
+                    expected: "nothing".into(),
+                    actual: extra.to_string(),
+                });
+            }
+            steps += 1;
+        }
+        match line {
+            Line::In { at_us, input } => {
+                let input = input.input().map_err(|e| parse_err(n, e))?;
+                client.handle_input(at(t0, *at_us), input);
+            }
+            Line::Cmd { at_us, cmd } => {
+                // A command the recorded client refused is refused again; nothing to compare.
+                let _ = client.execute(at(t0, *at_us), cmd.command());
+            }
+            Line::Timeout { at_us, .. } => client.handle_timeout(at(t0, *at_us)),
+            Line::Out { out } => {
+                let expected = serde_json::to_value(out).unwrap_or(Value::Null);
+                match produced.pop_front() {
+                    Some(actual) if actual == expected => {}
+                    Some(actual) => {
+                        return Err(ReplayError::Divergence {
+                            line: n,
+                            expected: expected.to_string(),
+                            actual: actual.to_string(),
+                        })
+                    }
+                    None => {
+                        return Err(ReplayError::Divergence {
+                            line: n,
+                            expected: expected.to_string(),
+                            actual: "nothing".into(),
+                        })
+                    }
+                }
+                continue;
+            }
+        }
+        collect(&mut client, &mut produced, &mut outputs);
+    }
+    if let Some(extra) = produced.pop_front() {
+        return Err(ReplayError::Divergence {
+            line: log.lines.last().map_or(1, |(n, _)| *n).saturating_add(1),
+            expected: "nothing".into(),
+            actual: extra.to_string(),
+        });
+    }
+    Ok(Outcome {
+        store: client.store().clone(),
+        steps,
+        outputs,
+        unanswered: 0,
+    })
+}
+
+/// The key a request is answered by in lenient mode: method, URL without the polling cache
+/// buster, and body.
+fn request_key(method: &str, uri: &str, body: &Value) -> String {
+    let uri = match uri.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|kv| !kv.starts_with("t="))
+                .collect();
+            format!("{path}?{}", kept.join("&"))
+        }
+        None => uri.to_string(),
+    };
+    format!("{method} {uri} {body}")
+}
+
+fn lenient(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayError> {
+    // The recorded requests by id (to find the key of each recorded answer), and the recorded
+    // sockets and file operations in the order they were opened.
+    let mut recorded_requests: BTreeMap<u64, String> = BTreeMap::new();
+    let mut recorded_ws: Vec<u64> = Vec::new();
+    let mut recorded_files: Vec<u64> = Vec::new();
+    for (_, line) in &log.lines {
+        if let Line::Out { out } = line {
+            match out {
+                OutputRecord::Http {
+                    id,
+                    method,
+                    uri,
+                    body,
+                    ..
+                } => {
+                    let body = serde_json::to_value(body).unwrap_or(Value::Null);
+                    recorded_requests.insert(*id, request_key(method, uri, &body));
+                }
+                OutputRecord::OpenWs { id, .. } => recorded_ws.push(*id),
+                OutputRecord::Stat { id, .. } | OutputRecord::ReadFile { id, .. } => {
+                    recorded_files.push(*id)
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut state = Lenient::default();
+    let mut now = t0;
+    for (n, line) in &log.lines {
+        let n = *n;
+        match line {
+            Line::In { at_us, input } => {
+                now = now.max(at(t0, *at_us));
+                match input {
+                    // An answer is fed when its recorded time comes, to the request of the same
+                    // key, so fetches batch as they did; an answer nobody asked for yet waits.
+                    InputRecord::HttpResponse { id, .. } | InputRecord::HttpFailed { id, .. } => {
+                        let Some(key) = recorded_requests.get(id) else {
+                            continue;
+                        };
+                        match state.waiting.get_mut(key).and_then(VecDeque::pop_front) {
+                            Some(request) => {
+                                let input = input.input().map_err(|e| parse_err(n, e))?;
+                                state.steps += 1;
+                                client.handle_input(now, with_request_id(input, request));
+                            }
+                            None => state
+                                .spare
+                                .entry(key.clone())
+                                .or_default()
+                                .push_back(input.clone()),
+                        }
+                    }
+                    _ => {
+                        let mapped = match input {
+                            InputRecord::WsOpened { id }
+                            | InputRecord::WsMessage { id, .. }
+                            | InputRecord::WsClosed { id, .. }
+                            | InputRecord::WsFailed { id, .. } => {
+                                state.ws_map.get(id).map(|ws| ws.0)
+                            }
+                            InputRecord::Stat { id, .. } | InputRecord::FileRead { id, .. } => {
+                                state.file_map.get(id).map(|r| r.0)
+                            }
+                            _ => None,
+                        };
+                        let Some(new_id) = mapped else { continue };
+                        let input = renumber(input.input().map_err(|e| parse_err(n, e))?, new_id);
+                        state.steps += 1;
+                        client.handle_input(now, input);
+                    }
+                }
+            }
+            Line::Cmd { at_us, cmd } => {
+                now = now.max(at(t0, *at_us));
+                state.steps += 1;
+                let _ = client.execute(now, cmd.command());
+            }
+            Line::Timeout { at_us, .. } => {
+                now = now.max(at(t0, *at_us));
+                state.steps += 1;
+                client.handle_timeout(now);
+            }
+            Line::Out { .. } => continue,
+        }
+        state.drain(&mut client, now, &recorded_ws, &recorded_files);
+    }
+    Ok(Outcome {
+        store: client.store().clone(),
+        steps: state.steps,
+        outputs: state.outputs,
+        unanswered: state.waiting.values().map(VecDeque::len).sum(),
+    })
+}
+
+#[derive(Default)]
+struct Lenient {
+    /// The client's requests still without an answer, by key.
+    waiting: BTreeMap<String, VecDeque<RequestId>>,
+    /// Recorded answers whose request the client has not made (yet), by key.
+    spare: BTreeMap<String, VecDeque<InputRecord>>,
+    ws_map: BTreeMap<u64, WsId>,
+    file_map: BTreeMap<u64, RequestId>,
+    next_ws: usize,
+    next_file: usize,
+    steps: usize,
+    outputs: usize,
+}
+
+impl Lenient {
+    fn drain(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        recorded_ws: &[u64],
+        recorded_files: &[u64],
+    ) {
+        let mut queue: VecDeque<Output<Event>> =
+            std::iter::from_fn(|| client.poll_output()).collect();
+        while let Some(o) = queue.pop_front() {
+            self.outputs += 1;
+            match &o {
+                Output::Http { id, .. } => {
+                    let OutputRecord::Http {
+                        method, uri, body, ..
+                    } = OutputRecord::new(&o)
+                    else {
+                        continue;
+                    };
+                    let body = serde_json::to_value(body).unwrap_or(Value::Null);
+                    let key = request_key(&method, &uri, &body);
+                    match self
+                        .spare
+                        .get_mut(&key)
+                        .and_then(VecDeque::pop_front)
+                        .map(|a| a.input())
+                    {
+                        Some(Ok(input)) => {
+                            client.handle_input(now, with_request_id(input, *id));
+                            queue.extend(std::iter::from_fn(|| client.poll_output()));
+                        }
+                        _ => self.waiting.entry(key).or_default().push_back(*id),
+                    }
+                }
+                Output::CancelHttp { id } => {
+                    for q in self.waiting.values_mut() {
+                        q.retain(|r| r != id);
+                    }
+                }
+                Output::OpenWs { id, .. } => {
+                    if let Some(rec) = recorded_ws.get(self.next_ws) {
+                        self.ws_map.insert(*rec, *id);
+                    }
+                    self.next_ws += 1;
+                }
+                Output::Stat { id, .. } | Output::ReadFile { id, .. } => {
+                    if let Some(rec) = recorded_files.get(self.next_file) {
+                        self.file_map.insert(*rec, *id);
+                    }
+                    self.next_file += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn with_request_id(input: Input, id: RequestId) -> Input {
+    match input {
+        Input::HttpResponse { response, .. } => Input::HttpResponse { id, response },
+        Input::HttpFailed { error, .. } => Input::HttpFailed { id, error },
+        other => other,
+    }
+}
+
+fn renumber(input: Input, id: u64) -> Input {
+    match input {
+        Input::WsOpened { .. } => Input::WsOpened { id: WsId(id) },
+        Input::WsMessage { frame, .. } => Input::WsMessage {
+            id: WsId(id),
+            frame,
+        },
+        Input::WsClosed { code, .. } => Input::WsClosed { id: WsId(id), code },
+        Input::WsFailed { error, .. } => Input::WsFailed {
+            id: WsId(id),
+            error,
+        },
+        Input::Stat { info, .. } => Input::Stat {
+            id: RequestId(id),
+            info,
+        },
+        Input::FileRead { result, .. } => Input::FileRead {
+            id: RequestId(id),
+            result,
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,969 @@
+//! Recording a client's session as a replay log (feature `record`).
+//!
+//! # The format (version 1)
+//!
+//! JSON Lines. The first line is a header:
+//!
+//! ```json
+//! {"format": "unicat-replay", "version": 1, "library": "0.1.0", "config": {…}}
+//! ```
+//!
+//! `config` is the client's configuration without secrets (see [`ConfigRecord`]). Every
+//! following line is one of:
+//!
+//! * `{"at_us": N, "in": {…}}` — an input ([`InputRecord`]) fed `N` µs after the client was
+//!   created;
+//! * `{"at_us": N, "timeout": true}` — a `handle_timeout` call;
+//! * `{"at_us": N, "cmd": {…}}` — an application command ([`CommandRecord`]);
+//! * `{"out": {…}}` — an output the client produced ([`OutputRecord`]), in the order it came
+//!   out.
+//!
+//! # Secrets
+//!
+//! The API key and every JWT are replaced when a line is written: the key by
+//! `REDACTED-API-KEY`, each distinct JWT by `REDACTED-JWT-<n>` (numbered in the order they
+//! appeared, so one token keeps one name through the log). They are found where the protocol
+//! puts them — the `connect` command, `api_key` in request bodies, `Authorization` headers, the
+//! Socket.IO CONNECT auth, `authorization` events — and, as a safety net, any known secret of
+//! eight characters or more is replaced wherever else it appears. A replay feeds the
+//! placeholders back in, so a redacted log still replays exactly.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::api::Secret;
+use crate::client::{ClientConfig, Command, Event};
+use crate::config::{Limits, ReconnectPolicy, TransportMode};
+use crate::error::{TransportError, TransportErrorKind, UsageError};
+use crate::io::{Body, BodyTarget, FileInfo, Input, Output, RequestId, WsFrame, WsId};
+
+/// The format name in the header.
+pub const FORMAT: &str = "unicat-replay";
+/// The format version this library writes and reads.
+pub const VERSION: u32 = 1;
+
+/// The placeholder of the API key.
+pub const REDACTED_API_KEY: &str = "REDACTED-API-KEY";
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The header line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The format version.
+    pub version: u32,
+    /// The version of the library that wrote the log.
+    pub library: String,
+    /// The client's configuration.
+    pub config: ConfigRecord,
+}
+
+/// A client configuration as data, without secrets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ConfigRecord {
+    pub base_url: String,
+    pub project: String,
+    pub keep_api_key: bool,
+    pub live_sync: bool,
+    pub batch_size: usize,
+    pub max_concurrent_fetches: usize,
+    pub http_timeout_ms: u64,
+    pub download_timeout_ms: u64,
+    pub retries: u32,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    pub fetch_retry_delay_ms: u64,
+    pub max_response_bytes: usize,
+    pub max_download_bytes: u64,
+    pub max_upload_bytes: u64,
+    pub asset_folder: Option<PathBuf>,
+    pub omit_extended_definitions: bool,
+    pub initsync_timeout_ms: u64,
+    pub job_poll_interval_ms: u64,
+    pub max_held_sync_items: usize,
+    pub transport: String,
+    pub fallback_to_polling: bool,
+    pub namespaces: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub reconnect_enabled: bool,
+    pub reconnect_initial_ms: u64,
+    pub reconnect_max_ms: u64,
+    pub reconnect_factor: f64,
+    pub reconnect_randomization: f64,
+    pub reconnect_max_attempts: Option<u32>,
+    pub limits: [usize; 8],
+    pub open_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub upgrade_timeout_ms: u64,
+    pub rng_seed: u64,
+}
+
+impl ConfigRecord {
+    /// The record of a configuration.
+    pub fn new(c: &ClientConfig) -> Self {
+        let s = &c.session;
+        let l = &s.limits;
+        ConfigRecord {
+            base_url: c.base_url().to_string(),
+            project: c.project().to_string(),
+            keep_api_key: c.keep_api_key,
+            live_sync: c.live_sync,
+            batch_size: c.batch_size,
+            max_concurrent_fetches: c.max_concurrent_fetches,
+            http_timeout_ms: ms(c.http_timeout),
+            download_timeout_ms: ms(c.download_timeout),
+            retries: c.retry.retries,
+            retry_initial_ms: ms(c.retry.initial),
+            retry_max_ms: ms(c.retry.max),
+            fetch_retry_delay_ms: ms(c.fetch_retry_delay),
+            max_response_bytes: c.max_response_bytes,
+            max_download_bytes: c.max_download_bytes,
+            max_upload_bytes: c.max_upload_bytes,
+            asset_folder: c.asset_folder.clone(),
+            omit_extended_definitions: c.omit_extended_definitions,
+            initsync_timeout_ms: ms(c.initsync_timeout),
+            job_poll_interval_ms: ms(c.job_poll_interval),
+            max_held_sync_items: c.max_held_sync_items,
+            transport: match s.transport {
+                TransportMode::WebSocket => "websocket",
+                TransportMode::PollingThenUpgrade => "polling_then_upgrade",
+                TransportMode::Polling => "polling",
+            }
+            .to_string(),
+            fallback_to_polling: s.fallback_to_polling,
+            namespaces: s.namespaces.clone(),
+            query: s.query.clone(),
+            reconnect_enabled: s.reconnect.enabled,
+            reconnect_initial_ms: ms(s.reconnect.initial),
+            reconnect_max_ms: ms(s.reconnect.max),
+            reconnect_factor: s.reconnect.factor,
+            reconnect_randomization: s.reconnect.randomization,
+            reconnect_max_attempts: s.reconnect.max_attempts,
+            limits: [
+                l.max_incoming_payload,
+                l.max_outgoing_payload,
+                l.max_attachments,
+                l.max_attachment_bytes,
+                l.max_pending_acks,
+                l.max_buffered_emits,
+                l.max_held_events,
+                l.max_server_acks,
+            ],
+            open_timeout_ms: ms(s.open_timeout),
+            connect_timeout_ms: ms(s.connect_timeout),
+            upgrade_timeout_ms: ms(s.upgrade_timeout),
+            rng_seed: s.rng_seed,
+        }
+    }
+
+    /// The configuration this record describes.
+    pub fn to_config(&self) -> Result<ClientConfig, UsageError> {
+        let d = Duration::from_millis;
+        let mut c = ClientConfig::new(&self.base_url, &self.project)?;
+        c.keep_api_key = self.keep_api_key;
+        c.live_sync = self.live_sync;
+        c.batch_size = self.batch_size.max(1);
+        c.max_concurrent_fetches = self.max_concurrent_fetches;
+        c.http_timeout = d(self.http_timeout_ms);
+        c.download_timeout = d(self.download_timeout_ms);
+        c.retry.retries = self.retries;
+        c.retry.initial = d(self.retry_initial_ms);
+        c.retry.max = d(self.retry_max_ms);
+        c.fetch_retry_delay = d(self.fetch_retry_delay_ms);
+        c.max_response_bytes = self.max_response_bytes;
+        c.max_download_bytes = self.max_download_bytes;
+        c.max_upload_bytes = self.max_upload_bytes;
+        c.asset_folder = self.asset_folder.clone();
+        c.omit_extended_definitions = self.omit_extended_definitions;
+        c.initsync_timeout = d(self.initsync_timeout_ms);
+        c.job_poll_interval = d(self.job_poll_interval_ms);
+        c.max_held_sync_items = self.max_held_sync_items;
+        let s = &mut c.session;
+        s.transport = match self.transport.as_str() {
+            "websocket" => TransportMode::WebSocket,
+            "polling_then_upgrade" => TransportMode::PollingThenUpgrade,
+            "polling" => TransportMode::Polling,
+            other => {
+                return Err(UsageError::InvalidArgument(format!(
+                    "unknown transport {other:?}"
+                )))
+            }
+        };
+        s.fallback_to_polling = self.fallback_to_polling;
+        s.query = self.query.clone();
+        s.reconnect = ReconnectPolicy {
+            enabled: self.reconnect_enabled,
+            initial: d(self.reconnect_initial_ms),
+            max: d(self.reconnect_max_ms),
+            factor: self.reconnect_factor,
+            randomization: self.reconnect_randomization,
+            max_attempts: self.reconnect_max_attempts,
+        };
+        let [a, b, e, f, g, h, i, j] = self.limits;
+        s.limits = Limits {
+            max_incoming_payload: a,
+            max_outgoing_payload: b,
+            max_attachments: e,
+            max_attachment_bytes: f,
+            max_pending_acks: g,
+            max_buffered_emits: h,
+            max_held_events: i,
+            max_server_acks: j,
+        };
+        s.open_timeout = d(self.open_timeout_ms);
+        s.connect_timeout = d(self.connect_timeout_ms);
+        s.upgrade_timeout = d(self.upgrade_timeout_ms);
+        s.rng_seed = self.rng_seed;
+        let namespaces = self.namespaces.clone();
+        Ok(ClientConfig {
+            session: c.session.clone().namespaces(namespaces)?,
+            ..c
+        })
+    }
+}
+
+/// A body: text when it is UTF-8, base64 otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum BodyRecord {
+    /// A UTF-8 body.
+    Text(String),
+    /// Any other body.
+    Bytes {
+        /// The bytes, standard base64.
+        base64: String,
+    },
+}
+
+impl BodyRecord {
+    fn new(bytes: &[u8]) -> Self {
+        match std::str::from_utf8(bytes) {
+            Ok(t) => BodyRecord::Text(t.to_string()),
+            Err(_) => BodyRecord::Bytes {
+                base64: BASE64.encode(bytes),
+            },
+        }
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        match self {
+            BodyRecord::Text(t) => Ok(t.clone().into_bytes()),
+            BodyRecord::Bytes { base64 } => BASE64.decode(base64).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// A WebSocket message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameRecord {
+    /// A text message.
+    Text(String),
+    /// A binary message, standard base64.
+    Binary(String),
+}
+
+impl FrameRecord {
+    fn new(f: &WsFrame) -> Self {
+        match f {
+            WsFrame::Text(t) => FrameRecord::Text(t.clone()),
+            WsFrame::Binary(b) => FrameRecord::Binary(BASE64.encode(b)),
+        }
+    }
+
+    fn frame(&self) -> Result<WsFrame, String> {
+        match self {
+            FrameRecord::Text(t) => Ok(WsFrame::Text(t.clone())),
+            FrameRecord::Binary(b) => BASE64
+                .decode(b)
+                .map(WsFrame::Binary)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// A transport error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    /// `connect`, `timeout`, `tls`, `io`, `too_large`, `handshake_rejected:<status>`, `file`,
+    /// `other`.
+    pub kind: String,
+    /// The runtime's message.
+    pub message: String,
+}
+
+impl ErrorRecord {
+    fn new(e: &TransportError) -> Self {
+        let kind = match e.kind {
+            TransportErrorKind::Connect => "connect".to_string(),
+            TransportErrorKind::Timeout => "timeout".to_string(),
+            TransportErrorKind::Tls => "tls".to_string(),
+            TransportErrorKind::Io => "io".to_string(),
+            TransportErrorKind::TooLarge => "too_large".to_string(),
+            TransportErrorKind::HandshakeRejected { status } => {
+                format!("handshake_rejected:{status}")
+            }
+            TransportErrorKind::File => "file".to_string(),
+            _ => "other".to_string(),
+        };
+        ErrorRecord {
+            kind,
+            message: e.message.clone(),
+        }
+    }
+
+    fn error(&self) -> TransportError {
+        let kind = match self.kind.as_str() {
+            "connect" => TransportErrorKind::Connect,
+            "timeout" => TransportErrorKind::Timeout,
+            "tls" => TransportErrorKind::Tls,
+            "io" => TransportErrorKind::Io,
+            "too_large" => TransportErrorKind::TooLarge,
+            "file" => TransportErrorKind::File,
+            other => match other
+                .strip_prefix("handshake_rejected:")
+                .and_then(|s| s.parse().ok())
+            {
+                Some(status) => TransportErrorKind::HandshakeRejected { status },
+                None => TransportErrorKind::Other,
+            },
+        };
+        TransportError::new(kind, self.message.clone())
+    }
+}
+
+/// An [`Input`] as data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum InputRecord {
+    HttpResponse {
+        id: u64,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: BodyRecord,
+    },
+    HttpFailed {
+        id: u64,
+        error: ErrorRecord,
+    },
+    WsOpened {
+        id: u64,
+    },
+    WsMessage {
+        id: u64,
+        frame: FrameRecord,
+    },
+    WsClosed {
+        id: u64,
+        code: Option<u16>,
+    },
+    WsFailed {
+        id: u64,
+        error: ErrorRecord,
+    },
+    Stat {
+        id: u64,
+        size: Option<u64>,
+        modified: Option<f64>,
+    },
+    FileRead {
+        id: u64,
+        body: Option<BodyRecord>,
+        error: Option<ErrorRecord>,
+    },
+}
+
+fn headers(h: &http::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+impl InputRecord {
+    /// The record of an input.
+    pub fn new(input: &Input) -> Self {
+        match input {
+            Input::HttpResponse { id, response } => InputRecord::HttpResponse {
+                id: id.0,
+                status: response.status().as_u16(),
+                headers: headers(response.headers()),
+                body: BodyRecord::new(response.body().as_bytes()),
+            },
+            Input::HttpFailed { id, error } => InputRecord::HttpFailed {
+                id: id.0,
+                error: ErrorRecord::new(error),
+            },
+            Input::WsOpened { id } => InputRecord::WsOpened { id: id.0 },
+            Input::WsMessage { id, frame } => InputRecord::WsMessage {
+                id: id.0,
+                frame: FrameRecord::new(frame),
+            },
+            Input::WsClosed { id, code } => InputRecord::WsClosed {
+                id: id.0,
+                code: *code,
+            },
+            Input::WsFailed { id, error } => InputRecord::WsFailed {
+                id: id.0,
+                error: ErrorRecord::new(error),
+            },
+            Input::Stat { id, info } => InputRecord::Stat {
+                id: id.0,
+                size: info.map(|i| i.size),
+                modified: info.and_then(|i| i.modified),
+            },
+            Input::FileRead { id, result } => InputRecord::FileRead {
+                id: id.0,
+                body: result.as_ref().ok().map(|b| BodyRecord::new(b.as_bytes())),
+                error: result.as_ref().err().map(ErrorRecord::new),
+            },
+        }
+    }
+
+    /// The input this record describes.
+    pub fn input(&self) -> Result<Input, String> {
+        Ok(match self {
+            InputRecord::HttpResponse {
+                id,
+                status,
+                headers,
+                body,
+            } => {
+                let mut b = http::Response::builder().status(*status);
+                for (k, v) in headers {
+                    b = b.header(k.as_str(), v.as_str());
+                }
+                let response = b.body(Body(body.bytes()?)).map_err(|e| e.to_string())?;
+                Input::HttpResponse {
+                    id: RequestId(*id),
+                    response,
+                }
+            }
+            InputRecord::HttpFailed { id, error } => Input::HttpFailed {
+                id: RequestId(*id),
+                error: error.error(),
+            },
+            InputRecord::WsOpened { id } => Input::WsOpened { id: WsId(*id) },
+            InputRecord::WsMessage { id, frame } => Input::WsMessage {
+                id: WsId(*id),
+                frame: frame.frame()?,
+            },
+            InputRecord::WsClosed { id, code } => Input::WsClosed {
+                id: WsId(*id),
+                code: *code,
+            },
+            InputRecord::WsFailed { id, error } => Input::WsFailed {
+                id: WsId(*id),
+                error: error.error(),
+            },
+            InputRecord::Stat { id, size, modified } => Input::Stat {
+                id: RequestId(*id),
+                info: size.map(|size| FileInfo {
+                    size,
+                    modified: *modified,
+                }),
+            },
+            InputRecord::FileRead { id, body, error } => Input::FileRead {
+                id: RequestId(*id),
+                result: match (body, error) {
+                    (Some(b), _) => Ok(Body(b.bytes()?)),
+                    (None, Some(e)) => Err(e.error()),
+                    (None, None) => return Err("file_read with neither body nor error".into()),
+                },
+            },
+        })
+    }
+}
+
+/// A [`Command`] as data. The API key of `connect` is always written as
+/// [`REDACTED_API_KEY`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum CommandRecord {
+    Connect {
+        api_key: String,
+    },
+    Init,
+    Call {
+        endpoint: String,
+        body: Option<Value>,
+        safe: bool,
+    },
+    Upload {
+        endpoint: String,
+        fields: Vec<(String, String)>,
+        path: PathBuf,
+    },
+    Publish {
+        asset: String,
+    },
+    Transform {
+        asset: String,
+        options: Vec<(String, Value)>,
+    },
+    Download {
+        asset: String,
+        options: Option<Vec<(String, Value)>>,
+        pathname: Option<String>,
+        updated_on: Option<f64>,
+    },
+    LoadAllRecords,
+    SyncNow,
+    TrackJob {
+        token: String,
+        timeout_ms: Option<u64>,
+    },
+    Close,
+}
+
+impl CommandRecord {
+    /// The record of a command.
+    pub fn new(c: &Command) -> Self {
+        match c.clone() {
+            Command::Connect { .. } => CommandRecord::Connect {
+                api_key: REDACTED_API_KEY.to_string(),
+            },
+            Command::Init => CommandRecord::Init,
+            Command::Call {
+                endpoint,
+                body,
+                safe,
+            } => CommandRecord::Call {
+                endpoint,
+                body,
+                safe,
+            },
+            Command::Upload {
+                endpoint,
+                fields,
+                path,
+            } => CommandRecord::Upload {
+                endpoint,
+                fields,
+                path,
+            },
+            Command::Publish { asset } => CommandRecord::Publish { asset },
+            Command::Transform { asset, options } => CommandRecord::Transform { asset, options },
+            Command::Download {
+                asset,
+                options,
+                pathname,
+                updated_on,
+            } => CommandRecord::Download {
+                asset,
+                options,
+                pathname,
+                updated_on,
+            },
+            Command::LoadAllRecords => CommandRecord::LoadAllRecords,
+            Command::SyncNow => CommandRecord::SyncNow,
+            Command::TrackJob { token, timeout } => CommandRecord::TrackJob {
+                token,
+                timeout_ms: timeout.map(ms),
+            },
+            Command::Close => CommandRecord::Close,
+        }
+    }
+
+    /// The command this record describes.
+    pub fn command(&self) -> Command {
+        match self.clone() {
+            CommandRecord::Connect { api_key } => Command::Connect {
+                api_key: Secret::new(api_key),
+            },
+            CommandRecord::Init => Command::Init,
+            CommandRecord::Call {
+                endpoint,
+                body,
+                safe,
+            } => Command::Call {
+                endpoint,
+                body,
+                safe,
+            },
+            CommandRecord::Upload {
+                endpoint,
+                fields,
+                path,
+            } => Command::Upload {
+                endpoint,
+                fields,
+                path,
+            },
+            CommandRecord::Publish { asset } => Command::Publish { asset },
+            CommandRecord::Transform { asset, options } => Command::Transform { asset, options },
+            CommandRecord::Download {
+                asset,
+                options,
+                pathname,
+                updated_on,
+            } => Command::Download {
+                asset,
+                options,
+                pathname,
+                updated_on,
+            },
+            CommandRecord::LoadAllRecords => Command::LoadAllRecords,
+            CommandRecord::SyncNow => Command::SyncNow,
+            CommandRecord::TrackJob { token, timeout_ms } => Command::TrackJob {
+                token,
+                timeout: timeout_ms.map(Duration::from_millis),
+            },
+            CommandRecord::Close => Command::Close,
+        }
+    }
+}
+
+/// An [`Output`] as data. Events are written as JSON with their variant in `event`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum OutputRecord {
+    Http {
+        id: u64,
+        method: String,
+        uri: String,
+        headers: Vec<(String, String)>,
+        body: BodyRecord,
+        timeout_ms: u64,
+        target: Value,
+    },
+    CancelHttp {
+        id: u64,
+    },
+    OpenWs {
+        id: u64,
+        uri: String,
+        headers: Vec<(String, String)>,
+        timeout_ms: u64,
+    },
+    WsSend {
+        id: u64,
+        frame: FrameRecord,
+    },
+    CloseWs {
+        id: u64,
+    },
+    Stat {
+        id: u64,
+        path: PathBuf,
+    },
+    ReadFile {
+        id: u64,
+        path: PathBuf,
+        limit: u64,
+    },
+    Event {
+        event: Value,
+    },
+}
+
+impl OutputRecord {
+    /// The record of an output.
+    pub fn new(o: &Output<Event>) -> Self {
+        match o {
+            Output::Http { id, request } => OutputRecord::Http {
+                id: id.0,
+                method: request.request.method().to_string(),
+                uri: request.request.uri().to_string(),
+                headers: headers(request.request.headers()),
+                body: BodyRecord::new(request.request.body().as_bytes()),
+                timeout_ms: ms(request.timeout),
+                target: match &request.target {
+                    BodyTarget::Memory { limit } => json!({"memory": limit}),
+                    BodyTarget::File { path, limit } => json!({"file": path, "limit": limit}),
+                },
+            },
+            Output::CancelHttp { id } => OutputRecord::CancelHttp { id: id.0 },
+            Output::OpenWs { id, request } => OutputRecord::OpenWs {
+                id: id.0,
+                uri: request.request.uri().to_string(),
+                headers: headers(request.request.headers()),
+                timeout_ms: ms(request.timeout),
+            },
+            Output::WsSend { id, frame } => OutputRecord::WsSend {
+                id: id.0,
+                frame: FrameRecord::new(frame),
+            },
+            Output::CloseWs { id } => OutputRecord::CloseWs { id: id.0 },
+            Output::Stat { id, path } => OutputRecord::Stat {
+                id: id.0,
+                path: path.clone(),
+            },
+            Output::ReadFile { id, path, limit } => OutputRecord::ReadFile {
+                id: id.0,
+                path: path.clone(),
+                limit: *limit,
+            },
+            Output::Event(e) => OutputRecord::Event {
+                event: event_value(e),
+            },
+        }
+    }
+}
+
+/// An event as JSON, for the log.
+pub fn event_value(e: &Event) -> Value {
+    match e {
+        Event::Connected => json!({"event": "connected"}),
+        Event::Disconnected { reason } => {
+            json!({"event": "disconnected", "reason": reason.to_string()})
+        }
+        Event::Reconnecting { attempt, delay } => {
+            json!({"event": "reconnecting", "attempt": attempt, "delay_ms": ms(*delay)})
+        }
+        Event::ReconnectFailed { attempts } => {
+            json!({"event": "reconnect_failed", "attempts": attempts})
+        }
+        Event::CaughtUp { cc_cursor, cursor } => {
+            json!({"event": "caught_up", "cc.cursor": cc_cursor, "cursor": cursor})
+        }
+        Event::Changed {
+            data_type,
+            key,
+            action,
+        } => {
+            json!({"event": "changed", "data_type": data_type.name(), "key": key, "action": action.to_string()})
+        }
+        Event::VersionChanged { old, new } => {
+            json!({"event": "version_changed", "old": old, "new": new})
+        }
+        Event::Job { token, job } => {
+            json!({"event": "job", "token": token, "job": job.job, "status": job.status, "info": job.info})
+        }
+        Event::StoreReset => json!({"event": "store_reset"}),
+        Event::TokenRefreshed => json!({"event": "token_refreshed"}),
+        Event::SyncError { message } => json!({"event": "sync_error", "message": message}),
+        Event::CallFinished { id, result } => match result {
+            Ok(v) => json!({"event": "call_finished", "id": id.0, "ok": v}),
+            Err(e) => json!({"event": "call_finished", "id": id.0, "err": e.to_string()}),
+        },
+    }
+}
+
+/// One line of a log after the header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Line {
+    /// An input.
+    In {
+        /// µs after the client was created.
+        at_us: u64,
+        /// The input.
+        #[serde(rename = "in")]
+        input: InputRecord,
+    },
+    /// A command.
+    Cmd {
+        /// µs after the client was created.
+        at_us: u64,
+        /// The command.
+        cmd: CommandRecord,
+    },
+    /// A `handle_timeout` call.
+    Timeout {
+        /// µs after the client was created.
+        at_us: u64,
+        /// Always true.
+        timeout: bool,
+    },
+    /// An output.
+    Out {
+        /// The output.
+        out: OutputRecord,
+    },
+}
+
+/// The recorder inside a [`Client`](crate::client::Client): lines wait in a queue that the
+/// runtime drains with `poll_record` and writes wherever it likes.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    t0: Instant,
+    lines: VecDeque<String>,
+    /// Secret value → placeholder.
+    secrets: Vec<(String, String)>,
+    jwts: usize,
+}
+
+impl Recorder {
+    pub(crate) fn new(t0: Instant, config: &ClientConfig) -> Self {
+        let header = Header {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            library: env!("CARGO_PKG_VERSION").to_string(),
+            config: ConfigRecord::new(config),
+        };
+        let mut lines = VecDeque::new();
+        lines.push_back(serde_json::to_string(&header).unwrap_or_default());
+        Recorder {
+            t0,
+            lines,
+            secrets: Vec::new(),
+            jwts: 0,
+        }
+    }
+
+    pub(crate) fn poll(&mut self) -> Option<String> {
+        self.lines.pop_front()
+    }
+
+    fn at(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.t0).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    fn placeholder(&mut self, secret: &str, api_key: bool) -> String {
+        if let Some((_, p)) = self.secrets.iter().find(|(s, _)| s == secret) {
+            return p.clone();
+        }
+        let p = if api_key {
+            REDACTED_API_KEY.to_string()
+        } else {
+            self.jwts = self.jwts.saturating_add(1);
+            format!("REDACTED-JWT-{}", self.jwts)
+        };
+        if !secret.is_empty() && !secret.starts_with("REDACTED-") {
+            self.secrets.push((secret.to_string(), p.clone()));
+        }
+        p
+    }
+
+    /// Learns the API key of a `connect` command.
+    pub(crate) fn note_api_key(&mut self, key: &Secret) {
+        self.placeholder(key.expose(), true);
+    }
+
+    /// Learns a JWT the client now holds.
+    pub(crate) fn note_jwt(&mut self, jwt: &str) {
+        self.placeholder(jwt, false);
+    }
+
+    fn redact_headers(&mut self, headers: &mut [(String, String)]) {
+        for (k, v) in headers.iter_mut() {
+            if k.eq_ignore_ascii_case("authorization") {
+                let bearer = v.starts_with("Bearer ");
+                let token = v.trim_start_matches("Bearer ").trim().to_string();
+                let p = self.placeholder(&token, false);
+                *v = if bearer { format!("Bearer {p}") } else { p };
+            }
+        }
+    }
+
+    /// Replaces the secrets in Socket.IO text: the CONNECT auth and `authorization` events.
+    fn redact_frame(&mut self, frame: &mut FrameRecord) {
+        let FrameRecord::Text(text) = frame else {
+            return;
+        };
+        for prefix in ["40", "42[\"authorization\","] {
+            if !text.starts_with(prefix) || !text.contains("\"JWT\"") {
+                continue;
+            }
+            let json_start = text.find(['{', '[']).unwrap_or(text.len());
+            let (head, json) = text.split_at(json_start);
+            if let Ok(mut v) = serde_json::from_str::<Value>(json) {
+                let slot = if prefix == "40" {
+                    Some(&mut v)
+                } else {
+                    v.get_mut(1)
+                };
+                if let Some(Value::String(jwt)) = slot.and_then(|o| o.get_mut("JWT")) {
+                    let p = self.placeholder(jwt, false);
+                    *jwt = p;
+                    *text = format!("{head}{v}");
+                }
+            }
+        }
+    }
+
+    fn redact_body(&mut self, body: &mut BodyRecord) {
+        let BodyRecord::Text(text) = body else { return };
+        if !text.contains("\"api_key\"") {
+            return;
+        }
+        if let Ok(mut v) = serde_json::from_str::<Value>(text) {
+            if let Some(Value::String(key)) = v.get_mut("api_key") {
+                let p = self.placeholder(key, true);
+                *key = p;
+                *text = v.to_string();
+            }
+        }
+    }
+
+    fn finish(&self, mut line: String) -> String {
+        // The safety net: a known secret anywhere else in the line.
+        for (secret, p) in &self.secrets {
+            if secret.len() >= 8 && line.contains(secret.as_str()) {
+                line = line.replace(secret.as_str(), p);
+            }
+        }
+        line
+    }
+
+    fn push(&mut self, line: &Line) {
+        let text = serde_json::to_string(line).unwrap_or_default();
+        let text = self.finish(text);
+        self.lines.push_back(text);
+    }
+
+    pub(crate) fn input(&mut self, now: Instant, mut input: InputRecord) {
+        match &mut input {
+            InputRecord::HttpResponse { headers, body, .. } => {
+                self.redact_headers(headers);
+                self.redact_body(body);
+            }
+            InputRecord::WsMessage { frame, .. } => self.redact_frame(frame),
+            _ => {}
+        }
+        let at_us = self.at(now);
+        self.push(&Line::In { at_us, input });
+    }
+
+    pub(crate) fn timeout(&mut self, now: Instant) {
+        let at_us = self.at(now);
+        self.push(&Line::Timeout {
+            at_us,
+            timeout: true,
+        });
+    }
+
+    pub(crate) fn command(&mut self, now: Instant, command: &Command) {
+        if let Command::Connect { api_key } = command {
+            self.note_api_key(api_key);
+        }
+        let at_us = self.at(now);
+        self.push(&Line::Cmd {
+            at_us,
+            cmd: CommandRecord::new(command),
+        });
+    }
+
+    pub(crate) fn output(&mut self, output: &Output<Event>) {
+        let mut out = OutputRecord::new(output);
+        match &mut out {
+            OutputRecord::Http { headers, body, .. } => {
+                self.redact_headers(headers);
+                self.redact_body(body);
+            }
+            OutputRecord::OpenWs { headers, .. } => self.redact_headers(headers),
+            OutputRecord::WsSend { frame, .. } => self.redact_frame(frame),
+            _ => {}
+        }
+        self.push(&Line::Out { out });
+    }
+}

@@ -1,0 +1,109 @@
+//! Recording and replay: the golden logs replay strictly, a freshly recorded session replays
+//! to the same store, and a redacted log holds no secret yet still replays.
+
+use std::time::Duration;
+
+use serde_json::json;
+use unicat_blocking::UnicatApi;
+use unicat_devserver::{DevConfig, DevServer};
+use unicat_replay::{replay, Log, Mode, ReplayError};
+use unicat_tests::golden;
+
+#[test]
+fn golden_logs_replay_strictly() {
+    let dir = golden::dir();
+    if std::env::var_os("UPDATE_REPLAYS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in golden::SESSIONS {
+            golden::record(name, &dir.join(format!("{name}.jsonl")));
+        }
+    }
+    for name in golden::SESSIONS {
+        let path = dir.join(format!("{name}.jsonl"));
+        let log = Log::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let strict = replay(&log, Mode::Strict).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            strict.outputs > 10,
+            "{name}: only {} outputs",
+            strict.outputs
+        );
+        let lenient = replay(&log, Mode::Lenient).unwrap();
+        assert_eq!(lenient.unanswered, 0, "{name}");
+        assert_eq!(
+            lenient.store.to_json(),
+            strict.store.to_json(),
+            "{name}: lenient and strict disagree"
+        );
+    }
+}
+
+#[test]
+fn a_recorded_session_replays_strictly_to_the_same_store() {
+    let server = DevServer::start(DevConfig {
+        records: 50,
+        ..DevConfig::default()
+    })
+    .unwrap();
+    let path = std::env::temp_dir().join(format!("unicat-replay-{}.jsonl", std::process::id()));
+    let live = {
+        let mut api = UnicatApi::builder(server.url(), server.project())
+            .keep_api_key(true)
+            .record(&path)
+            .build()
+            .unwrap();
+        api.connect(server.api_key()).unwrap();
+        api.load_all_records().unwrap();
+        api.wait_caught_up(Duration::from_secs(20)).unwrap();
+        server.control().change_records(30, Some("price")).unwrap();
+        server.control().drop_transports();
+        server.control().change_records(30, Some("stock")).unwrap();
+        let (_, cursor) = server.control().cursors();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while api.store().cursor() as u64 != cursor {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let store = api.store().to_json();
+        api.close();
+        store
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text.contains(server.api_key()),
+        "the API key is in the log"
+    );
+    for jwt in server.control().issued_jwts() {
+        assert!(!text.contains(&jwt), "a JWT is in the log");
+    }
+    assert!(text.contains("REDACTED-API-KEY") && text.contains("REDACTED-JWT-1"));
+
+    let log = Log::open(&path).unwrap();
+    let outcome = replay(&log, Mode::Strict).unwrap();
+    assert_eq!(
+        outcome.store.to_json(),
+        live,
+        "the replayed store differs from the live one"
+    );
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_divergence_names_its_line_and_both_values() {
+    let log_text = std::fs::read_to_string(golden::dir().join("quiet.jsonl")).unwrap();
+    // Change the recorded URL of the first request: the client will produce the real one.
+    let tampered = log_text.replacen("/api/p/", "/api/q/", 1);
+    let log = Log::parse(tampered.as_bytes()).unwrap();
+    match replay(&log, Mode::Strict) {
+        Err(ReplayError::Divergence {
+            line,
+            expected,
+            actual,
+        }) => {
+            assert!(line > 1);
+            assert!(expected.contains("/api/q/"), "{expected}");
+            assert!(actual.contains("/api/p/"), "{actual}");
+        }
+        other => panic!("no divergence: {other:?}"),
+    }
+    let _ = json!(null);
+}
