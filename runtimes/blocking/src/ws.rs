@@ -1,6 +1,8 @@
-//! One thread per WebSocket, with tungstenite over TCP or rustls. The socket gets a short read
-//! timeout so the same thread can also write the frames queued for it: tungstenite's
-//! `WebSocket` is not split into halves.
+//! One thread per WebSocket, with tungstenite over TCP or rustls. tungstenite's `WebSocket` is
+//! not split into halves, so one thread both reads and writes: after the (blocking, bounded)
+//! handshake the socket turns non-blocking and the thread sleeps in `mio::Poll` until the
+//! socket is readable or writable or a frame is queued (a `mio::Waker`), so frames go out at
+//! once in both directions without busy polling.
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -17,9 +19,8 @@ use unicat_core::io::{Input, WsFrame, WsId, WsRequest};
 use crate::driver::Msg;
 use crate::Io;
 
-/// How long a read waits before the thread looks at its outgoing queue. Frames the client
-/// sends (pongs, acks, initsync) wait at most this long; frames from the server are read at once.
-const POLL: Duration = Duration::from_millis(5);
+const SOCKET: mio::Token = mio::Token(0);
+const WAKE: mio::Token = mio::Token(1);
 
 enum Cmd {
     Send(WsFrame),
@@ -29,6 +30,7 @@ enum Cmd {
 /// A WebSocket thread and its queue.
 pub(crate) struct WsConn {
     cmds: Sender<Cmd>,
+    waker: std::sync::Arc<std::sync::OnceLock<mio::Waker>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -36,20 +38,36 @@ impl WsConn {
     pub(crate) fn open(id: WsId, request: WsRequest, io: &Io, results: Sender<Msg>) -> WsConn {
         let (cmds, rx) = mpsc::channel();
         let io = io.clone();
+        let waker: std::sync::Arc<std::sync::OnceLock<mio::Waker>> = Default::default();
+        let thread_waker = std::sync::Arc::clone(&waker);
         let thread = std::thread::Builder::new()
             .name(format!("unicat-ws-{}", id.0))
-            .spawn(move || run(id, request, &io, &rx, &results))
+            .spawn(move || run(id, request, &io, &rx, &results, &thread_waker))
             .ok();
-        WsConn { cmds, thread }
+        WsConn {
+            cmds,
+            waker,
+            thread,
+        }
+    }
+
+    fn wake(&self) {
+        // Before the poller exists the thread is still handshaking; it drains the queue right
+        // after, so a frame queued then is not lost.
+        if let Some(w) = self.waker.get() {
+            let _ = w.wake();
+        }
     }
 
     pub(crate) fn send(&self, frame: WsFrame) {
         let _ = self.cmds.send(Cmd::Send(frame));
+        self.wake();
     }
 
     /// Closes the socket and waits for its thread.
     pub(crate) fn close(mut self) {
         let _ = self.cmds.send(Cmd::Close);
+        self.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -144,7 +162,14 @@ fn tcp(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>) -> Option<&TcpStream> {
     }
 }
 
-fn run(id: WsId, request: WsRequest, io: &Io, cmds: &Receiver<Cmd>, results: &Sender<Msg>) {
+fn run(
+    id: WsId,
+    request: WsRequest,
+    io: &Io,
+    cmds: &Receiver<Cmd>,
+    results: &Sender<Msg>,
+    waker: &std::sync::OnceLock<mio::Waker>,
+) {
     let mut ws = match connect(&request, io) {
         Ok(ws) => ws,
         Err(e) => {
@@ -152,14 +177,35 @@ fn run(id: WsId, request: WsRequest, io: &Io, cmds: &Receiver<Cmd>, results: &Se
             return;
         }
     };
-    if let Some(s) = tcp(&mut ws) {
-        let _ = s.set_read_timeout(Some(POLL));
-        let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
-    }
+    let setup = (|| -> std::io::Result<(mio::Poll, mio::net::TcpStream)> {
+        let poll = mio::Poll::new()?;
+        let stream = tcp(&mut ws).ok_or_else(|| std::io::Error::other("unknown stream"))?;
+        stream.set_nonblocking(true)?;
+        // A second handle on the same socket, registered with the poller; reads and writes go
+        // through tungstenite on the first.
+        let mut watched = mio::net::TcpStream::from_std(stream.try_clone()?);
+        poll.registry().register(
+            &mut watched,
+            SOCKET,
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )?;
+        let _ = waker.set(mio::Waker::new(poll.registry(), WAKE)?);
+        Ok((poll, watched))
+    })();
+    // `_watched` stays alive as long as the loop: dropping it would close the registered handle.
+    let (mut poll, _watched) = match setup {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
+            return;
+        }
+    };
     if results.send(Msg::Input(Input::WsOpened { id })).is_err() {
         return;
     }
+    let mut events = mio::Events::with_capacity(8);
     loop {
+        // Queued frames first, then whatever the server sent, until the socket runs dry.
         loop {
             match cmds.try_recv() {
                 Ok(Cmd::Send(frame)) => {
@@ -167,9 +213,15 @@ fn run(id: WsId, request: WsRequest, io: &Io, cmds: &Receiver<Cmd>, results: &Se
                         WsFrame::Text(t) => Message::text(t),
                         WsFrame::Binary(b) => Message::binary(b),
                     };
-                    if let Err(e) = ws.send(msg) {
-                        let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
-                        return;
+                    match ws.send(msg) {
+                        Ok(()) => {}
+                        // Buffered; it goes out when the socket is writable again.
+                        Err(tungstenite::Error::Io(e))
+                            if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => {
+                            let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
+                            return;
+                        }
                     }
                 }
                 Ok(Cmd::Close) | Err(TryRecvError::Disconnected) => {
@@ -180,45 +232,56 @@ fn run(id: WsId, request: WsRequest, io: &Io, cmds: &Receiver<Cmd>, results: &Se
                 Err(TryRecvError::Empty) => break,
             }
         }
-        match ws.read() {
-            Ok(Message::Text(t)) => {
-                let frame = WsFrame::Text(t.as_str().to_string());
-                if results
-                    .send(Msg::Input(Input::WsMessage { id, frame }))
-                    .is_err()
-                {
+        loop {
+            match ws.read() {
+                Ok(Message::Text(t)) => {
+                    let frame = WsFrame::Text(t.as_str().to_string());
+                    if results
+                        .send(Msg::Input(Input::WsMessage { id, frame }))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(Message::Binary(b)) => {
+                    let frame = WsFrame::Binary(b.to_vec());
+                    if results
+                        .send(Msg::Input(Input::WsMessage { id, frame }))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Ok(Message::Close(frame)) => {
+                    let code = frame.map(|f| u16::from(f.code));
+                    let _ = results.send(Msg::Input(Input::WsClosed { id, code }));
+                    return;
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    break
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    let _ = results.send(Msg::Input(Input::WsClosed { id, code: None }));
+                    return;
+                }
+                Err(e) => {
+                    let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
                     return;
                 }
             }
-            Ok(Message::Binary(b)) => {
-                let frame = WsFrame::Binary(b.to_vec());
-                if results
-                    .send(Msg::Input(Input::WsMessage { id, frame }))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Ok(Message::Close(frame)) => {
-                let code = frame.map(|f| u16::from(f.code));
-                let _ = results.send(Msg::Input(Input::WsClosed { id, code }));
-                return;
-            }
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                // Pongs tungstenite queued while reading go out with the next flush.
-                let _ = ws.flush();
-            }
-            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                let _ = results.send(Msg::Input(Input::WsClosed { id, code: None }));
-                return;
-            }
+        }
+        // Pongs tungstenite queued while reading, and frames a full socket held back.
+        match ws.flush() {
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
+                let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
+                return;
+            }
+        }
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
                 let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
                 return;
             }
