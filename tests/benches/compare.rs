@@ -153,7 +153,7 @@ fn ours_propagation(n: usize) -> (f64, f64) {
     let server = server(100);
     let api = client(&server);
     let gid = server.control().record_gids(1)[0].clone();
-    load(&api, &[gid.clone()]);
+    load(&api, std::slice::from_ref(&gid));
     let mut latencies = Vec::with_capacity(n);
     for i in 0..n {
         let price = json!(((10.0 + i as f64 * 0.01) * 100.0).round() / 100.0);
