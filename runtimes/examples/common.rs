@@ -26,14 +26,33 @@ impl Env {
     }
 }
 
-/// Logs to stderr through the `RUST_LOG` filter (default: warnings). tungstenite is capped at
-/// DEBUG whatever `RUST_LOG` says: at TRACE it dumps every frame's payload, and the Socket.IO
-/// CONNECT frame carries the JWT.
+/// Logs to stderr through the `RUST_LOG` filter (default: warnings), except tungstenite's
+/// TRACE records: at TRACE it dumps every frame's payload, and the Socket.IO CONNECT frame
+/// carries the JWT.
 pub fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .filter_module("tungstenite", log::LevelFilter::Debug)
-        .target(env_logger::Target::Stderr)
-        .init();
+    struct Capped(env_logger::Logger);
+    impl log::Log for Capped {
+        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+            !(m.target().starts_with("tungstenite") && m.level() == log::Level::Trace)
+                && self.0.enabled(m)
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            if self.enabled(r.metadata()) {
+                self.0.log(r);
+            }
+        }
+        fn flush(&self) {
+            self.0.flush();
+        }
+    }
+    let logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+            .target(env_logger::Target::Stderr)
+            .build();
+    let max = logger.filter();
+    if log::set_boxed_logger(Box::new(Capped(logger))).is_ok() {
+        log::set_max_level(max);
+    }
 }
 
 /// `watch <record-gid> [--lang en] [--fields artnr,price]`.
