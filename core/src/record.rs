@@ -526,6 +526,7 @@ pub enum CommandRecord {
     },
     LoadAllRecords,
     SyncNow,
+    SyncCursors,
     TrackJob {
         token: String,
         timeout_ms: Option<u64>,
@@ -574,6 +575,7 @@ impl CommandRecord {
             },
             Command::LoadAllRecords => CommandRecord::LoadAllRecords,
             Command::SyncNow => CommandRecord::SyncNow,
+            Command::SyncCursors => CommandRecord::SyncCursors,
             Command::TrackJob { token, timeout } => CommandRecord::TrackJob {
                 token,
                 timeout_ms: timeout.map(ms),
@@ -622,6 +624,7 @@ impl CommandRecord {
             },
             CommandRecord::LoadAllRecords => Command::LoadAllRecords,
             CommandRecord::SyncNow => Command::SyncNow,
+            CommandRecord::SyncCursors => Command::SyncCursors,
             CommandRecord::TrackJob { token, timeout_ms } => Command::TrackJob {
                 token,
                 timeout: timeout_ms.map(Duration::from_millis),

@@ -950,6 +950,29 @@ fn rule_7_sync_now_pages_while_the_server_warns() {
 }
 
 #[test]
+fn rule_7_sync_cursors_reports_the_servers_without_moving_ours() {
+    let mut s = Script::connected(10, 20, json!({}), |c| c);
+    let call = s.client.sync_cursors(s.now).unwrap();
+    let r = s.take("/sync/cursors");
+    assert_eq!(r.uri, "http://unicat.test/sync/cursors");
+    assert_eq!(r.body, json!({}));
+    s.reply(
+        r.id,
+        200,
+        envelope(json!({"cc.cursor": 50, "cursor": 60}), json!({})),
+        None,
+    );
+    assert_eq!(
+        s.result(call),
+        Some(&Ok(json!({"cc.cursor": 50, "cursor": 60})))
+    );
+    assert_eq!(
+        (s.client.store().cc_cursor(), s.client.store().cursor()),
+        (10, 20)
+    );
+}
+
+#[test]
 fn rule_7_track_job_until_done_rejected_or_timeout() {
     let mut s = Script::connected(10, 10, json!({}), |c| c);
     let done = s

@@ -657,3 +657,65 @@ fn the_same_seed_and_inputs_give_the_same_transcript() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_binary_emit_sends_its_attachments_after_the_header_and_a_binary_ack_comes_back() {
+    use unicat_core::io::{Input, Output, WsFrame};
+    use unicat_tests::drive::{connected_ws, drain};
+    let now = Instant::now();
+    let (mut s, ws) = connected_ws(now);
+    let args = vec![json!({"_placeholder": true, "num": 0}), json!("logo.png")];
+    let id = s
+        .emit(
+            now,
+            "/",
+            "upload",
+            args,
+            vec![vec![1, 2, 3]],
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap()
+        .unwrap();
+    let frames: Vec<WsFrame> = drain(&mut s)
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::WsSend { frame, .. } => Some(frame),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        frames,
+        [
+            WsFrame::Text(format!(
+                "451-{}[\"upload\",{{\"_placeholder\":true,\"num\":0}},\"logo.png\"]",
+                id.0
+            )),
+            WsFrame::Binary(vec![1, 2, 3]),
+        ]
+    );
+    let header = format!("461-{}[{{\"_placeholder\":true,\"num\":0}}]", id.0);
+    s.handle_input(
+        now,
+        Input::WsMessage {
+            id: ws,
+            frame: WsFrame::Text(header),
+        },
+    );
+    assert!(drain(&mut s).is_empty(), "the ack waits for its attachment");
+    s.handle_input(
+        now,
+        Input::WsMessage {
+            id: ws,
+            frame: WsFrame::Binary(vec![9]),
+        },
+    );
+    let events: Vec<SessionEvent> = unicat_tests::drive::events(&drain(&mut s));
+    assert_eq!(
+        events,
+        [SessionEvent::AckReceived {
+            id,
+            args: vec![json!({"_placeholder": true, "num": 0})],
+            attachments: vec![vec![9]]
+        }]
+    );
+}

@@ -88,6 +88,8 @@ pub enum Command {
     LoadAllRecords,
     /// See [`Client::sync_now`].
     SyncNow,
+    /// See [`Client::sync_cursors`].
+    SyncCursors,
     /// See [`Client::track_job`].
     TrackJob {
         /// The job token.
@@ -676,6 +678,14 @@ impl Client {
         Ok(id)
     }
 
+    fn do_sync_cursors(&mut self, now: Instant) -> Result<CallId, UsageError> {
+        self.begin(now)?;
+        let id = self.call_id();
+        let url = self.cfg.urls.sync("/cursors");
+        self.start(Purpose::App(id), json_req(url, &json!({})), true);
+        Ok(id)
+    }
+
     fn do_track_job(
         &mut self,
         now: Instant,
@@ -803,6 +813,7 @@ impl Client {
             } => self.do_download(now, &asset, options, pathname.as_deref(), updated_on)?,
             Command::LoadAllRecords => self.do_load_all_records(now)?,
             Command::SyncNow => self.do_sync_now(now)?,
+            Command::SyncCursors => self.do_sync_cursors(now)?,
             Command::TrackJob { token, timeout } => self.do_track_job(now, &token, timeout)?,
             Command::Close => {
                 self.do_close(now);
@@ -933,6 +944,13 @@ impl Client {
     /// used, and for explicit refreshes.
     pub fn sync_now(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.run(now, Command::SyncNow)
+    }
+
+    /// Asks the server for its latest cursors (`/sync/cursors`); the result holds `cc.cursor`
+    /// and `cursor`. The client's own cursors do not move: they only ever pass items whose
+    /// effect is in the store.
+    pub fn sync_cursors(&mut self, now: Instant) -> Result<CallId, UsageError> {
+        self.run(now, Command::SyncCursors)
     }
 
     /// Follows a job (by the `job.token` a call returned) until it is `done` (the result is

@@ -569,6 +569,11 @@ impl UnicatApi {
         self.run(|c, now| c.sync_now(now))
     }
 
+    /// The server's latest cursors (`/sync/cursors`); the client's own do not move.
+    pub fn sync_cursors(&self) -> Result<Value, Error> {
+        self.run(|c, now| c.sync_cursors(now))
+    }
+
     /// Waits for a job (by its `job.token`) to finish; returns the job when `done`.
     pub fn track_job(&self, token: &str, timeout: Option<Duration>) -> Result<Value, Error> {
         self.run(|c, now| c.track_job(now, token, timeout))

@@ -1,8 +1,30 @@
 //! Deterministic replay of recorded Unicat client sessions.
 //!
-//! A session recorded by a live runtime (the `record` feature and builder option of
-//! `unicat-blocking` or `unicat-smol`) is a JSON Lines log; its format is documented in
-//! [`unicat_core::record`]. Replaying feeds every recorded input, timeout and command into a
+//! # The log format (version 1)
+//!
+//! A session recorded by a live runtime (the `record` feature, then `Builder::record(path)`
+//! in `unicat-blocking` or `unicat-smol`; or `mirror --record FILE`) is JSON Lines:
+//!
+//! ```text
+//! {"format":"unicat-replay","version":1,"library":"0.1.0","config":{…}}   header: no secrets
+//! {"at_us":1200,"cmd":{"command":"connect","api_key":"REDACTED-API-KEY"}}  an application command
+//! {"out":{"kind":"http","id":0,"method":"POST","uri":"…/auth",…}}         what the client did
+//! {"at_us":5312,"in":{"kind":"http_response","id":0,"status":200,…}}     what the world answered
+//! {"at_us":45000312,"timeout":true}                                       a timer that fired
+//! ```
+//!
+//! Times are microseconds since the client was created. Inputs are HTTP responses and
+//! failures, WebSocket opens, messages, closes and failures, and answers to file checks and
+//! reads; outputs are requests, socket operations and the events the application saw (with
+//! call results). The API key and every JWT are replaced by `REDACTED-API-KEY` and
+//! `REDACTED-JWT-<n>` when written — one token keeps one name — and the replay feeds those
+//! placeholders back, so a redacted log replays exactly. The types are
+//! [`unicat_core::record::Line`], [`InputRecord`], [`OutputRecord`] and
+//! [`unicat_core::record::CommandRecord`]; [`unicat_core::record`] describes the redaction.
+//!
+//! # Replaying
+//!
+//! Replaying feeds every recorded input, timeout and command into a
 //! fresh [`Client`] at its recorded time offset, on a virtual clock:
 //!
 //! * [`Mode::Strict`] compares every output the client produces with the recorded one, in
