@@ -1,0 +1,455 @@
+//! HTTP calls: building requests with the JWT, retries with backoff for reads, the one
+//! transparent re-authentication, and what every response does to the store.
+
+use super::*;
+
+impl Client {
+    pub(super) fn start(&mut self, purpose: Purpose, req: Req, safe: bool) {
+        let call = Call {
+            purpose,
+            req,
+            retries_left: if safe { self.cfg.retry.retries } else { 0 },
+            attempt: 0,
+            reauthed: false,
+        };
+        self.send(call);
+    }
+
+    pub(super) fn needs_jwt(call: &Call) -> bool {
+        match &call.req {
+            Req::Media { .. } => false,
+            _ => !matches!(
+                call.purpose,
+                Purpose::Reauth | Purpose::Load(_, Load::Connect)
+            ),
+        }
+    }
+
+    pub(super) fn send(&mut self, call: Call) {
+        if self.closed {
+            return;
+        }
+        if Self::needs_jwt(&call) && self.jwt.is_none() && self.api_key.is_some() {
+            self.auth_wait.push(call);
+            self.start_reauth(AfterReauth::Nothing);
+            return;
+        }
+        let auth = if Self::needs_jwt(&call) {
+            self.jwt
+                .as_ref()
+                .and_then(|j| HeaderValue::from_str(&format!("Bearer {}", j.expose())).ok())
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                })
+        } else {
+            None
+        };
+        let (method, url, content_type, body, target, timeout) = match &call.req {
+            Req::Json { url, body } => (
+                http::Method::POST,
+                url.clone(),
+                Some("application/json".to_string()),
+                body.clone(),
+                BodyTarget::Memory {
+                    limit: self.cfg.max_response_bytes,
+                },
+                self.cfg.http_timeout,
+            ),
+            Req::Upload {
+                url,
+                content_type,
+                body,
+            } => (
+                http::Method::POST,
+                url.clone(),
+                Some(content_type.clone()),
+                body.clone(),
+                BodyTarget::Memory {
+                    limit: self.cfg.max_response_bytes,
+                },
+                self.cfg.http_timeout,
+            ),
+            Req::Dam { url } => (
+                http::Method::GET,
+                url.clone(),
+                None,
+                Vec::new(),
+                BodyTarget::Memory {
+                    limit: self.cfg.max_response_bytes,
+                },
+                self.cfg.http_timeout,
+            ),
+            Req::Media { url, path } => (
+                http::Method::GET,
+                url.clone(),
+                None,
+                Vec::new(),
+                BodyTarget::File {
+                    path: path.clone(),
+                    limit: self.cfg.max_download_bytes,
+                },
+                self.cfg.download_timeout,
+            ),
+        };
+        let mut builder = http::Request::builder().method(method).uri(url.as_str());
+        if let Some(ct) = content_type {
+            builder = builder.header(CONTENT_TYPE, ct);
+        }
+        if let Some(auth) = auth {
+            builder = builder.header(AUTHORIZATION, auth);
+        }
+        let request = match builder.body(Body(body)) {
+            Ok(r) => r,
+            Err(e) => {
+                let error = CallError::InvalidResponse {
+                    status: 0,
+                    detail: format!("could not build the request: {e}"),
+                    excerpt: String::new(),
+                };
+                return self.fail(call, error);
+            }
+        };
+        let id = self.session.alloc_request_id();
+        crate::log!(debug, "{} {}", request.method(), redact_url(&url));
+        self.calls.insert(id, call);
+        self.out.push_back(Output::Http {
+            id,
+            request: HttpRequest {
+                request,
+                timeout,
+                target,
+            },
+        });
+    }
+
+    pub(super) fn schedule_retry(&mut self, mut call: Call) {
+        let p = &self.cfg.retry;
+        let factor = 1u32.checked_shl(call.attempt).unwrap_or(u32::MAX);
+        let delay = p.initial.saturating_mul(factor).min(p.max);
+        call.attempt = call.attempt.saturating_add(1);
+        call.retries_left = call.retries_left.saturating_sub(1);
+        self.next_seq = self.next_seq.saturating_add(1);
+        match after(self.now, delay) {
+            Some(at) => {
+                self.retry_at.insert((at, self.next_seq), call);
+            }
+            None => self.send(call),
+        }
+    }
+
+    pub(super) fn start_reauth(&mut self, then: AfterReauth) {
+        if then != AfterReauth::Nothing {
+            self.after_reauth = then;
+        }
+        if self.reauth_running {
+            return;
+        }
+        let Some(key) = &self.api_key else {
+            return;
+        };
+        let body = json!({
+            "api_key": key.expose(),
+            "omit_extended_definitions": self.cfg.omit_extended_definitions,
+        });
+        let Ok(url) = self.cfg.urls.api("/auth") else {
+            return;
+        };
+        self.reauth_running = true;
+        crate::log!(info, "re-authenticating with the kept API key");
+        self.start(Purpose::Reauth, json_req(url, &body), true);
+    }
+
+    pub(super) fn on_http(
+        &mut self,
+        id: RequestId,
+        response: Result<http::Response<Body>, TransportError>,
+    ) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        if matches!(call.purpose, Purpose::Fetch(_)) {
+            self.fetches_in_flight = self.fetches_in_flight.saturating_sub(1);
+        }
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                if call.retries_left > 0 {
+                    crate::log!(debug, "request failed ({e}), retrying");
+                    return self.schedule_retry(call);
+                }
+                return self.fail(call, CallError::Transport(e));
+            }
+        };
+        let status = response.status().as_u16();
+        let challenged = response.headers().contains_key(WWW_AUTHENTICATE);
+        if !matches!(call.req, Req::Media { .. }) {
+            if !matches!(call.req, Req::Dam { .. }) {
+                if let Some(token) = response
+                    .headers()
+                    .get(AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| v.trim().trim_start_matches("Bearer ").trim())
+                    .filter(|t| !t.is_empty())
+                {
+                    self.set_jwt(token.to_string());
+                }
+            }
+            if challenged {
+                // As the SDK: a challenge clears the token, even one the same response set.
+                self.jwt = None;
+            }
+        }
+        if matches!(status, 500 | 502 | 503 | 504) && call.retries_left > 0 {
+            crate::log!(debug, "HTTP {status}, retrying");
+            return self.schedule_retry(call);
+        }
+        if status == 401
+            && challenged
+            && !call.reauthed
+            && self.api_key.is_some()
+            && !matches!(
+                call.purpose,
+                Purpose::Reauth | Purpose::Load(_, Load::Connect)
+            )
+        {
+            let mut call = call;
+            call.reauthed = true;
+            self.auth_wait.push(call);
+            self.start_reauth(AfterReauth::Nothing);
+            return;
+        }
+        if let Req::Media { .. } = call.req {
+            return self.on_media(call, status, response.into_body());
+        }
+        let body = response.into_body();
+        match api::parse_response(status, body.as_bytes()) {
+            Ok(resp) => self.on_success(call, resp),
+            Err(e) => self.fail(call, e),
+        }
+    }
+
+    pub(super) fn set_jwt(&mut self, token: String) {
+        let changed = self.jwt.as_ref().is_none_or(|j| j.expose() != token);
+        #[cfg(feature = "record")]
+        if let Some(r) = self.recorder.as_mut() {
+            r.note_jwt(&token);
+        }
+        if changed {
+            let first = self.jwt.is_none();
+            self.jwt = Some(Secret::new(token));
+            if !first {
+                self.event(Event::TokenRefreshed);
+            }
+        }
+    }
+
+    /// Merges a response's data. Sync fetches skip objects deleted after they were requested.
+    pub(super) fn merge(
+        &mut self,
+        data: Vec<(DataType, Vec<(String, Object)>)>,
+        sent_seq: Option<u64>,
+    ) -> BTreeSet<(DataType, String)> {
+        let mut stored = BTreeSet::new();
+        for (t, entries) in data {
+            for (key, obj) in entries {
+                if sent_seq.is_some_and(|seq| self.sync.deleted_since(t, &key, seq)) {
+                    continue;
+                }
+                if self.reload.is_some() && matches!(t, DataType::Records | DataType::Assets) {
+                    stored.insert((t, key.clone()));
+                }
+                self.store.insert(t, key, obj);
+            }
+        }
+        stored
+    }
+
+    pub(super) fn note_version(&mut self, result: &Map<String, Value>) {
+        let Some(new) = result.get("cc.version").and_then(Value::as_str) else {
+            return;
+        };
+        let old = self.store.version().to_string();
+        if old != new {
+            self.store.set_version(new.to_string());
+            if !old.is_empty() {
+                self.event(Event::VersionChanged {
+                    old,
+                    new: new.to_string(),
+                });
+            }
+        }
+    }
+
+    pub(super) fn on_success(&mut self, call: Call, resp: api::Response) {
+        self.note_version(&resp.result);
+        let result = Value::Object(resp.result.clone());
+        match call.purpose {
+            Purpose::App(id) => {
+                self.merge(resp.data, None);
+                self.finish(id, Ok(result));
+            }
+            Purpose::Load(id, kind) => {
+                let cursor = |k: &str| {
+                    resp.result
+                        .get(k)
+                        .and_then(Value::as_i64)
+                        .filter(|c| *c > 0)
+                };
+                let (cc, project) = (cursor("cc.cursor"), cursor("cursor"));
+                match kind {
+                    Load::Connect | Load::Init => {
+                        self.store.clear();
+                        self.sync.reset();
+                        self.reload = None;
+                        self.merge(resp.data, None);
+                        self.sync
+                            .load_cursors(cc.unwrap_or(0), project.unwrap_or(0));
+                        self.refresh_cursors();
+                        self.finish(id, Ok(result));
+                        if matches!(kind, Load::Connect) {
+                            if !self.cfg.keep_api_key {
+                                self.api_key = None;
+                            }
+                            if self.cfg.live_sync && self.session.state() == SessionState::Idle {
+                                let _ = self.session.connect(self.now);
+                                self.drain_session();
+                            }
+                        }
+                    }
+                    Load::Restore => {
+                        self.store
+                            .clear_except(&[DataType::Records, DataType::Assets]);
+                        self.merge(resp.data, None);
+                        if let Some(reload) = self.reload.as_mut() {
+                            reload.started = true;
+                            let cc_now = cc.unwrap_or(0);
+                            let p_now = project.unwrap_or(0);
+                            self.sync.load_cursors(cc_now, p_now);
+                        }
+                        let held: Vec<(DataType, String)> = [DataType::Records, DataType::Assets]
+                            .into_iter()
+                            .flat_map(|t| self.store.map(t).keys().map(move |k| (t, k.clone())))
+                            .collect();
+                        for t in [DataType::Records, DataType::Assets] {
+                            self.sync.want_quietly(
+                                t,
+                                held.iter()
+                                    .filter(|(ht, _)| *ht == t)
+                                    .map(|(_, k)| k.clone()),
+                            );
+                        }
+                        if let Some(reload) = self.reload.as_mut() {
+                            reload.expect = held.into_iter().collect();
+                        }
+                        self.event(Event::StoreReset);
+                        self.finish_reload_if_done();
+                        self.pump_fetches();
+                        self.refresh_cursors();
+                    }
+                }
+            }
+            Purpose::Reauth => {
+                self.reauth_running = false;
+                // Fresh schema is welcome; the cursors stay where they are, or the items
+                // between would be skipped.
+                self.merge(resp.data, None);
+                for call in std::mem::take(&mut self.auth_wait) {
+                    self.send(call);
+                }
+                match std::mem::replace(&mut self.after_reauth, AfterReauth::Nothing) {
+                    AfterReauth::Nothing => {}
+                    AfterReauth::Authenticate => self.authenticate_socket(),
+                    AfterReauth::Reconnect => {
+                        let _ = self.session.disconnect(self.now);
+                        let _ = self.session.connect(self.now);
+                        self.drain_session();
+                    }
+                }
+            }
+            Purpose::Fetch(batch) => {
+                let stored = self.merge(resp.data, Some(batch.sent_seq));
+                self.after_fetch(batch, stored);
+            }
+            Purpose::SyncPage(id) => {
+                self.sync_page_in_flight = false;
+                let more = resp.result.contains_key("warning");
+                let items = match resp.result.get("sync") {
+                    Some(Value::Array(items)) => items.clone(),
+                    _ => Vec::new(),
+                };
+                self.merge(resp.data, None);
+                self.apply_sync(items);
+                if let Some(id) = id {
+                    if more {
+                        // The next page starts from the applied cursors, once this page's
+                        // fetches have landed.
+                        self.sync_pages.insert(0, id);
+                    } else {
+                        self.sync_pages_done.push(id);
+                    }
+                }
+                self.pump_sync_pages();
+            }
+            Purpose::Dam(download) => self.on_dam(download, &resp.result),
+            Purpose::Walk(walk) => {
+                self.merge(resp.data, None);
+                self.walk_on(walk, &resp.result);
+            }
+            Purpose::Media(id, _) => self.finish(id, Ok(result)),
+        }
+    }
+
+    pub(super) fn fail(&mut self, call: Call, error: CallError) {
+        match call.purpose {
+            Purpose::App(id) | Purpose::Load(id, _) | Purpose::Media(id, _) => {
+                self.finish(id, Err(error))
+            }
+            Purpose::Dam(d) => self.finish(d.call, Err(error)),
+            Purpose::Walk(w) => self.finish(w.call, Err(error)),
+            Purpose::Reauth => {
+                self.reauth_running = false;
+                crate::log!(warn, "re-authentication failed: {error}");
+                self.event(Event::SyncError {
+                    message: format!("re-authentication failed: {error}"),
+                });
+                for waiting in std::mem::take(&mut self.auth_wait) {
+                    self.fail(waiting, error.clone());
+                }
+                self.after_reauth = AfterReauth::Nothing;
+            }
+            Purpose::Fetch(batch) => {
+                let retry_later = match &error {
+                    CallError::Api(e) => e.code == 401,
+                    CallError::InvalidResponse { .. } | CallError::Transport(_) => true,
+                    _ => false,
+                };
+                if retry_later {
+                    crate::log!(
+                        warn,
+                        "sync fetch of {} failed ({error}); trying again later",
+                        batch.data_type
+                    );
+                    self.sync.requeue(batch);
+                    self.fetch_resume_at = after(self.now, self.cfg.fetch_retry_delay);
+                } else {
+                    crate::log!(
+                        warn,
+                        "sync fetch of {} refused ({error}); skipped",
+                        batch.data_type
+                    );
+                    self.sync.abandon(batch);
+                    self.refresh_cursors();
+                    self.pump_fetches();
+                }
+            }
+            Purpose::SyncPage(id) => {
+                self.sync_page_in_flight = false;
+                if let Some(id) = id {
+                    self.finish(id, Err(error));
+                }
+                self.pump_sync_pages();
+            }
+        }
+    }
+}

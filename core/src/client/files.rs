@@ -1,0 +1,206 @@
+//! Downloads and uploads: the file checks before and after the DAM call, and the media step.
+
+use super::*;
+
+impl Client {
+    pub(super) fn on_media(&mut self, call: Call, status: u16, body: Body) {
+        let Purpose::Media(id, relative) = call.purpose else {
+            return;
+        };
+        if status == 200 {
+            self.finish(
+                id,
+                Ok(Value::String(relative.to_string_lossy().replace('\\', "/"))),
+            );
+        } else {
+            self.finish(
+                id,
+                Err(CallError::InvalidResponse {
+                    status,
+                    detail: "the media download failed".into(),
+                    excerpt: String::from_utf8_lossy(body.as_bytes())
+                        .chars()
+                        .take(256)
+                        .collect(),
+                }),
+            );
+        }
+    }
+
+    pub(super) fn on_dam(&mut self, d: Download, result: &Map<String, Value>) {
+        let Some(url) = result
+            .get("public_url")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return self.finish(
+                d.call,
+                Err(CallError::InvalidResponse {
+                    status: 200,
+                    detail: "the DAM result has no public_url".into(),
+                    excerpt: String::new(),
+                }),
+            );
+        };
+        let relative = match d.relative {
+            Some(r) => r,
+            None => match api::paths::download_path(&d.asset_pathname, None, Some(&url)) {
+                Ok(r) => r,
+                Err(e) => return self.finish(d.call, Err(CallError::UnsafePath(e.to_string()))),
+            },
+        };
+        let Some(folder) = self.cfg.asset_folder.clone() else {
+            return self.finish(
+                d.call,
+                Err(CallError::NotDownloadable("no asset folder".into())),
+            );
+        };
+        let op = self.session.alloc_request_id();
+        let path = folder.join(&relative);
+        self.files.insert(
+            op,
+            FileOp::DownloadAfter {
+                call: d.call,
+                relative,
+                url,
+                updated_on: d.updated_on,
+            },
+        );
+        self.out.push_back(Output::Stat { id: op, path });
+    }
+
+    pub(super) fn on_file(
+        &mut self,
+        id: RequestId,
+        stat: Option<Option<FileInfo>>,
+        read: Option<Result<Body, TransportError>>,
+    ) {
+        let Some(op) = self.files.remove(&id) else {
+            return;
+        };
+        let fresh = |info: Option<FileInfo>, updated_on: Option<f64>| match (info, updated_on) {
+            (Some(_), None) => true,
+            (
+                Some(FileInfo {
+                    modified: Some(m), ..
+                }),
+                Some(u),
+            ) => u <= m,
+            _ => false,
+        };
+        match (op, stat, read) {
+            (
+                FileOp::UploadStat {
+                    call,
+                    url,
+                    fields,
+                    path,
+                },
+                Some(info),
+                _,
+            ) => match info {
+                None => self.finish(
+                    call,
+                    Err(CallError::Transport(TransportError::new(
+                        TransportErrorKind::File,
+                        "the file to upload cannot be read",
+                    ))),
+                ),
+                Some(info) if info.size > self.cfg.max_upload_bytes => {
+                    self.finish(call, Err(too_large()))
+                }
+                Some(_) => {
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let op = self.session.alloc_request_id();
+                    self.files.insert(
+                        op,
+                        FileOp::UploadRead {
+                            call,
+                            url,
+                            fields,
+                            name,
+                        },
+                    );
+                    self.out.push_back(Output::ReadFile {
+                        id: op,
+                        path,
+                        limit: self.cfg.max_upload_bytes,
+                    });
+                }
+            },
+            (
+                FileOp::UploadRead {
+                    call,
+                    url,
+                    fields,
+                    name,
+                },
+                _,
+                Some(read),
+            ) => match read {
+                Err(e) if e.kind == TransportErrorKind::TooLarge => {
+                    self.finish(call, Err(too_large()))
+                }
+                Err(e) => self.finish(call, Err(CallError::Transport(e))),
+                Ok(bytes) => {
+                    self.multipart_seed = self.multipart_seed.wrapping_add(1);
+                    let mp = api::multipart::build(
+                        &fields,
+                        "upload_file",
+                        &name,
+                        bytes.as_bytes(),
+                        self.multipart_seed,
+                    );
+                    let req = Req::Upload {
+                        url,
+                        content_type: mp.content_type,
+                        body: mp.body,
+                    };
+                    self.start(Purpose::App(call), req, false);
+                }
+            },
+            (FileOp::DownloadBefore(d, req), Some(info), _) => {
+                if fresh(info, d.updated_on) {
+                    let rel = d
+                        .relative
+                        .as_ref()
+                        .map(|r| r.to_string_lossy().replace('\\', "/"))
+                        .unwrap_or_default();
+                    self.finish(d.call, Ok(Value::String(rel)));
+                } else {
+                    self.start(Purpose::Dam(d), req, true);
+                }
+            }
+            (
+                FileOp::DownloadAfter {
+                    call,
+                    relative,
+                    url,
+                    updated_on,
+                },
+                Some(info),
+                _,
+            ) => {
+                if fresh(info, updated_on) {
+                    self.finish(
+                        call,
+                        Ok(Value::String(relative.to_string_lossy().replace('\\', "/"))),
+                    );
+                } else if let Some(folder) = self.cfg.asset_folder.clone() {
+                    let path = folder.join(&relative);
+                    self.start(
+                        Purpose::Media(call, relative),
+                        Req::Media { url, path },
+                        true,
+                    );
+                }
+            }
+            (op, _, _) => {
+                crate::log!(debug, "file answer of the wrong kind for {op:?} ignored");
+            }
+        }
+    }
+}

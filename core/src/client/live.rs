@@ -1,0 +1,362 @@
+//! Live sync: the Sync API socket's events, applying sync items, pumping batched fetches,
+//! the reload after a restore, and jobs.
+
+use super::*;
+
+impl Client {
+    pub(super) fn refresh_cursors(&mut self) {
+        let (cc, project) = self.sync.applied();
+        self.store.set_cursors(cc, project);
+    }
+
+    pub(super) fn apply_sync(&mut self, items: Vec<Value>) {
+        let mut effects = Vec::new();
+        let project = self.cfg.urls.project().to_string();
+        self.sync
+            .apply(items, &mut self.store, &project, &mut effects);
+        self.emit_effects(effects);
+        self.pump_fetches();
+        self.refresh_cursors();
+        self.check_caught_up();
+    }
+
+    pub(super) fn emit_effects(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Changed(data_type, key, action) => self.event(Event::Changed {
+                    data_type,
+                    key,
+                    action,
+                }),
+                Effect::VersionChanged { old, new } => {
+                    self.event(Event::VersionChanged { old, new })
+                }
+                Effect::Job { token, job } => self.on_job(token, job),
+                Effect::Reload(barrier) => self.start_reload(barrier),
+            }
+        }
+    }
+
+    pub(super) fn on_job(&mut self, token: String, job: JobInfo) {
+        if let Some(result) = job_result(&job) {
+            if let Some(tracked) = self.jobs.remove(&token) {
+                self.finish(tracked.call, result);
+            }
+        }
+        if self.recent_jobs.len() >= RECENT_JOBS {
+            self.recent_jobs.pop_front();
+        }
+        self.recent_jobs.push_back((token.clone(), job.clone()));
+        self.event(Event::Job { token, job });
+    }
+
+    pub(super) fn start_reload(&mut self, barrier: Waiter) {
+        if let Some(old) = self.reload.take() {
+            self.sync.release(&old.barrier);
+        }
+        crate::log!(info, "the project was restored: reloading the store");
+        self.reload = Some(Reload {
+            barrier,
+            expect: BTreeSet::new(),
+            started: false,
+        });
+        let Ok(url) = self.cfg.urls.api("/init") else {
+            return;
+        };
+        let body = json!({"omit_extended_definitions": self.cfg.omit_extended_definitions});
+        let id = self.call_id();
+        self.start(Purpose::Load(id, Load::Restore), json_req(url, &body), true);
+    }
+
+    pub(super) fn finish_reload_if_done(&mut self) {
+        let done = self
+            .reload
+            .as_ref()
+            .is_some_and(|r| r.started && r.expect.is_empty());
+        if done {
+            if let Some(r) = self.reload.take() {
+                self.sync.release(&r.barrier);
+            }
+        }
+    }
+
+    pub(super) fn after_fetch(&mut self, batch: Batch, stored: BTreeSet<(DataType, String)>) {
+        let mut effects = Vec::new();
+        if let Some(reload) = self.reload.as_mut() {
+            let t = batch.data_type;
+            for key in &batch.keys {
+                if reload.expect.remove(&(t, key.clone())) {
+                    if stored.contains(&(t, key.clone())) {
+                        effects.push(Effect::Changed(t, key.clone(), Action::Update));
+                    } else if self.store.remove(t, key).is_some() {
+                        effects.push(Effect::Changed(t, key.clone(), Action::Delete));
+                    }
+                }
+            }
+        }
+        self.sync.complete(batch, &self.store, &mut effects);
+        self.finish_reload_if_done();
+        self.emit_effects(effects);
+        self.prune_deletes();
+        self.refresh_cursors();
+        self.pump_fetches();
+        self.check_caught_up();
+        self.pump_sync_pages();
+    }
+
+    pub(super) fn prune_deletes(&mut self) {
+        let oldest = self
+            .calls
+            .values()
+            .chain(self.retry_at.values())
+            .filter_map(|c| match &c.purpose {
+                Purpose::Fetch(b) => Some(b.sent_seq),
+                _ => None,
+            })
+            .min();
+        self.sync.prune_deletes(oldest);
+    }
+
+    pub(super) fn pump_fetches(&mut self) {
+        if self.fetch_resume_at.is_some() {
+            return;
+        }
+        let project = self.cfg.urls.project().to_string();
+        while self.fetches_in_flight < self.cfg.max_concurrent_fetches.max(1) {
+            let Some(batch) = self.sync.take_batch(self.cfg.batch_size, &project) else {
+                break;
+            };
+            let Some((endpoint, body)) =
+                sync::fetch_request(batch.data_type, &batch.keys, &project)
+            else {
+                self.sync.abandon(batch);
+                continue;
+            };
+            let Ok(url) = self.cfg.urls.api(&endpoint) else {
+                self.sync.abandon(batch);
+                continue;
+            };
+            self.fetches_in_flight = self.fetches_in_flight.saturating_add(1);
+            self.start(Purpose::Fetch(batch), json_req(url, &body), true);
+        }
+    }
+
+    pub(super) fn check_caught_up(&mut self) {
+        if self.catching_up && self.initsync.is_none() && self.sync.is_settled() {
+            self.catching_up = false;
+            let (cc_cursor, cursor) = self.sync.applied();
+            self.event(Event::CaughtUp { cc_cursor, cursor });
+        }
+    }
+
+    /// Sends the next `/sync/get` page, and finishes `sync_now` calls, only once every item
+    /// of the pages before is in the store: the cursors the next page starts from must not
+    /// pass an unapplied item.
+    pub(super) fn pump_sync_pages(&mut self) {
+        if !self.sync.is_settled() {
+            return;
+        }
+        let (cc, cursor) = self.sync.applied();
+        for id in std::mem::take(&mut self.sync_pages_done) {
+            self.finish(id, Ok(json!({"cc.cursor": cc, "cursor": cursor})));
+        }
+        if self.sync_page_in_flight {
+            return;
+        }
+        let Some(id) = self.sync_pages.first().copied() else {
+            return;
+        };
+        self.sync_pages.remove(0);
+        self.send_sync_page(Some(id));
+    }
+
+    pub(super) fn send_sync_page(&mut self, id: Option<CallId>) {
+        let (cc, cursor) = self.sync.applied();
+        let body = json!({"cc_cursor": cc, "project": self.cfg.urls.project(), "cursor": cursor});
+        let url = self.cfg.urls.sync("/get");
+        self.sync_page_in_flight = true;
+        self.start(Purpose::SyncPage(id), json_req(url, &body), true);
+    }
+
+    pub(super) fn schedule_job_poll(&mut self) {
+        if !self.jobs.is_empty() && self.job_poll_at.is_none() {
+            self.job_poll_at = after(self.now, self.cfg.job_poll_interval);
+        }
+    }
+
+    pub(super) fn authenticate_socket(&mut self) {
+        let auth = self.jwt.as_ref().map(|j| json!({"JWT": j.expose()}));
+        let _ = self.session.authenticate(self.now, "/", auth);
+        self.drain_session();
+    }
+
+    pub(super) fn drain_session(&mut self) {
+        while let Some(output) = self.session.poll_output() {
+            match output {
+                Output::Event(e) => self.on_session_event(e),
+                Output::Http { id, request } => self.out.push_back(Output::Http { id, request }),
+                Output::CancelHttp { id } => self.out.push_back(Output::CancelHttp { id }),
+                Output::OpenWs { id, request } => {
+                    self.out.push_back(Output::OpenWs { id, request })
+                }
+                Output::WsSend { id, frame } => self.out.push_back(Output::WsSend { id, frame }),
+                Output::CloseWs { id } => self.out.push_back(Output::CloseWs { id }),
+                Output::Stat { id, path } => self.out.push_back(Output::Stat { id, path }),
+                Output::ReadFile { id, path, limit } => {
+                    self.out.push_back(Output::ReadFile { id, path, limit })
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_session_event(&mut self, e: SessionEvent) {
+        match e {
+            SessionEvent::AuthRequested { .. } => {
+                if self.jwt.is_none() && self.api_key.is_some() {
+                    self.start_reauth(AfterReauth::Authenticate);
+                } else {
+                    self.authenticate_socket();
+                }
+            }
+            SessionEvent::Connected { .. } => {
+                self.refusals = 0;
+                self.event(Event::Connected);
+                let (cc, cursor) = self.sync.applied();
+                let payload =
+                    json!({"cc.cursor": cc, "project": self.cfg.urls.project(), "cursor": cursor});
+                match self.session.emit(
+                    self.now,
+                    "/",
+                    "initsync",
+                    vec![payload],
+                    Vec::new(),
+                    Some(self.cfg.initsync_timeout),
+                ) {
+                    Ok(ack) => self.initsync = ack,
+                    Err(e) => crate::log!(warn, "initsync could not be sent: {e}"),
+                }
+            }
+            SessionEvent::Message {
+                event,
+                mut args,
+                ack,
+                ..
+            } => {
+                if let Some(id) = ack {
+                    let _ = self.session.ack(self.now, "/", id, Vec::new(), Vec::new());
+                }
+                let first = if args.is_empty() {
+                    Value::Null
+                } else {
+                    args.swap_remove(0)
+                };
+                match event.as_str() {
+                    "sync" => match first {
+                        Value::Array(items) => {
+                            if self.initsync.is_some() {
+                                self.hold_sync(items);
+                            } else {
+                                self.apply_sync(items);
+                            }
+                        }
+                        _ => crate::log!(warn, "sync event without a list ignored"),
+                    },
+                    "authorization" => match first.get("JWT").and_then(Value::as_str) {
+                        Some(token)
+                            if !token.is_empty() && HeaderValue::from_str(token).is_ok() =>
+                        {
+                            self.set_jwt(token.to_string());
+                        }
+                        _ => crate::log!(warn, "authorization event without a usable JWT ignored"),
+                    },
+                    other => crate::log!(debug, "sync socket event {other:?} ignored"),
+                }
+            }
+            SessionEvent::AckReceived { id, mut args, .. } => {
+                if self.initsync != Some(id) {
+                    return;
+                }
+                self.initsync = None;
+                match if args.is_empty() {
+                    Value::Null
+                } else {
+                    args.swap_remove(0)
+                } {
+                    Value::Array(items) => {
+                        self.catching_up = true;
+                        self.apply_sync(items);
+                        let held = std::mem::take(&mut self.held_sync);
+                        self.apply_sync(held);
+                        self.check_caught_up();
+                    }
+                    _ => {
+                        // The seed reads a missing list as an auth problem.
+                        self.held_sync.clear();
+                        self.event(Event::SyncError {
+                            message: "initsync was answered without a list".into(),
+                        });
+                        if self.api_key.is_some() {
+                            self.jwt = None;
+                            self.start_reauth(AfterReauth::Reconnect);
+                        }
+                    }
+                }
+            }
+            SessionEvent::AckFailed { id, error } => {
+                if self.initsync == Some(id) {
+                    self.initsync = None;
+                    self.held_sync.clear();
+                    if error == AckError::TimedOut {
+                        self.event(Event::SyncError {
+                            message: "initsync timed out; reconnecting".into(),
+                        });
+                        let _ = self.session.disconnect(self.now);
+                        let _ = self.session.connect(self.now);
+                    }
+                }
+            }
+            SessionEvent::ConnectError { message, .. } => {
+                self.event(Event::SyncError {
+                    message: format!("the sync server refused the connection: {message}"),
+                });
+                self.refusals = self.refusals.saturating_add(1);
+                if self.api_key.is_some() && self.refusals <= 3 {
+                    self.jwt = None;
+                    self.start_reauth(AfterReauth::Reconnect);
+                }
+            }
+            SessionEvent::Disconnected { reason } => {
+                self.initsync = None;
+                self.held_sync.clear();
+                self.catching_up = false;
+                self.sync.on_disconnect();
+                self.refresh_cursors();
+                self.event(Event::Disconnected { reason });
+                self.schedule_job_poll();
+            }
+            SessionEvent::Reconnecting { attempt, delay } => {
+                self.event(Event::Reconnecting { attempt, delay })
+            }
+            SessionEvent::ReconnectFailed { attempts } => {
+                self.event(Event::ReconnectFailed { attempts })
+            }
+            SessionEvent::Opened { .. }
+            | SessionEvent::Upgraded
+            | SessionEvent::NamespaceDisconnected { .. } => {}
+        }
+    }
+
+    pub(super) fn hold_sync(&mut self, items: Vec<Value>) {
+        if self.held_sync.len().saturating_add(items.len()) > self.cfg.max_held_sync_items {
+            crate::log!(
+                warn,
+                "too many sync items while initsync is pending; reconnecting"
+            );
+            self.held_sync.clear();
+            let _ = self.session.disconnect(self.now);
+            let _ = self.session.connect(self.now);
+            return;
+        }
+        self.held_sync.extend(items);
+    }
+}
