@@ -1,0 +1,171 @@
+//! The smol runtime against the embedded dev server, under different executors.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::StreamExt;
+use serde_json::json;
+use unicat_core::client::Event;
+use unicat_core::store::DataType;
+use unicat_devserver::{DevConfig, DevServer};
+use unicat_smol::{Error, Spawner, UnicatApi};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn server(records: usize) -> DevServer {
+    DevServer::start(DevConfig {
+        records,
+        ..DevConfig::default()
+    })
+    .expect("the dev server starts")
+}
+
+/// Everything a simple application does, polled by `futures_lite::future::block_on`: the
+/// client's tasks run on its own thread, the application's future only waits.
+#[test]
+fn a_session_under_futures_lite_block_on() {
+    let server = server(20);
+    let gid = server.control().record_gids(1)[0].clone();
+    futures_lite::future::block_on(async {
+        let api = UnicatApi::builder(server.url(), server.project())
+            .build()
+            .unwrap();
+        let auth = api.connect(server.api_key()).await.unwrap();
+        assert!(auth.get("user").is_some(), "{auth}");
+        api.wait_caught_up(WAIT).await.unwrap();
+        let got = api
+            .call("/records/get", json!({"record": gid}))
+            .await
+            .unwrap();
+        assert_eq!(got["record"], json!(gid));
+        assert!(api.store().record(&gid).is_some());
+
+        server
+            .control()
+            .set_field(&gid, Some("en"), "price", json!(42.5))
+            .unwrap();
+        let mut events = api.events();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            assert!(Instant::now() < deadline, "no Changed within {WAIT:?}");
+            match events.next().await {
+                Some(Event::Changed { key, .. }) if key == gid => break,
+                Some(_) => {}
+                None => panic!("the event stream ended"),
+            }
+        }
+        let price = api
+            .store()
+            .record(&gid)
+            .and_then(|r| r.pointer("/fields/en/price"));
+        assert_eq!(price, Some(json!(42.5)));
+
+        let synced = api.sync_now().await.unwrap();
+        assert!(synced.is_object(), "{synced}");
+        let cursors = api.sync_cursors().await.unwrap();
+        assert!(cursors.get("cursor").is_some(), "{cursors}");
+
+        // A failing call is a typed error, and the client goes on.
+        match api.call("/records/get", json!({"record": "nope"})).await {
+            Err(Error::Call(e)) => assert_eq!(e.code(), Some(422), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        api.close().await;
+        assert!(api.is_closed());
+        assert!(matches!(
+            api.call("/records/get", json!({"record": gid})).await,
+            Err(Error::Closed)
+        ));
+        // The stream ends once the events left are taken.
+        while events.next().await.is_some() {}
+    });
+}
+
+/// On an application's `smol::Executor` (the client starts no thread): several tasks read the
+/// store in a loop while live sync applies 2,000 changes; no read ever waits on the network.
+#[test]
+fn tasks_read_the_store_while_sync_runs_under_smol() {
+    let server = server(200);
+    let held = server.control().record_gids(200);
+    let ex = Arc::new(smol::Executor::new());
+    smol::block_on(ex.run(async {
+        let api = Arc::new(
+            UnicatApi::builder(server.url(), server.project())
+                .spawner(Spawner::executor(Arc::clone(&ex)))
+                .build()
+                .unwrap(),
+        );
+        api.connect(server.api_key()).await.unwrap();
+        api.wait_caught_up(WAIT).await.unwrap();
+        for chunk in held.chunks(100) {
+            api.call("/records/get", json!({"records": chunk}))
+                .await
+                .unwrap();
+        }
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicU64::new(0));
+        let slowest = Arc::new(AtomicU64::new(0));
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (api, stop, reads, slowest) = (
+                    Arc::clone(&api),
+                    Arc::clone(&stop),
+                    Arc::clone(&reads),
+                    Arc::clone(&slowest),
+                );
+                ex.spawn(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        let started = Instant::now();
+                        let n = {
+                            let store = api.store();
+                            store.records().len() + store.map(DataType::Definitions).len()
+                        };
+                        assert!(n > 0);
+                        let took = started.elapsed().as_micros() as u64;
+                        slowest.fetch_max(took, Ordering::SeqCst);
+                        reads.fetch_add(1, Ordering::SeqCst);
+                        smol::future::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+
+        let control = server.control().clone();
+        let erp = blocking::unblock(move || {
+            for round in 0..20 {
+                control
+                    .change_records(100, Some(if round % 2 == 0 { "stock" } else { "price" }))
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        erp.await;
+        let (_, cursor) = server.control().cursors();
+        let deadline = Instant::now() + WAIT;
+        while api.store().cursor() as u64 != cursor {
+            assert!(Instant::now() < deadline, "the store did not catch up");
+            smol::Timer::after(Duration::from_millis(5)).await;
+        }
+        stop.store(true, Ordering::SeqCst);
+        for r in readers {
+            r.await;
+        }
+        let state = server.control().state();
+        {
+            let store = api.store();
+            for gid in &held {
+                let got = store.record(gid).map(|o| o.to_value());
+                assert_eq!(got.as_ref(), Some(&state["data"]["records"][gid]), "{gid}");
+            }
+        }
+        assert!(reads.load(Ordering::SeqCst) > 100, "the readers ran");
+        let slowest = Duration::from_micros(slowest.load(Ordering::SeqCst));
+        assert!(
+            slowest < Duration::from_millis(500),
+            "a read took {slowest:?}"
+        );
+        api.close().await;
+    }));
+}
