@@ -67,6 +67,11 @@ use unicat_core::store::Store;
 pub use spawn::{BoxedTask, Spawner};
 pub use unicat_core;
 
+/// Runs a future to completion on the current thread, driving the `async-io` reactor while
+/// it waits: for a synchronous `main` or a test that uses the client without an executor of
+/// its own. (Any other executor works too; this one comes with the crate.)
+pub use async_io::block_on;
+
 use driver::{read, write, Driver, RecordSink, Waker};
 
 /// Why a call failed.
