@@ -748,7 +748,7 @@ mod tests {
     }
 
     #[test]
-    fn the_pool_times_out_a_silent_server_and_reuses_a_live_connection() {
+    fn the_pool_times_out_a_silent_server() {
         // A server that accepts and never answers.
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -773,5 +773,27 @@ mod tests {
             assert_eq!(e.kind, TransportErrorKind::Timeout);
             assert!(started.elapsed() < Duration::from_secs(1));
         });
+    }
+
+    #[test]
+    fn the_pool_reuses_its_kept_alive_connection() {
+        // The server accepts one connection only: the second request needs the first's.
+        let (addr, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none".to_vec(),
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntwo".to_vec(),
+        ]);
+        let pool = HttpPool::new(Io::new(&[], 2, 1 << 20).unwrap());
+        let get = || HttpRequest {
+            request: http::Request::get(format!("http://{addr}/"))
+                .body(Body::default())
+                .unwrap(),
+            timeout: Duration::from_secs(5),
+            target: BodyTarget::Memory { limit: 10 },
+        };
+        futures_lite::future::block_on(async {
+            assert_eq!(pool.perform(get()).await.unwrap().body().as_bytes(), b"one");
+            assert_eq!(pool.perform(get()).await.unwrap().body().as_bytes(), b"two");
+        });
+        assert_eq!(server.join().unwrap().len(), 2);
     }
 }

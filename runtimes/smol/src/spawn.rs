@@ -20,7 +20,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use async_executor::Executor;
@@ -95,25 +95,30 @@ impl Spawner {
                             }
                         }))
                     })?;
-                Ok(Runner::Executor(ex))
+                Ok(Runner::Executor(Arc::downgrade(&ex)))
             }
-            Kind::Executor(ex) => Ok(Runner::Executor(ex)),
+            Kind::Executor(ex) => Ok(Runner::Executor(Arc::downgrade(&ex))),
             Kind::Fn(f) => Ok(Runner::Fn(f)),
         }
     }
 }
 
-/// Spawns the client's tasks.
+/// Spawns the client's tasks. An executor is held weakly: its tasks hold the runner, and a
+/// strong reference would keep an executor its owner dropped alive, with the tasks in it.
 #[derive(Clone)]
 pub(crate) enum Runner {
-    Executor(Arc<Executor<'static>>),
+    Executor(Weak<Executor<'static>>),
     Fn(Arc<dyn Fn(BoxedTask) + Send + Sync>),
 }
 
 impl Runner {
     pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         match self {
-            Runner::Executor(ex) => ex.spawn(task).detach(),
+            Runner::Executor(ex) => match ex.upgrade() {
+                Some(ex) => ex.spawn(task).detach(),
+                // The executor is gone, and the client's driver with it.
+                None => log::debug!("a task was not started: the executor is gone"),
+            },
             Runner::Fn(f) => f(Box::pin(task)),
         }
     }

@@ -164,3 +164,70 @@ pub(crate) async fn run(
     };
     futures_lite::future::or(reader, writer).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn a_refused_handshake_reports_its_status() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 16\r\n\r\nTransport unknown")
+                .unwrap();
+        });
+        let request = WsRequest {
+            request: unicat_core::http::Request::get(format!(
+                "ws://{addr}/sync/io/?EIO=4&transport=websocket"
+            ))
+            .body(())
+            .unwrap(),
+            timeout: Duration::from_secs(5),
+        };
+        let (_cmds, queue) = async_channel::unbounded();
+        let (results, inbox) = async_channel::unbounded();
+        let io = Io::new(&[], 1, 1 << 20).unwrap();
+        futures_lite::future::block_on(run(WsId(7), request, io, queue, results));
+        server.join().unwrap();
+        match inbox.try_recv() {
+            Ok(Msg::Input(Input::WsFailed { id, error })) => {
+                assert_eq!(id, WsId(7));
+                assert_eq!(
+                    error.kind,
+                    TransportErrorKind::HandshakeRejected { status: 400 }
+                );
+            }
+            _ => panic!("no WsFailed"),
+        }
+    }
+
+    #[test]
+    fn a_connection_refused_is_a_connect_failure() {
+        // A port that was free a moment ago.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let request = WsRequest {
+            request: unicat_core::http::Request::get(format!("ws://{addr}/"))
+                .body(())
+                .unwrap(),
+            timeout: Duration::from_secs(5),
+        };
+        let (_cmds, queue) = async_channel::unbounded();
+        let (results, inbox) = async_channel::unbounded();
+        let io = Io::new(&[], 1, 1 << 20).unwrap();
+        futures_lite::future::block_on(run(WsId(1), request, io, queue, results));
+        match inbox.try_recv() {
+            Ok(Msg::Input(Input::WsFailed { error, .. })) => {
+                assert_eq!(error.kind, TransportErrorKind::Connect)
+            }
+            _ => panic!("no WsFailed"),
+        }
+    }
+}

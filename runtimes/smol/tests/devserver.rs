@@ -169,3 +169,49 @@ fn tasks_read_the_store_while_sync_runs_under_smol() {
         api.close().await;
     }));
 }
+
+/// Any executor, through a spawn function: here smol's global one.
+#[test]
+fn tasks_on_an_executor_given_as_a_function() {
+    let server = server(5);
+    let gid = server.control().record_gids(1)[0].clone();
+    let api = UnicatApi::builder(server.url(), server.project())
+        .spawner(Spawner::from_fn(|task| smol::spawn(task).detach()))
+        .build()
+        .unwrap();
+    unicat_smol::block_on(async {
+        api.connect(server.api_key()).await.unwrap();
+        api.wait_caught_up(WAIT).await.unwrap();
+        let got = api
+            .call("/records/get", json!({"record": gid}))
+            .await
+            .unwrap();
+        assert_eq!(got["record"], json!(gid));
+        api.close().await;
+    });
+}
+
+/// When the application's executor goes away, the client's tasks go with it: calls fail as
+/// closed instead of waiting forever.
+#[test]
+fn a_dropped_executor_closes_the_client() {
+    let server = server(5);
+    let ex = Arc::new(smol::Executor::new());
+    let api = UnicatApi::builder(server.url(), server.project())
+        .spawner(Spawner::executor(Arc::clone(&ex)))
+        .build()
+        .unwrap();
+    smol::block_on(ex.run(async {
+        api.connect(server.api_key()).await.unwrap();
+    }));
+    drop(ex);
+    smol::block_on(async {
+        assert!(api.is_closed());
+        let r = api.call("/records/get", json!({"record": "x"})).await;
+        assert!(matches!(r, Err(Error::Closed)), "{r:?}");
+        assert!(matches!(
+            api.wait_caught_up(Duration::from_secs(1)).await,
+            Err(Error::Closed)
+        ));
+    });
+}
