@@ -796,4 +796,83 @@ mod tests {
         });
         assert_eq!(server.join().unwrap().len(), 2);
     }
+
+    /// A TLS server on 127.0.0.1 for `localhost`, with a fresh self-signed certificate:
+    /// answers `answers` requests on one connection. Returns its address and the
+    /// certificate (DER) to trust.
+    fn serve_tls(answers: usize) -> (std::net::SocketAddr, Vec<u8>, std::thread::JoinHandle<()>) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let der = cert.cert.der().to_vec();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![der.clone().into()], key)
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let Ok((tcp, _)) = listener.accept() else {
+                return;
+            };
+            let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut buf = Vec::new();
+            for n in 0..answers {
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let mut chunk = [0u8; 1024];
+                    match tls.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                buf.clear();
+                let body = format!("secure {n}");
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.flush();
+            }
+        });
+        (addr, der, t)
+    }
+
+    fn https_get(port: u16) -> HttpRequest {
+        HttpRequest {
+            request: http::Request::get(format!("https://localhost:{port}/x"))
+                .body(Body::default())
+                .unwrap(),
+            timeout: Duration::from_secs(5),
+            target: BodyTarget::Memory { limit: 100 },
+        }
+    }
+
+    #[test]
+    fn https_with_the_given_root_on_one_kept_alive_connection() {
+        let (addr, der, server) = serve_tls(2);
+        let pool = HttpPool::new(Io::new(&[der], 2, 1 << 20).unwrap());
+        futures_lite::future::block_on(async {
+            let r = pool.perform(https_get(addr.port())).await.unwrap();
+            assert_eq!(r.body().as_bytes(), b"secure 0");
+            // The server takes one connection only.
+            let r = pool.perform(https_get(addr.port())).await.unwrap();
+            assert_eq!(r.body().as_bytes(), b"secure 1");
+        });
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_certificate_outside_the_webpki_roots_is_refused() {
+        let (addr, _, _server) = serve_tls(1);
+        let pool = HttpPool::new(Io::new(&[], 2, 1 << 20).unwrap());
+        futures_lite::future::block_on(async {
+            let e = pool.perform(https_get(addr.port())).await.unwrap_err();
+            assert_eq!(e.kind, TransportErrorKind::Tls, "{e}");
+        });
+    }
 }

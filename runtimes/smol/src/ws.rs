@@ -178,7 +178,7 @@ mod tests {
             let (mut s, _) = listener.accept().unwrap();
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf).unwrap();
-            s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 16\r\n\r\nTransport unknown")
+            s.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 17\r\n\r\nTransport unknown")
                 .unwrap();
         });
         let request = WsRequest {
