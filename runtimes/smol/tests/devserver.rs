@@ -215,3 +215,66 @@ fn a_dropped_executor_closes_the_client() {
         ));
     });
 }
+
+/// Files: an upload (a stat and a read on the blocking pool, a multipart POST), a publish, a
+/// download streamed into the asset folder, a transformed one, and a job followed to its end.
+#[test]
+fn upload_publish_download_and_a_job() {
+    let server = server(5);
+    let dir = std::env::temp_dir().join(format!("unicat-smol-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let folder = dir.join("assets");
+    let source = dir.join("photo-9.jpg");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&source, &bytes).unwrap();
+    unicat_smol::block_on(async {
+        let api = UnicatApi::builder(server.url(), server.project())
+            .asset_folder(&folder)
+            .build()
+            .unwrap();
+        api.connect(server.api_key()).await.unwrap();
+        let up = api
+            .upload("/assets/upload", &[("pathname", "/img")], &source)
+            .await
+            .unwrap();
+        let gid = up["asset"].as_str().expect("an asset gid").to_string();
+        assert!(api.store().asset(&gid).is_some(), "{up}");
+
+        let published = api.publish(&gid).await.unwrap();
+        assert!(published["public_url"].is_string(), "{published}");
+
+        let rel = api.download(&gid, None, None).await.unwrap();
+        assert_eq!(std::fs::read(folder.join(&rel)).unwrap(), bytes, "{rel}");
+        let rel = api
+            .download_transformed(
+                &gid,
+                vec![("fit".into(), json!("cover")), ("width".into(), json!(50))],
+                Some("small.jpg"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(folder.join(&rel).is_file(), "{rel}");
+
+        // A missing file fails as a typed error, before anything is sent.
+        let r = api
+            .upload(
+                "/assets/upload",
+                &[("pathname", "/img")],
+                dir.join("nope.jpg"),
+            )
+            .await;
+        assert!(matches!(r, Err(Error::Call(_))), "{r:?}");
+
+        let backup = api.call("/backups/create", json!({})).await.unwrap();
+        let token = backup["job.token"]
+            .as_str()
+            .expect("a job token")
+            .to_string();
+        let job = api.track_job(&token, Some(WAIT)).await.unwrap();
+        assert_eq!(job["status"], json!("done"), "{job}");
+        api.close().await;
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
