@@ -64,6 +64,8 @@ use unicat_core::config::{ReconnectPolicy, TransportMode};
 use unicat_core::error::UsageError;
 use unicat_core::store::Store;
 
+/// The executor [`Spawner::executor`] takes (`smol::Executor` is the same type).
+pub use async_executor::Executor;
 pub use spawn::{BoxedTask, Spawner};
 pub use unicat_core;
 

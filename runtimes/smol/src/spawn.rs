@@ -1,21 +1,4 @@
-//! Where the client's tasks run: the driver task, one task per HTTP request under way, one
-//! per WebSocket, and short ones for file system calls.
-//!
-//! The application's executor is unknown to a library, and smol has no global executor to
-//! count on, so the choice is the application's:
-//!
-//! * [`Spawner::thread`] (the default): the client starts **one** background thread that runs
-//!   a private [`async_executor::Executor`] inside `async_io::block_on`, so the same thread
-//!   also drives the `async-io` reactor while it is idle. Whatever executor the application
-//!   uses — `smol`, `futures_lite::future::block_on`, or another one that polls futures —
-//!   the client's futures only wait on channels that this thread completes. The thread ends
-//!   soon after the client is closed or dropped.
-//! * [`Spawner::executor`]: the client's tasks go on an [`async_executor::Executor`] the
-//!   application runs (a `smol::Executor` is one), and the client starts no thread at all.
-//! * [`Spawner::from_fn`]: any executor, through a function that spawns a boxed future.
-//!
-//! In every case there is no thread per request: sockets wait in the `async-io` reactor.
-//! Blocking file system calls and name resolution run on the `blocking` crate's pool.
+//! Where the client's tasks run; see [`Spawner`].
 
 use std::fmt;
 use std::future::Future;
@@ -32,7 +15,24 @@ pub type BoxedTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// sending its close frame) finish after the driver stopped.
 const WIND_DOWN: Duration = Duration::from_secs(2);
 
-/// Where a client runs its tasks; see the [module documentation](self).
+/// Where a client runs its tasks: the driver task, one task per HTTP request under way, one
+/// per WebSocket, and short ones for file system calls.
+///
+/// The application's executor is unknown to a library, and smol has no global executor to
+/// count on, so the choice is the application's:
+///
+/// * [`Spawner::thread`] (the default): the client starts **one** background thread that runs
+///   a private [`async_executor::Executor`] inside `async_io::block_on`, so the same thread
+///   also drives the `async-io` reactor while it is idle. Whatever executor the application
+///   uses — `smol`, `futures_lite::future::block_on`, or another one that polls futures —
+///   the client's futures only wait on channels that this thread completes. The thread ends
+///   soon after the client is closed or dropped.
+/// * [`Spawner::executor`]: the client's tasks go on an [`async_executor::Executor`] the
+///   application runs (a `smol::Executor` is one), and the client starts no thread at all.
+/// * [`Spawner::from_fn`]: any executor, through a function that spawns a boxed future.
+///
+/// In every case there is no thread per request: sockets wait in the `async-io` reactor.
+/// Blocking file system calls and name resolution run on the `blocking` crate's pool.
 #[derive(Clone, Default)]
 pub struct Spawner(Kind);
 
@@ -63,6 +63,8 @@ impl Spawner {
 
     /// The application's executor, which the application keeps running (for example with
     /// `smol::block_on(ex.run(..))` or `easy-parallel` threads). The client starts no thread.
+    /// It holds the executor weakly: if the application drops it, the client's tasks go with
+    /// it and the client reports itself closed.
     pub fn executor(executor: Arc<Executor<'static>>) -> Spawner {
         Spawner(Kind::Executor(executor))
     }
