@@ -26,9 +26,8 @@ impl Env {
     }
 }
 
-/// Logs to stderr through the `RUST_LOG` filter (default: warnings), except tungstenite's
-/// TRACE records: at TRACE it dumps every frame's payload, and the Socket.IO CONNECT frame
-/// carries the JWT.
+/// Logs to stderr through the `RUST_LOG` filter (default: warnings), except the TRACE records
+/// of the transport crates that dump raw traffic (`unicat_core::io::TRAFFIC_DUMP_TARGETS`).
 pub fn init_logging() {
     struct Capped(env_logger::Logger);
     impl log::Log for Capped {

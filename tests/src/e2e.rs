@@ -382,6 +382,15 @@ pub fn secrets_stay_out_of_debug_and_logs<H: UnicatHandle>(logs: &dyn Fn() -> St
             .take(5)
             .collect();
         assert!(leaks.is_empty(), "a secret in the logs: {leaks:#?}");
+        // Hex dumps print 16 bytes a row: look for every 16-byte piece too.
+        let bytes = secret.as_bytes();
+        for piece in bytes.windows(16.min(bytes.len())) {
+            let piece = String::from_utf8_lossy(piece);
+            assert!(
+                !logs.contains(piece.as_ref()),
+                "a piece of a secret in the logs: {piece}"
+            );
+        }
     }
     assert!(
         logs.contains("POST"),

@@ -7,11 +7,11 @@ static LOGS: Mutex<String> = Mutex::new(String::new());
 struct Capture;
 
 impl log::Log for Capture {
-    /// Everything, except what tungstenite logs at TRACE: it dumps every frame's payload there,
-    /// the Socket.IO CONNECT auth included. The examples cap it at DEBUG the same way, and the
-    /// README tells users to.
+    /// Everything, except the TRACE records of the crates that dump raw traffic (tungstenite's
+    /// frame payloads, ureq-proto's hex rows of heads and bodies), as the examples' logger
+    /// does and the README tells users to.
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        !(m.target().starts_with("tungstenite") && m.level() == log::Level::Trace)
+        !(unicat_core::io::dumps_traffic(m.target()) && m.level() == log::Level::Trace)
     }
 
     fn log(&self, record: &log::Record<'_>) {

@@ -137,6 +137,24 @@ impl ClientConfig {
         self
     }
 
+    /// Sets how long any API request may take.
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
+        self
+    }
+
+    /// Sets how the Sync API socket reconnects.
+    pub fn reconnect(mut self, policy: crate::config::ReconnectPolicy) -> Self {
+        self.session.reconnect = policy;
+        self
+    }
+
+    /// Sets the Sync API transport.
+    pub fn transport(mut self, mode: crate::config::TransportMode) -> Self {
+        self.session.transport = mode;
+        self
+    }
+
     /// Sets the reconnection jitter seed (see [`SessionConfig::rng_seed`]).
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.session.rng_seed = seed;

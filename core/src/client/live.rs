@@ -144,6 +144,7 @@ impl Client {
     pub(super) fn check_caught_up(&mut self) {
         if self.catching_up && self.initsync.is_none() && self.sync.is_settled() {
             self.catching_up = false;
+            self.caught_up = true;
             let (cc_cursor, cursor) = self.sync.applied();
             self.event(Event::CaughtUp { cc_cursor, cursor });
         }
@@ -329,6 +330,7 @@ impl Client {
                 self.initsync = None;
                 self.held_sync.clear();
                 self.catching_up = false;
+                self.caught_up = false;
                 self.sync.on_disconnect();
                 self.refresh_cursors();
                 self.event(Event::Disconnected { reason });

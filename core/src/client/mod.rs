@@ -343,6 +343,7 @@ pub struct Client {
     initsync: Option<AckId>,
     held_sync: Vec<Value>,
     catching_up: bool,
+    caught_up: bool,
     fetches_in_flight: usize,
     fetch_resume_at: Option<Instant>,
     reload: Option<Reload>,
@@ -391,6 +392,7 @@ impl Client {
             initsync: None,
             held_sync: Vec::new(),
             catching_up: false,
+            caught_up: false,
             fetches_in_flight: 0,
             fetch_resume_at: None,
             reload: None,
@@ -422,6 +424,12 @@ impl Client {
     /// The Sync API socket's state.
     pub fn sync_state(&self) -> SessionState {
         self.session.state()
+    }
+
+    /// Whether the Sync API socket is connected and every change it reported since it
+    /// connected is in the store (an [`Event::CaughtUp`] came, and no disconnect since).
+    pub fn is_caught_up(&self) -> bool {
+        self.caught_up && self.session.is_connected("/")
     }
 
     /// Whether the client holds a JWT.

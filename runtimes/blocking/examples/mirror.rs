@@ -1,4 +1,4 @@
-//! `mirror --out FILE [--all-records]`: keeps FILE equal to the synced store, as
+//! `mirror --out FILE [--all-records] [--record FILE]`: keeps FILE equal to the synced store, as
 //! `{"cc.version", "cc.cursor", "cursor", "data": {<map>: {<key>: object}}}`, rewritten
 //! atomically once a burst of changes settles. Reads `UNICAT_URL`, `UNICAT_PROJECT` and
 //! `UNICAT_API_KEY`; logs to stderr through `RUST_LOG`; exits cleanly on SIGINT and SIGTERM.
@@ -33,9 +33,21 @@ fn run(args: &common::MirrorArgs) -> Result<(), Box<dyn std::error::Error>> {
     let stop = Arc::new(AtomicBool::new(false));
     common::stop_on_signals(&stop)?;
     let env = common::Env::read()?;
-    let mut api = UnicatApi::builder(&env.url, &env.project)
-        .keep_api_key(true)
-        .build()?;
+    #[allow(unused_mut)]
+    let mut builder = UnicatApi::builder(&env.url, &env.project).keep_api_key(true);
+    if let Some(path) = &args.record {
+        #[cfg(feature = "record")]
+        {
+            builder = builder.record(path);
+        }
+        #[cfg(not(feature = "record"))]
+        return Err(format!(
+            "--record {}: this build has no `record` feature",
+            path.display()
+        )
+        .into());
+    }
+    let mut api = builder.build()?;
     api.connect(&env.api_key)?;
     if args.all_records {
         let loaded = api.load_all_records()?;

@@ -169,20 +169,13 @@ pub(crate) fn io(roots: &[Vec<u8>], workers: usize, max_ws_message: usize) -> Re
 /// Builds a [`UnicatApi`].
 #[derive(Debug)]
 pub struct Builder {
-    base_url: String,
-    project: String,
-    asset_folder: Option<PathBuf>,
-    http_timeout: Option<Duration>,
-    reconnect: Option<ReconnectPolicy>,
-    batch_size: Option<usize>,
+    /// The core's configuration, or why the URL or project were refused (reported by
+    /// `build`).
+    cfg: Result<ClientConfig, UsageError>,
+    seeded: bool,
     roots: Vec<Vec<u8>>,
-    keep_api_key: bool,
-    live_sync: bool,
-    transport: Option<TransportMode>,
     workers: usize,
-    seed: Option<u64>,
     events: usize,
-    configure: Option<fn(ClientConfig) -> ClientConfig>,
     #[cfg(feature = "record")]
     record: Option<PathBuf>,
 }
@@ -197,27 +190,24 @@ impl Builder {
     }
 
     /// Where downloads go. Created if missing.
-    pub fn asset_folder(mut self, folder: impl Into<PathBuf>) -> Self {
-        self.asset_folder = Some(folder.into());
-        self
+    pub fn asset_folder(self, folder: impl Into<PathBuf>) -> Self {
+        let folder = folder.into();
+        self.with(|c| c.asset_folder(folder))
     }
 
     /// How long any API request may take. Default: 60 s.
-    pub fn http_timeout(mut self, timeout: Duration) -> Self {
-        self.http_timeout = Some(timeout);
-        self
+    pub fn http_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.http_timeout(timeout))
     }
 
     /// How the Sync API socket reconnects. Default: 1 s doubling to 5 s, ±50%, forever.
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = Some(policy);
-        self
+    pub fn reconnect(self, policy: ReconnectPolicy) -> Self {
+        self.with(|c| c.reconnect(policy))
     }
 
     /// The most keys in one plural sync fetch. Default: 100.
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = Some(n);
-        self
+    pub fn batch_size(self, n: usize) -> Self {
+        self.with(|c| c.batch_size(n))
     }
 
     /// Trust exactly these root certificates (DER) instead of the webpki root store.
@@ -227,21 +217,18 @@ impl Builder {
     }
 
     /// Keep the API key to re-authenticate by itself when the JWT expires. Default: false.
-    pub fn keep_api_key(mut self, keep: bool) -> Self {
-        self.keep_api_key = keep;
-        self
+    pub fn keep_api_key(self, keep: bool) -> Self {
+        self.with(|c| c.keep_api_key(keep))
     }
 
     /// Keep the store fresh through the Sync API socket. Default: true.
-    pub fn live_sync(mut self, on: bool) -> Self {
-        self.live_sync = on;
-        self
+    pub fn live_sync(self, on: bool) -> Self {
+        self.with(|c| c.live_sync(on))
     }
 
     /// The Sync API transport. Default: WebSocket, falling back to long-polling.
-    pub fn transport(mut self, mode: TransportMode) -> Self {
-        self.transport = Some(mode);
-        self
+    pub fn transport(self, mode: TransportMode) -> Self {
+        self.with(|c| c.transport(mode))
     }
 
     /// HTTP worker threads. Default: 8.
@@ -252,8 +239,8 @@ impl Builder {
 
     /// The reconnection jitter seed. Default: random.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
+        self.seeded = true;
+        self.with(|c| c.rng_seed(seed))
     }
 
     /// How many events wait for the application before new ones are dropped (with a log
@@ -264,36 +251,24 @@ impl Builder {
     }
 
     /// Adjusts the core's configuration directly, for settings the builder does not name.
-    pub fn configure(mut self, f: fn(ClientConfig) -> ClientConfig) -> Self {
-        self.configure = Some(f);
+    pub fn configure(self, f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
+        self.with(f)
+    }
+
+    fn with(mut self, f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
+        self.cfg = self.cfg.map(f);
         self
     }
 
     /// Starts the client's threads. Nothing is sent until [`UnicatApi::connect`] or a call.
     pub fn build(self) -> Result<UnicatApi, Error> {
-        let mut cfg = ClientConfig::new(&self.base_url, &self.project)?
-            .keep_api_key(self.keep_api_key)
-            .live_sync(self.live_sync)
-            .rng_seed(self.seed.unwrap_or_else(random_seed));
-        if let Some(folder) = self.asset_folder {
-            std::fs::create_dir_all(&folder)
+        let mut cfg = self.cfg?;
+        if !self.seeded {
+            cfg = cfg.rng_seed(random_seed());
+        }
+        if let Some(folder) = &cfg.asset_folder {
+            std::fs::create_dir_all(folder)
                 .map_err(|e| Error::Setup(format!("asset folder {}: {e}", folder.display())))?;
-            cfg = cfg.asset_folder(folder);
-        }
-        if let Some(t) = self.http_timeout {
-            cfg.http_timeout = t;
-        }
-        if let Some(p) = self.reconnect {
-            cfg.session.reconnect = p;
-        }
-        if let Some(n) = self.batch_size {
-            cfg = cfg.batch_size(n);
-        }
-        if let Some(mode) = self.transport {
-            cfg.session.transport = mode;
-        }
-        if let Some(f) = self.configure {
-            cfg = f(cfg);
         }
         let io = io(
             &self.roots,
@@ -344,22 +319,16 @@ impl Builder {
     }
 }
 
-#[derive(Default)]
-struct Status {
-    connected: bool,
-    caught_up: bool,
-}
-
 /// What the driver's event sink shares with the application's handle.
 #[derive(Default)]
 struct Hub {
     waiters: Mutex<BTreeMap<CallId, mpsc::Sender<Result<Value, CallError>>>>,
-    status: Mutex<Status>,
-    changed: Condvar,
+    /// Notified after every event, for waits on the client's state.
+    changed: (Mutex<()>, Condvar),
 }
 
 impl Hub {
-    /// Hands call results to their waiters and notes the sync status; returns the events the
+    /// Hands call results to their waiters and wakes state waits; returns the events the
     /// application should see.
     fn deliver(&self, e: Event) -> Option<Event> {
         if let Event::CallFinished { id, result } = e {
@@ -373,19 +342,7 @@ impl Hub {
             }
             return None;
         }
-        {
-            let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
-            match &e {
-                Event::Connected => s.connected = true,
-                Event::Disconnected { .. } => {
-                    s.connected = false;
-                    s.caught_up = false;
-                }
-                Event::CaughtUp { .. } => s.caught_up = true,
-                _ => {}
-            }
-        }
-        self.changed.notify_all();
+        self.changed.1.notify_all();
         Some(e)
     }
 }
@@ -436,20 +393,11 @@ impl UnicatApi {
     /// A builder for a client of `project` on the server at `base_url`.
     pub fn builder(base_url: &str, project: &str) -> Builder {
         Builder {
-            base_url: base_url.to_string(),
-            project: project.to_string(),
-            asset_folder: None,
-            http_timeout: None,
-            reconnect: None,
-            batch_size: None,
+            cfg: ClientConfig::new(base_url, project),
+            seeded: false,
             roots: Vec::new(),
-            keep_api_key: false,
-            live_sync: true,
-            transport: None,
             workers: 8,
-            seed: None,
             events: 65_536,
-            configure: None,
             #[cfg(feature = "record")]
             record: None,
         }
@@ -588,23 +536,29 @@ impl UnicatApi {
     /// is in the store.
     pub fn wait_caught_up(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
-        let mut s = self.hub.status.lock().unwrap_or_else(|p| p.into_inner());
-        while !(s.connected && s.caught_up) {
-            if read(&self.machine).is_closed() {
-                return Err(Error::Closed);
+        let (lock, cond) = &self.hub.changed;
+        let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            {
+                let client = read(&self.machine);
+                if client.is_caught_up() {
+                    return Ok(());
+                }
+                if client.is_closed() {
+                    return Err(Error::Closed);
+                }
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Timeout);
             }
-            s = self
-                .hub
-                .changed
-                .wait_timeout(s, left.min(Duration::from_millis(100)))
+            // Woken after every event; the short bound covers an event that came between the
+            // check and the wait.
+            guard = cond
+                .wait_timeout(guard, left.min(Duration::from_millis(20)))
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        Ok(())
     }
 
     /// The next event, waiting at most `timeout`. Call results are not events: they return
@@ -628,7 +582,7 @@ impl UnicatApi {
         if let Some(mut d) = self.driver.take() {
             d.stop();
         }
-        self.hub.changed.notify_all();
+        self.hub.changed.1.notify_all();
     }
 }
 

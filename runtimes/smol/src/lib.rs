@@ -148,20 +148,13 @@ pub(crate) async fn timeout<T>(
 
 /// Builds a [`UnicatApi`].
 pub struct Builder {
-    base_url: String,
-    project: String,
-    asset_folder: Option<PathBuf>,
-    http_timeout: Option<Duration>,
-    reconnect: Option<ReconnectPolicy>,
-    batch_size: Option<usize>,
+    /// The core's configuration, or why the URL or project were refused (reported by
+    /// `build`).
+    cfg: Result<ClientConfig, UsageError>,
+    seeded: bool,
     roots: Vec<Vec<u8>>,
-    keep_api_key: bool,
-    live_sync: bool,
-    transport: Option<TransportMode>,
     connections: usize,
-    seed: Option<u64>,
     events: usize,
-    configure: Option<fn(ClientConfig) -> ClientConfig>,
     spawner: Spawner,
     #[cfg(feature = "record")]
     record: Option<PathBuf>,
@@ -170,13 +163,7 @@ pub struct Builder {
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("base_url", &self.base_url)
-            .field("project", &self.project)
-            .field("asset_folder", &self.asset_folder)
-            .field("http_timeout", &self.http_timeout)
-            .field("keep_api_key", &self.keep_api_key)
-            .field("live_sync", &self.live_sync)
-            .field("transport", &self.transport)
+            .field("cfg", &self.cfg)
             .field("connections", &self.connections)
             .field("spawner", &self.spawner)
             .finish_non_exhaustive()
@@ -193,27 +180,24 @@ impl Builder {
     }
 
     /// Where downloads go. Created if missing.
-    pub fn asset_folder(mut self, folder: impl Into<PathBuf>) -> Self {
-        self.asset_folder = Some(folder.into());
-        self
+    pub fn asset_folder(self, folder: impl Into<PathBuf>) -> Self {
+        let folder = folder.into();
+        self.with(|c| c.asset_folder(folder))
     }
 
     /// How long any API request may take. Default: 60 s.
-    pub fn http_timeout(mut self, timeout: Duration) -> Self {
-        self.http_timeout = Some(timeout);
-        self
+    pub fn http_timeout(self, timeout: Duration) -> Self {
+        self.with(|c| c.http_timeout(timeout))
     }
 
     /// How the Sync API socket reconnects. Default: 1 s doubling to 5 s, ±50%, forever.
-    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
-        self.reconnect = Some(policy);
-        self
+    pub fn reconnect(self, policy: ReconnectPolicy) -> Self {
+        self.with(|c| c.reconnect(policy))
     }
 
     /// The most keys in one plural sync fetch. Default: 100.
-    pub fn batch_size(mut self, n: usize) -> Self {
-        self.batch_size = Some(n);
-        self
+    pub fn batch_size(self, n: usize) -> Self {
+        self.with(|c| c.batch_size(n))
     }
 
     /// Trust exactly these root certificates (DER) instead of the webpki root store.
@@ -223,21 +207,18 @@ impl Builder {
     }
 
     /// Keep the API key to re-authenticate by itself when the JWT expires. Default: false.
-    pub fn keep_api_key(mut self, keep: bool) -> Self {
-        self.keep_api_key = keep;
-        self
+    pub fn keep_api_key(self, keep: bool) -> Self {
+        self.with(|c| c.keep_api_key(keep))
     }
 
     /// Keep the store fresh through the Sync API socket. Default: true.
-    pub fn live_sync(mut self, on: bool) -> Self {
-        self.live_sync = on;
-        self
+    pub fn live_sync(self, on: bool) -> Self {
+        self.with(|c| c.live_sync(on))
     }
 
     /// The Sync API transport. Default: WebSocket, falling back to long-polling.
-    pub fn transport(mut self, mode: TransportMode) -> Self {
-        self.transport = Some(mode);
-        self
+    pub fn transport(self, mode: TransportMode) -> Self {
+        self.with(|c| c.transport(mode))
     }
 
     /// The most HTTP connections open at once to one server; further requests wait for one
@@ -249,8 +230,8 @@ impl Builder {
 
     /// The reconnection jitter seed. Default: random.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
+        self.seeded = true;
+        self.with(|c| c.rng_seed(seed))
     }
 
     /// How many events wait for the application before new ones are dropped (with a log
@@ -261,8 +242,12 @@ impl Builder {
     }
 
     /// Adjusts the core's configuration directly, for settings the builder does not name.
-    pub fn configure(mut self, f: fn(ClientConfig) -> ClientConfig) -> Self {
-        self.configure = Some(f);
+    pub fn configure(self, f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
+        self.with(f)
+    }
+
+    fn with(mut self, f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
+        self.cfg = self.cfg.map(f);
         self
     }
 
@@ -276,29 +261,13 @@ impl Builder {
     /// Starts the client's driver task. Nothing is sent until [`UnicatApi::connect`] or a
     /// call.
     pub fn build(self) -> Result<UnicatApi, Error> {
-        let mut cfg = ClientConfig::new(&self.base_url, &self.project)?
-            .keep_api_key(self.keep_api_key)
-            .live_sync(self.live_sync)
-            .rng_seed(self.seed.unwrap_or_else(random_seed));
-        if let Some(folder) = self.asset_folder {
-            std::fs::create_dir_all(&folder)
+        let mut cfg = self.cfg?;
+        if !self.seeded {
+            cfg = cfg.rng_seed(random_seed());
+        }
+        if let Some(folder) = &cfg.asset_folder {
+            std::fs::create_dir_all(folder)
                 .map_err(|e| Error::Setup(format!("asset folder {}: {e}", folder.display())))?;
-            cfg = cfg.asset_folder(folder);
-        }
-        if let Some(t) = self.http_timeout {
-            cfg.http_timeout = t;
-        }
-        if let Some(p) = self.reconnect {
-            cfg.session.reconnect = p;
-        }
-        if let Some(n) = self.batch_size {
-            cfg = cfg.batch_size(n);
-        }
-        if let Some(mode) = self.transport {
-            cfg.session.transport = mode;
-        }
-        if let Some(f) = self.configure {
-            cfg = f(cfg);
         }
         let io = net::Io::new(
             &self.roots,
@@ -349,11 +318,9 @@ impl Builder {
     }
 }
 
+/// Whether the driver ended: nothing will change any more.
 #[derive(Default)]
 struct Status {
-    connected: bool,
-    caught_up: bool,
-    /// The driver ended: nothing will change any more.
     stopped: bool,
 }
 
@@ -375,7 +342,7 @@ struct Waiters {
 }
 
 impl Hub {
-    /// Hands call results to their waiters and notes the sync status; returns the events the
+    /// Hands call results to their waiters and wakes state waits; returns the events the
     /// application should see.
     fn deliver(&self, e: Event) -> Option<Event> {
         if let Event::CallFinished { id, result } = e {
@@ -389,18 +356,6 @@ impl Hub {
                 let _ = w.try_send(result);
             }
             return None;
-        }
-        {
-            let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
-            match &e {
-                Event::Connected => s.connected = true,
-                Event::Disconnected { .. } => {
-                    s.connected = false;
-                    s.caught_up = false;
-                }
-                Event::CaughtUp { .. } => s.caught_up = true,
-                _ => {}
-            }
         }
         self.changed.notify(usize::MAX);
         Some(e)
@@ -502,20 +457,11 @@ impl UnicatApi {
     /// A builder for a client of `project` on the server at `base_url`.
     pub fn builder(base_url: &str, project: &str) -> Builder {
         Builder {
-            base_url: base_url.to_string(),
-            project: project.to_string(),
-            asset_folder: None,
-            http_timeout: None,
-            reconnect: None,
-            batch_size: None,
+            cfg: ClientConfig::new(base_url, project),
+            seeded: false,
             roots: Vec::new(),
-            keep_api_key: false,
-            live_sync: true,
-            transport: None,
             connections: 8,
-            seed: None,
             events: 65_536,
-            configure: None,
             spawner: Spawner::default(),
             #[cfg(feature = "record")]
             record: None,
@@ -668,17 +614,23 @@ impl UnicatApi {
         let wait = async {
             loop {
                 let listener = self.hub.changed.listen();
+                if self
+                    .hub
+                    .status
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .stopped
                 {
-                    let s = self.hub.status.lock().unwrap_or_else(|p| p.into_inner());
-                    if s.connected && s.caught_up {
+                    return Err(Error::Closed);
+                }
+                {
+                    let client = read(&self.machine);
+                    if client.is_caught_up() {
                         return Ok(());
                     }
-                    if s.stopped {
+                    if client.is_closed() {
                         return Err(Error::Closed);
                     }
-                }
-                if read(&self.machine).is_closed() {
-                    return Err(Error::Closed);
                 }
                 listener.await;
             }
