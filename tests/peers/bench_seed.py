@@ -30,6 +30,17 @@ TIMEOUT = 600.0
 
 _control = {}
 
+# In the harness's TLS mode the dev server's certificate is self-signed: the seed's code is
+# unchanged, only what it trusts is set (its certifi-based context here; aiohttp and requests
+# through SSL_CERT_FILE and REQUESTS_CA_BUNDLE, set by the harness).
+_ca = os.environ.get("UNICAT_BENCH_CA")
+if _ca:
+    import ssl
+
+    import seed_connector
+
+    seed_connector._sslcontext = ssl.create_default_context(cafile=_ca)
+
 
 def dev(url, op, body=None):
     """Calls the dev server's control surface over one kept-alive connection, as the Rust
@@ -37,7 +48,14 @@ def dev(url, op, body=None):
     parsed = urllib.parse.urlsplit(url)
     conn = _control.get(url)
     if conn is None:
-        conn = _control[url] = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        if parsed.scheme == "https":
+            import ssl
+
+            ctx = ssl.create_default_context(cafile=_ca)
+            conn = http.client.HTTPSConnection(parsed.hostname, parsed.port, timeout=60, context=ctx)
+        else:
+            conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+        _control[url] = conn
     data = json.dumps(body or {})
     conn.request("POST", f"/_dev/{op}", body=data, headers={"Content-Type": "application/json"})
     resp = conn.getresponse()

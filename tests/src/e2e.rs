@@ -23,6 +23,8 @@ pub struct Options {
     pub keep_api_key: bool,
     /// The asset folder.
     pub asset_folder: Option<PathBuf>,
+    /// Trust only this root certificate (DER), for a dev server in TLS mode.
+    pub tls_root: Option<Vec<u8>>,
 }
 
 /// A runtime's Unicat client, as the suite drives it. Errors are flattened to [`CallError`]
@@ -282,6 +284,43 @@ pub fn an_expired_jwt_while_disconnected_re_authenticates<H: UnicatHandle>() {
     assert_converged(&h, &server, &held);
     // Calls work with the new token too.
     h.call("/records/get", json!({"record": held[0]})).unwrap();
+}
+
+/// Over HTTPS and WSS (the dev server's TLS mode, trusted through its certificate alone):
+/// connect, catch up, see a change.
+pub fn works_over_tls<H: UnicatHandle>() {
+    let server = DevServer::start(DevConfig {
+        records: 10,
+        tls: true,
+        ..DevConfig::default()
+    })
+    .unwrap();
+    assert!(server.url().starts_with("https://"));
+    let root = server.tls_root_der().unwrap().to_vec();
+    let h: H = connected(
+        &server,
+        Options {
+            tls_root: Some(root),
+            ..Options::default()
+        },
+    );
+    let gid = server.control().record_gids(1)[0].clone();
+    h.call("/records/get", json!({"record": gid})).unwrap();
+    server
+        .control()
+        .set_field(&gid, Some("en"), "price", json!(7.5))
+        .unwrap();
+    eventually(&h, "the change over TLS", |s| {
+        price(s, &gid) == Some(json!(7.5))
+    });
+    // Without the root, the certificate is refused.
+    let stranger = H::build(server.url(), server.project(), Options::default());
+    match stranger.connect(server.api_key()) {
+        Err(Some(CallError::Transport(e))) => {
+            assert_eq!(e.kind, unicat_core::error::TransportErrorKind::Tls, "{e}")
+        }
+        other => panic!("an unknown certificate was accepted: {other:?}"),
+    }
 }
 
 /// A download whose path the server made hostile is refused, and nothing is written outside

@@ -7,5 +7,6 @@ pub mod golden;
 pub mod interop;
 pub mod logs;
 pub mod peers;
+pub mod runtimes;
 pub mod script;
 pub mod sim;

@@ -183,12 +183,14 @@ impl Script {
         self.pump();
     }
 
-    /// Fails a request at the transport level.
+    /// Fails a request at the transport level (a reset connection).
     pub fn fail(&mut self, id: RequestId) {
-        let error = unicat_core::error::TransportError::new(
-            unicat_core::error::TransportErrorKind::Io,
-            "connection reset",
-        );
+        self.fail_with(id, unicat_core::error::TransportErrorKind::Io);
+    }
+
+    /// Fails a request at the transport level, with this kind of error.
+    pub fn fail_with(&mut self, id: RequestId, kind: unicat_core::error::TransportErrorKind) {
+        let error = unicat_core::error::TransportError::new(kind, "transport failure");
         self.client
             .handle_input(self.now, Input::HttpFailed { id, error });
         self.pump();

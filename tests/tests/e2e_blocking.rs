@@ -1,53 +1,7 @@
 //! The end-to-end suite on the blocking runtime, against the embedded dev server.
 
-use std::time::Duration;
-
-use serde_json::Value;
-use unicat_blocking::{Error, UnicatApi};
-use unicat_core::api::CallError;
-use unicat_core::client::Event;
-use unicat_core::store::Store;
-use unicat_tests::e2e::{self, Options, UnicatHandle};
-
-struct Blocking(UnicatApi);
-
-fn flatten(e: Error) -> Option<CallError> {
-    match e {
-        Error::Call(c) => Some(c),
-        _ => None,
-    }
-}
-
-impl UnicatHandle for Blocking {
-    fn build(url: &str, project: &str, options: Options) -> Self {
-        let mut b = UnicatApi::builder(url, project).keep_api_key(options.keep_api_key);
-        if let Some(folder) = options.asset_folder {
-            b = b.asset_folder(folder);
-        }
-        Blocking(b.build().unwrap())
-    }
-    fn connect(&self, api_key: &str) -> Result<Value, Option<CallError>> {
-        self.0.connect(api_key).map_err(flatten)
-    }
-    fn call(&self, endpoint: &str, body: Value) -> Result<Value, Option<CallError>> {
-        self.0.call(endpoint, body).map_err(flatten)
-    }
-    fn download(&self, asset: &str, pathname: Option<&str>) -> Result<String, Option<CallError>> {
-        self.0.download(asset, pathname, None).map_err(flatten)
-    }
-    fn wait_caught_up(&self, timeout: Duration) -> bool {
-        self.0.wait_caught_up(timeout).is_ok()
-    }
-    fn next_event(&self, timeout: Duration) -> Option<Event> {
-        self.0.next_event(timeout)
-    }
-    fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
-        f(&self.0.store())
-    }
-    fn debug(&self) -> String {
-        format!("{:?}", self.0)
-    }
-}
+use unicat_tests::e2e;
+use unicat_tests::runtimes::Blocking;
 
 #[test]
 fn connect_loads_the_store() {
@@ -98,4 +52,9 @@ fn a_download_leaving_the_asset_folder_is_refused() {
 fn secrets_stay_out_of_debug_and_logs() {
     unicat_tests::logs::capture();
     e2e::secrets_stay_out_of_debug_and_logs::<Blocking>(&unicat_tests::logs::captured)
+}
+
+#[test]
+fn works_over_tls() {
+    e2e::works_over_tls::<Blocking>()
 }

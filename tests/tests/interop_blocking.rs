@@ -1,40 +1,9 @@
 //! The interop suite on the blocking runtime, against the official Node socket.io server and
 //! the python-socketio server (both installed into .peers/ by scripts/install-peers).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use serde_json::Value;
-use unicat_blocking::socketio::SocketIo;
-use unicat_core::config::{SessionConfig, TransportMode};
-use unicat_core::session::{AckError, SessionEvent};
-use unicat_tests::interop::{self, Auth, Server, SioHandle};
-
-struct Blocking(SocketIo);
-
-impl SioHandle for Blocking {
-    fn connect(cfg: SessionConfig, auth: Auth) -> Self {
-        Blocking(SocketIo::connect(cfg, Arc::new(move |ns: &str| auth(ns))).unwrap())
-    }
-    fn emit(&self, ns: &str, event: &str, args: Vec<Value>) {
-        self.0.emit(ns, event, args).unwrap()
-    }
-    fn emit_with_ack(
-        &self,
-        ns: &str,
-        event: &str,
-        args: Vec<Value>,
-        timeout: Duration,
-    ) -> Result<Vec<Value>, AckError> {
-        self.0.emit_with_ack(ns, event, args, timeout).unwrap()
-    }
-    fn ack(&self, ns: &str, id: u64, args: Vec<Value>) {
-        self.0.ack(ns, id, args).unwrap()
-    }
-    fn next_event(&self, timeout: Duration) -> Option<SessionEvent> {
-        self.0.next_event(timeout)
-    }
-}
+use unicat_core::config::TransportMode;
+use unicat_tests::interop::{self, Server};
+use unicat_tests::runtimes::BlockingSio;
 
 macro_rules! suite {
     ($($server:ident / $mode:ident => $name:ident;)*) => {$(
@@ -42,12 +11,12 @@ macro_rules! suite {
             use super::*;
             const S: Server = Server::$server;
             const M: TransportMode = TransportMode::$mode;
-            #[test] fn connect_with_auth_and_a_refusal() { interop::connect_with_auth_and_a_refusal::<Blocking>(S, M) }
-            #[test] fn acks_in_both_directions() { interop::acks_in_both_directions::<Blocking>(S, M) }
-            #[test] fn binary_events_are_reassembled() { interop::binary_events_are_reassembled::<Blocking>(S, M) }
-            #[test] fn heartbeats_hold() { interop::heartbeats_hold::<Blocking>(S, M) }
-            #[test] fn server_disconnect_does_not_reconnect() { interop::server_disconnect_does_not_reconnect::<Blocking>(S, M) }
-            #[test] fn dropped_transport_reconnects_with_fresh_auth() { interop::dropped_transport_reconnects_with_fresh_auth::<Blocking>(S, M) }
+            #[test] fn connect_with_auth_and_a_refusal() { interop::connect_with_auth_and_a_refusal::<BlockingSio>(S, M) }
+            #[test] fn acks_in_both_directions() { interop::acks_in_both_directions::<BlockingSio>(S, M) }
+            #[test] fn binary_events_are_reassembled() { interop::binary_events_are_reassembled::<BlockingSio>(S, M) }
+            #[test] fn heartbeats_hold() { interop::heartbeats_hold::<BlockingSio>(S, M) }
+            #[test] fn server_disconnect_does_not_reconnect() { interop::server_disconnect_does_not_reconnect::<BlockingSio>(S, M) }
+            #[test] fn dropped_transport_reconnects_with_fresh_auth() { interop::dropped_transport_reconnects_with_fresh_auth::<BlockingSio>(S, M) }
         }
     )*};
 }
@@ -61,10 +30,10 @@ suite! {
 
 #[test]
 fn node_polling_then_upgrade() {
-    interop::polling_then_upgrade::<Blocking>(Server::Node)
+    interop::polling_then_upgrade::<BlockingSio>(Server::Node)
 }
 
 #[test]
 fn python_polling_then_upgrade() {
-    interop::polling_then_upgrade::<Blocking>(Server::Python)
+    interop::polling_then_upgrade::<BlockingSio>(Server::Python)
 }

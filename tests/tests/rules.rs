@@ -1077,6 +1077,23 @@ fn rule_8_reads_are_retried_with_backoff_mutations_never() {
 }
 
 #[test]
+fn rule_8_failures_that_cannot_heal_are_not_retried() {
+    use unicat_core::error::TransportErrorKind;
+    let mut s = Script::connected(1, 1, json!({}), |c| c);
+    for kind in [TransportErrorKind::Tls, TransportErrorKind::TooLarge] {
+        let call = s
+            .client
+            .call(s.now, "/records/get", None, CallOptions::default())
+            .unwrap();
+        let r = s.take("/records/get");
+        s.fail_with(r.id, kind);
+        assert!(matches!(s.result(call), Some(Err(CallError::Transport(e))) if e.kind == kind));
+        s.advance(Duration::from_secs(30));
+        assert!(!s.has("/records/get"), "{kind:?} was retried");
+    }
+}
+
+#[test]
 fn rule_8_a_401_re_authenticates_once_and_retries_once() {
     let mut s = Script::connected(1, 1, json!({}), |c| c.keep_api_key(true));
     let call = s

@@ -174,7 +174,14 @@ impl Client {
         let response = match response {
             Ok(r) => r,
             Err(e) => {
-                if call.retries_left > 0 {
+                // A refused certificate or an oversized body will not heal by trying again.
+                let transient = !matches!(
+                    e.kind,
+                    TransportErrorKind::Tls
+                        | TransportErrorKind::TooLarge
+                        | TransportErrorKind::File
+                );
+                if transient && call.retries_left > 0 {
                     crate::log!(debug, "request failed ({e}), retrying");
                     return self.schedule_retry(call);
                 }

@@ -96,6 +96,10 @@ fn kind_of(e: &ureq::Error) -> TransportErrorKind {
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
             TransportErrorKind::Connect
         }
+        // rustls reports a refused certificate as an I/O error of the handshake.
+        ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+            TransportErrorKind::Tls
+        }
         ureq::Error::Io(_) | ureq::Error::Protocol(_) => TransportErrorKind::Io,
         _ => TransportErrorKind::Other,
     }

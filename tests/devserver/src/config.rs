@@ -44,6 +44,10 @@ pub struct DevConfig {
     pub job_step_delay: Duration,
     /// Seed of the deterministic gids, API key and data. Default 1.
     pub seed: u64,
+    /// Serve HTTPS and WSS with a self-signed certificate for `127.0.0.1` and `localhost`,
+    /// made at start (see [`DevServer::tls_root_der`](crate::DevServer::tls_root_der)), as the
+    /// real Unicat does. Default false.
+    pub tls: bool,
 }
 
 impl Default for DevConfig {
@@ -59,6 +63,7 @@ impl Default for DevConfig {
             ping_timeout: Duration::from_secs(20),
             job_step_delay: Duration::from_millis(20),
             seed: 1,
+            tls: false,
         }
     }
 }

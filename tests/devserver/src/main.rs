@@ -10,7 +10,8 @@ use unicat_devserver::{DevConfig, DevServer};
 const HELP: &str = "\
 unicat-devserver: an in-memory Unicat project on 127.0.0.1
 
-Prints {\"url\", \"project\", \"api_key\"} as one JSON line on stdout, then serves until killed.
+Prints {\"url\", \"project\", \"api_key\"} as one JSON line on stdout (plus \"ca_pem\", the
+certificate to trust, with --tls), then serves until killed.
 Logs go to stderr (RUST_LOG=debug for more).
 
 Options (durations: 250ms, 2s, 5m, 1h; a bare number is seconds):
@@ -24,6 +25,7 @@ Options (durations: 250ms, 2s, 5m, 1h; a bare number is seconds):
   --ping-interval D            Engine.IO ping interval (default 25s)
   --ping-timeout D             Engine.IO ping timeout (default 20s)
   --job-step-delay D           delay between job steps (default 20ms)
+  --tls                        serve HTTPS/WSS with a self-signed certificate
 ";
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -61,6 +63,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<DevConfig
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
             return Ok(None);
+        }
+        if flag == "--tls" {
+            cfg.tls = true;
+            continue;
         }
         let (flag, value) = match flag.split_once('=') {
             Some((f, v)) => (f.to_owned(), v.to_owned()),
@@ -111,11 +117,14 @@ fn main() -> ExitCode {
         url: &'a str,
         project: &'a str,
         api_key: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ca_pem: Option<&'a str>,
     }
     let ready = Ready {
         url: server.url(),
         project: server.project(),
         api_key: server.api_key(),
+        ca_pem: server.tls_root_pem(),
     };
     let line = serde_json::to_string(&ready).unwrap_or_default();
     let mut out = std::io::stdout().lock();

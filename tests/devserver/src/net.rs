@@ -68,17 +68,59 @@ impl ConnRegistry {
 }
 
 /// An axum [`Listener`] over a tokio [`TcpListener`] that registers every accepted stream in a
-/// [`ConnRegistry`] and turns Nagle off (latency matters more than packet count here).
-#[derive(Debug)]
+/// [`ConnRegistry`], turns Nagle off (latency matters more than packet count here), and in TLS
+/// mode runs the handshake before handing the stream over.
 pub(crate) struct KillListener {
     inner: TcpListener,
     registry: Arc<ConnRegistry>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for KillListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KillListener")
+            .field("inner", &self.inner)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl KillListener {
-    pub(crate) fn new(inner: TcpListener, registry: Arc<ConnRegistry>) -> Self {
-        Self { inner, registry }
+    pub(crate) fn new(
+        inner: TcpListener,
+        registry: Arc<ConnRegistry>,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
+        Self {
+            inner,
+            registry,
+            tls,
+        }
     }
+}
+
+/// A self-signed certificate for `127.0.0.1` and `localhost`, and the acceptor serving it.
+pub(crate) fn self_signed() -> io::Result<(tokio_rustls::TlsAcceptor, Vec<u8>, String)> {
+    let err = |e: &dyn std::fmt::Display| io::Error::other(e.to_string());
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .map_err(|e| err(&e))?;
+    let der = cert.cert.der().to_vec();
+    let pem = cert.cert.pem();
+    let key = rustls_key(cert.key_pair.serialize_der());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| err(&e))?
+    .with_no_client_auth()
+    .with_single_cert(vec![der.clone().into()], key)
+    .map_err(|e| err(&e))?;
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), der, pem))
+}
+
+fn rustls_key(der: Vec<u8>) -> tokio_rustls::rustls::pki_types::PrivateKeyDer<'static> {
+    tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(der.into())
 }
 
 impl Listener for KillListener {
@@ -92,8 +134,29 @@ impl Listener for KillListener {
                     let _ = stream.set_nodelay(true);
                     match self.registry.register(&stream, addr) {
                         Ok(id) => {
+                            let inner = match &self.tls {
+                                None => Conn::Plain(stream),
+                                Some(acceptor) => {
+                                    let handshake = acceptor.accept(stream);
+                                    match tokio::time::timeout(Duration::from_secs(5), handshake)
+                                        .await
+                                    {
+                                        Ok(Ok(tls)) => Conn::Tls(Box::new(tls)),
+                                        Ok(Err(e)) => {
+                                            log::debug!("TLS handshake failed: {e}");
+                                            self.registry.remove(id);
+                                            continue;
+                                        }
+                                        Err(_) => {
+                                            log::debug!("TLS handshake timed out");
+                                            self.registry.remove(id);
+                                            continue;
+                                        }
+                                    }
+                                }
+                            };
                             let io = KillableStream {
-                                inner: stream,
+                                inner,
                                 id,
                                 registry: Arc::clone(&self.registry),
                             };
@@ -116,12 +179,28 @@ impl Listener for KillListener {
     }
 }
 
-/// A [`TcpStream`] that leaves the [`ConnRegistry`] when dropped.
+/// A connection: plain TCP, or TLS over it.
+#[derive(Debug)]
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// A connection that leaves the [`ConnRegistry`] when dropped.
 #[derive(Debug)]
 pub(crate) struct KillableStream {
-    inner: TcpStream,
+    inner: Conn,
     id: u64,
     registry: Arc<ConnRegistry>,
+}
+
+macro_rules! each {
+    ($conn:expr, $s:ident => $e:expr) => {
+        match $conn {
+            Conn::Plain($s) => $e,
+            Conn::Tls($s) => $e,
+        }
+    };
 }
 
 impl Drop for KillableStream {
@@ -136,7 +215,7 @@ impl AsyncRead for KillableStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        each!(&mut self.inner, s => Pin::new(s).poll_read(cx, buf))
     }
 }
 
@@ -146,7 +225,7 @@ impl AsyncWrite for KillableStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        each!(&mut self.inner, s => Pin::new(s).poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -154,19 +233,19 @@ impl AsyncWrite for KillableStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        each!(&mut self.inner, s => Pin::new(s).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        each!(&self.inner, s => s.is_write_vectored())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        each!(&mut self.inner, s => Pin::new(s).poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        each!(&mut self.inner, s => Pin::new(s).poll_shutdown(cx))
     }
 }
 

@@ -168,6 +168,8 @@ pub struct DevServer {
     addr: SocketAddr,
     project: String,
     api_key: String,
+    tls_der: Option<Vec<u8>>,
+    tls_pem: Option<String>,
     control: Control,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -193,7 +195,16 @@ impl DevServer {
         let std_listener = StdTcpListener::bind(("127.0.0.1", cfg.port))?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
-        let url = format!("http://{addr}");
+        let tls = if cfg.tls {
+            Some(crate::net::self_signed()?)
+        } else {
+            None
+        };
+        let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
+        let (acceptor, tls_der, tls_pem) = match tls {
+            Some((a, der, pem)) => (Some(a), Some(der), Some(pem)),
+            None => (None, None, None),
+        };
 
         let started = Instant::now();
         let inner = Inner::new(cfg.seed, cfg.records);
@@ -244,7 +255,7 @@ impl DevServer {
             }));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(
-            KillListener::new(listener, Arc::clone(&conns)),
+            KillListener::new(listener, Arc::clone(&conns), acceptor),
             app.into_make_service_with_connect_info::<PeerAddr>(),
         );
         drop(_guard);
@@ -272,15 +283,28 @@ impl DevServer {
             addr,
             project,
             api_key,
+            tls_der,
+            tls_pem,
             control: Control::new(shared),
             stop: Some(stop_tx),
             thread: Some(thread),
         })
     }
 
-    /// Base URL, `http://127.0.0.1:<port>` (no trailing slash).
+    /// Base URL, `http://127.0.0.1:<port>` (`https://` with [`DevConfig::tls`]; no trailing
+    /// slash).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// With [`DevConfig::tls`], the self-signed certificate to trust, DER-encoded.
+    pub fn tls_root_der(&self) -> Option<&[u8]> {
+        self.tls_der.as_deref()
+    }
+
+    /// With [`DevConfig::tls`], the self-signed certificate to trust, PEM-encoded.
+    pub fn tls_root_pem(&self) -> Option<&str> {
+        self.tls_pem.as_deref()
     }
 
     /// The address the server listens on.
