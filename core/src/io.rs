@@ -207,7 +207,7 @@ impl fmt::Debug for WsRequest {
 
 /// The Engine.IO `sid` rides in the query string and lets anyone who has it inject packets
 /// into the session, so logs show the path only.
-fn redact_uri(uri: &http::Uri) -> String {
+pub(crate) fn redact_uri(uri: &http::Uri) -> String {
     match (uri.scheme_str(), uri.authority()) {
         (Some(s), Some(a)) => format!("{s}://{a}{}", uri.path()),
         _ => uri.path().to_string(),
@@ -388,6 +388,23 @@ pub enum Output<E> {
     },
     /// Something the application may want to know.
     Event(E),
+}
+
+impl<E> Output<E> {
+    /// The event, as `Err`, or the output for the runtime, as an output of any event type: how
+    /// a machine built on another passes the inner one's transport work on.
+    pub fn split_event<F>(self) -> Result<Output<F>, E> {
+        Ok(match self {
+            Output::Event(e) => return Err(e),
+            Output::Http { id, request } => Output::Http { id, request },
+            Output::CancelHttp { id } => Output::CancelHttp { id },
+            Output::OpenWs { id, request } => Output::OpenWs { id, request },
+            Output::WsSend { id, frame } => Output::WsSend { id, frame },
+            Output::CloseWs { id } => Output::CloseWs { id },
+            Output::Stat { id, path } => Output::Stat { id, path },
+            Output::ReadFile { id, path, limit } => Output::ReadFile { id, path, limit },
+        })
+    }
 }
 
 /// The run-loop contract shared by every machine in this crate, so one runtime driver serves

@@ -20,9 +20,10 @@
 //!
 //! # Secrets
 //!
-//! The API key and every JWT are replaced when a line is written: the key by
-//! `REDACTED-API-KEY`, each distinct JWT by `REDACTED-JWT-<n>` (numbered in the order they
-//! appeared, so one token keeps one name through the log). They are found where the protocol
+//! The API key, every JWT and every Engine.IO session id are replaced when a line is written:
+//! the key by `REDACTED-API-KEY`, each distinct JWT by `REDACTED-JWT-<n>` and each sid by
+//! `REDACTED-SID-<n>` (numbered in the order they appeared, so one token keeps one name
+//! through the log). They are found where the protocol
 //! puts them — the `connect` command, `api_key` in request bodies, `Authorization` headers, the
 //! Socket.IO CONNECT auth, `authorization` events — and, as a safety net, any known secret of
 //! eight characters or more is replaced wherever else it appears. A replay feeds the
@@ -794,6 +795,13 @@ pub enum Line {
     },
 }
 
+#[derive(Clone, Copy)]
+enum Kind {
+    ApiKey,
+    Jwt,
+    Sid,
+}
+
 /// The recorder inside a [`Client`](crate::client::Client): lines wait in a queue that the
 /// runtime drains with `poll_record` and writes wherever it likes.
 #[derive(Debug)]
@@ -803,6 +811,7 @@ pub(crate) struct Recorder {
     /// Secret value → placeholder.
     secrets: Vec<(String, String)>,
     jwts: usize,
+    sids: usize,
 }
 
 impl Recorder {
@@ -820,6 +829,7 @@ impl Recorder {
             lines,
             secrets: Vec::new(),
             jwts: 0,
+            sids: 0,
         }
     }
 
@@ -831,15 +841,20 @@ impl Recorder {
         u64::try_from(now.saturating_duration_since(self.t0).as_micros()).unwrap_or(u64::MAX)
     }
 
-    fn placeholder(&mut self, secret: &str, api_key: bool) -> String {
+    fn placeholder(&mut self, secret: &str, kind: Kind) -> String {
         if let Some((_, p)) = self.secrets.iter().find(|(s, _)| s == secret) {
             return p.clone();
         }
-        let p = if api_key {
-            REDACTED_API_KEY.to_string()
-        } else {
-            self.jwts = self.jwts.saturating_add(1);
-            format!("REDACTED-JWT-{}", self.jwts)
+        let p = match kind {
+            Kind::ApiKey => REDACTED_API_KEY.to_string(),
+            Kind::Jwt => {
+                self.jwts = self.jwts.saturating_add(1);
+                format!("REDACTED-JWT-{}", self.jwts)
+            }
+            Kind::Sid => {
+                self.sids = self.sids.saturating_add(1);
+                format!("REDACTED-SID-{}", self.sids)
+            }
         };
         if !secret.is_empty() && !secret.starts_with("REDACTED-") {
             self.secrets.push((secret.to_string(), p.clone()));
@@ -849,12 +864,12 @@ impl Recorder {
 
     /// Learns the API key of a `connect` command.
     pub(crate) fn note_api_key(&mut self, key: &Secret) {
-        self.placeholder(key.expose(), true);
+        self.placeholder(key.expose(), Kind::ApiKey);
     }
 
     /// Learns a JWT the client now holds.
     pub(crate) fn note_jwt(&mut self, jwt: &str) {
-        self.placeholder(jwt, false);
+        self.placeholder(jwt, Kind::Jwt);
     }
 
     fn redact_headers(&mut self, headers: &mut [(String, String)]) {
@@ -862,7 +877,7 @@ impl Recorder {
             if k.eq_ignore_ascii_case("authorization") {
                 let bearer = v.starts_with("Bearer ");
                 let token = v.trim_start_matches("Bearer ").trim().to_string();
-                let p = self.placeholder(&token, false);
+                let p = self.placeholder(&token, Kind::Jwt);
                 *v = if bearer { format!("Bearer {p}") } else { p };
             }
         }
@@ -886,7 +901,7 @@ impl Recorder {
                     v.get_mut(1)
                 };
                 if let Some(Value::String(jwt)) = slot.and_then(|o| o.get_mut("JWT")) {
-                    let p = self.placeholder(jwt, false);
+                    let p = self.placeholder(jwt, Kind::Jwt);
                     *jwt = p;
                     *text = format!("{head}{v}");
                 }
@@ -901,7 +916,7 @@ impl Recorder {
         }
         if let Ok(mut v) = serde_json::from_str::<Value>(text) {
             if let Some(Value::String(key)) = v.get_mut("api_key") {
-                let p = self.placeholder(key, true);
+                let p = self.placeholder(key, Kind::ApiKey);
                 *key = p;
                 *text = v.to_string();
             }
@@ -924,13 +939,35 @@ impl Recorder {
         self.lines.push_back(text);
     }
 
+    /// The Engine.IO `sid` lets whoever has it inject packets into a live session; the open
+    /// packet (first of a polling handshake, or a WebSocket's first frame) names it.
+    fn note_sid(&mut self, text: &str) {
+        let Some(json) = text.split('\x1e').next().and_then(|p| p.strip_prefix('0')) else {
+            return;
+        };
+        if let Some(sid) = serde_json::from_str::<Value>(json)
+            .ok()
+            .and_then(|v| v.get("sid")?.as_str().map(str::to_string))
+        {
+            self.placeholder(&sid, Kind::Sid);
+        }
+    }
+
     pub(crate) fn input(&mut self, now: Instant, mut input: InputRecord) {
         match &mut input {
             InputRecord::HttpResponse { headers, body, .. } => {
                 self.redact_headers(headers);
                 self.redact_body(body);
+                if let BodyRecord::Text(text) = body {
+                    self.note_sid(text);
+                }
             }
-            InputRecord::WsMessage { frame, .. } => self.redact_frame(frame),
+            InputRecord::WsMessage { frame, .. } => {
+                self.redact_frame(frame);
+                if let FrameRecord::Text(text) = frame {
+                    self.note_sid(text);
+                }
+            }
             _ => {}
         }
         let at_us = self.at(now);

@@ -434,9 +434,6 @@ impl Session {
         if !awaiting || !matches!(self.state, State::Open(_)) {
             return Err(UsageError::NotAwaitingAuth(ns.to_string()));
         }
-        if let Some(n) = self.namespaces.get_mut(idx) {
-            n.state = NsState::Connecting;
-        }
         let data = match auth {
             Some(Value::Null) | None => None,
             Some(v) => Some(v),
@@ -445,6 +442,9 @@ impl Session {
             return Err(UsageError::InvalidArgument(
                 "the auth payload must be a JSON object".into(),
             ));
+        }
+        if let Some(n) = self.namespaces.get_mut(idx) {
+            n.state = NsState::Connecting;
         }
         self.send_packet(SioPacket::new(PacketType::Connect, ns, data), Vec::new());
         Ok(())

@@ -360,8 +360,14 @@ impl Store {
         self.cursor = project;
     }
 
-    pub(crate) fn set_version(&mut self, version: String) {
-        self.version = version;
+    /// Records the server version; returns the one before when a known version changed, which
+    /// is what the application is told about.
+    pub(crate) fn set_version(&mut self, version: String) -> Option<String> {
+        if self.version == version {
+            return None;
+        }
+        let old = std::mem::replace(&mut self.version, version);
+        (!old.is_empty()).then_some(old)
     }
 }
 

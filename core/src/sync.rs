@@ -161,6 +161,8 @@ pub(crate) struct Sync {
     pending: BTreeMap<DataType, Pending>,
     /// Deletes handled recently, with the sequence number they were handled at.
     deletes: BTreeMap<(DataType, String), u64>,
+    /// Keys whose fetch is under way, per type.
+    in_flight: BTreeMap<DataType, std::collections::BTreeSet<String>>,
     seq: u64,
 }
 
@@ -210,6 +212,8 @@ impl Sync {
         *self = Sync {
             generation: self.generation.saturating_add(1),
             seq: self.seq,
+            // Fetches already sent still land; their keys must not be fetched twice at once.
+            in_flight: std::mem::take(&mut self.in_flight),
             ..Sync::default()
         };
         self.load_cursors(cc, project);
@@ -272,15 +276,11 @@ impl Sync {
         };
         match item.data_type.as_str() {
             "cc.version" => {
-                let old = store.version().to_string();
-                if old != item.data_key {
-                    store.set_version(item.data_key.clone());
-                    if !old.is_empty() {
-                        effects.push(Effect::VersionChanged {
-                            old,
-                            new: item.data_key,
-                        });
-                    }
+                if let Some(old) = store.set_version(item.data_key.clone()) {
+                    effects.push(Effect::VersionChanged {
+                        old,
+                        new: item.data_key,
+                    });
                 }
             }
             "jobs" => match item.data.map(serde_json::from_value::<JobInfo>) {
@@ -411,27 +411,48 @@ impl Sync {
         }
     }
 
-    /// Takes the next batch: up to `size` keys of the first data type with keys waiting, or one
-    /// key for types the API can only fetch one at a time.
+    /// Takes the next batch: up to `size` keys of the first data type with keys ready, or one
+    /// key for types the API can only fetch one at a time. A key whose fetch is still in
+    /// flight stays queued until that fetch is back: two fetches of one key at once could
+    /// land out of order and leave the older data in the store.
     pub(crate) fn take_batch(&mut self, size: usize, project: &str) -> Option<Batch> {
-        let (&t, p) = self.pending.iter_mut().find(|(_, p)| !p.order.is_empty())?;
-        let mut keys = Vec::new();
+        let in_flight = &self.in_flight;
+        let busy = |t: &DataType, k: &str| in_flight.get(t).is_some_and(|s| s.contains(k));
+        let (&t, p) = self
+            .pending
+            .iter_mut()
+            .find(|(t, p)| p.order.iter().any(|k| !busy(t, k)))?;
+        let mut keys: Vec<String> = Vec::new();
         let mut waiters = Vec::new();
-        let first_plural = plural_key(t, p.order.front()?, project);
-        while let Some(key) = p.order.front() {
-            let fits = keys.len() < size.max(1) && first_plural && plural_key(t, key, project)
-                || keys.is_empty();
-            if !fits {
+        let mut kept = VecDeque::with_capacity(p.order.len());
+        let mut plural: Option<bool> = None;
+        while let Some(key) = p.order.pop_front() {
+            let full = match plural {
+                None => false,
+                Some(first) => !first || keys.len() >= size.max(1),
+            };
+            if full {
+                kept.push_back(key);
+                kept.append(&mut p.order);
                 break;
             }
-            let Some(key) = p.order.pop_front() else {
-                break;
-            };
+            let this_plural = plural_key(t, &key, project);
+            let fits = !busy(&t, &key) && plural.is_none_or(|first| first && this_plural);
+            if !fits {
+                kept.push_back(key);
+                continue;
+            }
+            plural.get_or_insert(this_plural);
             for w in p.waiters.remove(&key).unwrap_or_default() {
                 waiters.push((key.clone(), w));
             }
             keys.push(key);
         }
+        p.order = kept;
+        self.in_flight
+            .entry(t)
+            .or_default()
+            .extend(keys.iter().cloned());
         self.seq = self.seq.saturating_add(1);
         Some(Batch {
             data_type: t,
@@ -439,6 +460,14 @@ impl Sync {
             waiters,
             sent_seq: self.seq,
         })
+    }
+
+    fn landed(&mut self, batch: &Batch) {
+        if let Some(set) = self.in_flight.get_mut(&batch.data_type) {
+            for key in &batch.keys {
+                set.remove(key);
+            }
+        }
     }
 
     /// Whether data for this key, from a request sent at `sent_seq`, is older than a delete.
@@ -458,6 +487,7 @@ impl Sync {
 
     /// The batch's data is in the store: release its waiters and report the changes.
     pub(crate) fn complete(&mut self, batch: Batch, store: &Store, effects: &mut Vec<Effect>) {
+        self.landed(&batch);
         for (key, w) in batch.waiters {
             if w.generation == self.generation && store.contains(batch.data_type, &key) {
                 effects.push(Effect::Changed(batch.data_type, key, w.action));
@@ -469,6 +499,7 @@ impl Sync {
     /// The batch failed in a way a retry may fix: put its keys back at the front, waiters and
     /// all, so the cursors keep waiting for them.
     pub(crate) fn requeue(&mut self, batch: Batch) {
+        self.landed(&batch);
         let p = self.pending.entry(batch.data_type).or_default();
         let mut by_key: BTreeMap<String, Vec<Waiter>> = BTreeMap::new();
         for (k, w) in batch.waiters {
@@ -489,6 +520,7 @@ impl Sync {
     /// The batch failed for good (the API refused it): its items cannot be applied, so stop
     /// waiting for them rather than hold the cursors forever.
     pub(crate) fn abandon(&mut self, batch: Batch) {
+        self.landed(&batch);
         for (_, w) in batch.waiters {
             self.release(&w);
         }

@@ -45,14 +45,16 @@ impl Server {
                 .collect(),
         )
     }
+}
 
-    fn answer(&self, keys: &[String]) -> Value {
-        let data: serde_json::Map<String, Value> = keys
-            .iter()
-            .filter_map(|k| Some((k.clone(), object(k, *self.records.get(k)?))))
-            .collect();
-        envelope(json!({}), json!({"records": data}))
-    }
+/// The answer to a fetch, from the server's records as they were when the request arrived:
+/// answers delivered late or out of order carry stale data, as a real server's would.
+fn answer(records: &BTreeMap<String, u64>, keys: &[String]) -> Value {
+    let data: serde_json::Map<String, Value> = keys
+        .iter()
+        .filter_map(|k| Some((k.clone(), object(k, *records.get(k)?))))
+        .collect();
+    envelope(json!({}), json!({"records": data}))
 }
 
 #[derive(Clone, Debug)]
@@ -83,6 +85,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct World {
     s: Script,
     server: Server,
+    /// The server's records when each request arrived.
+    seen: BTreeMap<u64, BTreeMap<String, u64>>,
     /// Whether the socket is up and its initsync answered.
     live: bool,
     last_cursor: i64,
@@ -103,11 +107,34 @@ impl World {
         let mut w = World {
             s,
             server,
+            seen: BTreeMap::new(),
             live: false,
             last_cursor: 0,
         };
         w.open_if_asked();
         w
+    }
+
+    /// Notes the server's state for every request that just arrived.
+    fn arrive(&mut self) {
+        self.s.pump();
+        for r in &self.s.requests {
+            self.seen
+                .entry(r.id.0)
+                .or_insert_with(|| self.server.records.clone());
+        }
+    }
+
+    /// Answers a request from the server's state when it arrived.
+    fn reply(&mut self, r: unicat_tests::script::Req) {
+        let keys: Vec<String> =
+            serde_json::from_value(r.body["records"].clone()).unwrap_or_default();
+        let records = self
+            .seen
+            .remove(&r.id.0)
+            .unwrap_or_else(|| self.server.records.clone());
+        let body = answer(&records, &keys);
+        self.s.reply(r.id, 200, body, None);
     }
 
     fn check_cursor(&mut self) {
@@ -168,17 +195,14 @@ impl World {
                 }
             }
             Op::Deliver | Op::DeliverLast => {
-                self.s.pump();
+                self.arrive();
                 let r = if matches!(op, Op::Deliver) {
                     self.s.requests.pop_front()
                 } else {
                     self.s.requests.pop_back()
                 };
                 if let Some(r) = r {
-                    let keys: Vec<String> =
-                        serde_json::from_value(r.body["records"].clone()).unwrap_or_default();
-                    let body = self.server.answer(&keys);
-                    self.s.reply(r.id, 200, body, None);
+                    self.reply(r);
                 }
             }
             Op::FailFetch => {
@@ -198,18 +222,16 @@ impl World {
                 self.open_if_asked();
             }
         }
+        self.arrive();
         self.check_cursor();
     }
 
     /// No more faults: answer everything until the client is connected and settled.
     fn heal(&mut self) {
         for _ in 0..10_000 {
-            self.s.pump();
+            self.arrive();
             if let Some(r) = self.s.requests.pop_front() {
-                let keys: Vec<String> =
-                    serde_json::from_value(r.body["records"].clone()).unwrap_or_default();
-                let body = self.server.answer(&keys);
-                self.s.reply(r.id, 200, body, None);
+                self.reply(r);
                 self.check_cursor();
                 continue;
             }

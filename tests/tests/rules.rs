@@ -1193,3 +1193,32 @@ fn load_all_records_walks_the_tree_page_by_page() {
     assert_eq!(s.result(call), Some(&Ok(json!({"records": 5}))));
     assert_eq!(s.client.store().records().len(), 5);
 }
+
+#[test]
+fn the_client_debug_output_holds_no_secret() {
+    let mut s = Script::new(|c| c.keep_api_key(true));
+    s.client
+        .connect(s.now, unicat_core::api::Secret::new("key-1-very-secret"))
+        .unwrap();
+    s.pump();
+    let debug = format!("{:?}", s.client);
+    // Neither as text nor as the decimal bytes a derived Debug of a Vec<u8> would print.
+    let bytes: Vec<String> = b"key-1-very-secret".iter().map(u8::to_string).collect();
+    assert!(!debug.contains("key-1-very-secret"), "{debug}");
+    assert!(
+        !debug.contains(&bytes.join(", ")),
+        "the key's bytes are in Debug output"
+    );
+    let auth = s.take("/auth");
+    s.reply(
+        auth.id,
+        200,
+        envelope(json!({"cc.cursor": 1, "cursor": 1}), json!({})),
+        Some("jwt-secret-token"),
+    );
+    let debug = format!("{:?}", s.client);
+    assert!(
+        !debug.contains("jwt-secret-token") && !debug.contains("key-1-very-secret"),
+        "{debug}"
+    );
+}

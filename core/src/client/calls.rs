@@ -111,7 +111,12 @@ impl Client {
             }
         };
         let id = self.session.alloc_request_id();
-        crate::log!(debug, "{} {}", request.method(), redact_url(&url));
+        crate::log!(
+            debug,
+            "{} {}",
+            request.method(),
+            crate::io::redact_uri(request.uri())
+        );
         self.calls.insert(id, call);
         self.out.push_back(Output::Http {
             id,
@@ -142,7 +147,7 @@ impl Client {
         if then != AfterReauth::Nothing {
             self.after_reauth = then;
         }
-        if self.reauth_running {
+        if self.reauth_running() {
             return;
         }
         let Some(key) = &self.api_key else {
@@ -155,7 +160,6 @@ impl Client {
         let Ok(url) = self.cfg.urls.api("/auth") else {
             return;
         };
-        self.reauth_running = true;
         crate::log!(info, "re-authenticating with the kept API key");
         self.start(Purpose::Reauth, json_req(url, &body), true);
     }
@@ -168,9 +172,6 @@ impl Client {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
-        if matches!(call.purpose, Purpose::Fetch(_)) {
-            self.fetches_in_flight = self.fetches_in_flight.saturating_sub(1);
-        }
         let response = match response {
             Ok(r) => r,
             Err(e) => {
@@ -276,15 +277,11 @@ impl Client {
         let Some(new) = result.get("cc.version").and_then(Value::as_str) else {
             return;
         };
-        let old = self.store.version().to_string();
-        if old != new {
-            self.store.set_version(new.to_string());
-            if !old.is_empty() {
-                self.event(Event::VersionChanged {
-                    old,
-                    new: new.to_string(),
-                });
-            }
+        if let Some(old) = self.store.set_version(new.to_string()) {
+            self.event(Event::VersionChanged {
+                old,
+                new: new.to_string(),
+            });
         }
     }
 
@@ -357,10 +354,26 @@ impl Client {
                 }
             }
             Purpose::Reauth => {
-                self.reauth_running = false;
                 // Fresh schema is welcome; the cursors stay where they are, or the items
                 // between would be skipped.
                 self.merge(resp.data, None);
+                if self.jwt.is_none() {
+                    // Without a token the waiting calls would only ask for another /auth.
+                    let error = CallError::Api(ApiError {
+                        status: 200,
+                        code: 401,
+                        message: "re-authentication returned no JWT".into(),
+                        info: Value::Null,
+                    });
+                    self.after_reauth = AfterReauth::Nothing;
+                    self.event(Event::SyncError {
+                        message: "re-authentication returned no JWT".into(),
+                    });
+                    for waiting in std::mem::take(&mut self.auth_wait) {
+                        self.fail(waiting, error.clone());
+                    }
+                    return;
+                }
                 for call in std::mem::take(&mut self.auth_wait) {
                     self.send(call);
                 }
@@ -379,7 +392,6 @@ impl Client {
                 self.after_fetch(batch, stored);
             }
             Purpose::SyncPage(id) => {
-                self.sync_page_in_flight = false;
                 let more = resp.result.contains_key("warning");
                 let items = match resp.result.get("sync") {
                     Some(Value::Array(items)) => items.clone(),
@@ -415,7 +427,6 @@ impl Client {
             Purpose::Dam(d) => self.finish(d.call, Err(error)),
             Purpose::Walk(w) => self.finish(w.call, Err(error)),
             Purpose::Reauth => {
-                self.reauth_running = false;
                 crate::log!(warn, "re-authentication failed: {error}");
                 self.event(Event::SyncError {
                     message: format!("re-authentication failed: {error}"),
@@ -451,7 +462,6 @@ impl Client {
                 }
             }
             Purpose::SyncPage(id) => {
-                self.sync_page_in_flight = false;
                 if let Some(id) = id {
                     self.finish(id, Err(error));
                 }

@@ -13,6 +13,7 @@ impl Client {
         if !matches!(self.session.state(), SessionState::Idle) {
             return Err(UsageError::AlreadyConnected);
         }
+        let url = self.cfg.urls.api("/auth")?;
         let body = json!({
             "api_key": api_key.expose(),
             "omit_extended_definitions": self.cfg.omit_extended_definitions,
@@ -20,7 +21,6 @@ impl Client {
         if self.cfg.keep_api_key {
             self.api_key = Some(api_key);
         }
-        let url = self.cfg.urls.api("/auth")?;
         let id = self.call_id();
         self.start(Purpose::Load(id, Load::Connect), json_req(url, &body), true);
         Ok(id)
@@ -307,6 +307,7 @@ impl Client {
             }))
             .chain(self.jobs.values().map(|j| j.call))
             .chain(self.sync_pages.iter().copied())
+            .chain(self.sync_pages_done.iter().copied())
             .collect();
         for id in std::mem::take(&mut self.calls).into_keys() {
             self.out.push_back(Output::CancelHttp { id });
@@ -316,6 +317,7 @@ impl Client {
         self.files.clear();
         self.jobs.clear();
         self.sync_pages.clear();
+        self.sync_pages_done.clear();
         let unique: BTreeSet<CallId> = running.into_iter().collect();
         for id in unique {
             self.finish(id, Err(CallError::Closed));

@@ -199,7 +199,22 @@ impl Client {
                 }
             }
             (op, _, _) => {
-                crate::log!(debug, "file answer of the wrong kind for {op:?} ignored");
+                // A stat answered with a read, or the reverse: the runtime broke the contract,
+                // and the call must still finish.
+                crate::log!(warn, "file answer of the wrong kind for {op:?}");
+                let call = match op {
+                    FileOp::UploadStat { call, .. }
+                    | FileOp::UploadRead { call, .. }
+                    | FileOp::DownloadAfter { call, .. } => call,
+                    FileOp::DownloadBefore(d, _) => d.call,
+                };
+                self.finish(
+                    call,
+                    Err(CallError::Transport(TransportError::new(
+                        TransportErrorKind::File,
+                        "the runtime answered a file operation with the wrong kind of answer",
+                    ))),
+                );
             }
         }
     }

@@ -16,6 +16,9 @@ impl Client {
             .apply(items, &mut self.store, &project, &mut effects);
         self.emit_effects(effects);
         self.pump_fetches();
+        // Deletes only matter against fetches in flight; without this a burst of deletes and
+        // no fetch would grow the map for ever.
+        self.prune_deletes();
         self.refresh_cursors();
         self.check_caught_up();
     }
@@ -106,9 +109,7 @@ impl Client {
 
     pub(super) fn prune_deletes(&mut self) {
         let oldest = self
-            .calls
-            .values()
-            .chain(self.retry_at.values())
+            .pending_calls()
             .filter_map(|c| match &c.purpose {
                 Purpose::Fetch(b) => Some(b.sent_seq),
                 _ => None,
@@ -122,7 +123,7 @@ impl Client {
             return;
         }
         let project = self.cfg.urls.project().to_string();
-        while self.fetches_in_flight < self.cfg.max_concurrent_fetches.max(1) {
+        while self.fetches_in_flight() < self.cfg.max_concurrent_fetches.max(1) {
             let Some(batch) = self.sync.take_batch(self.cfg.batch_size, &project) else {
                 break;
             };
@@ -136,7 +137,6 @@ impl Client {
                 self.sync.abandon(batch);
                 continue;
             };
-            self.fetches_in_flight = self.fetches_in_flight.saturating_add(1);
             self.start(Purpose::Fetch(batch), json_req(url, &body), true);
         }
     }
@@ -144,7 +144,6 @@ impl Client {
     pub(super) fn check_caught_up(&mut self) {
         if self.catching_up && self.initsync.is_none() && self.sync.is_settled() {
             self.catching_up = false;
-            self.caught_up = true;
             let (cc_cursor, cursor) = self.sync.applied();
             self.event(Event::CaughtUp { cc_cursor, cursor });
         }
@@ -161,7 +160,7 @@ impl Client {
         for id in std::mem::take(&mut self.sync_pages_done) {
             self.finish(id, Ok(json!({"cc.cursor": cc, "cursor": cursor})));
         }
-        if self.sync_page_in_flight {
+        if self.sync_page_in_flight() {
             return;
         }
         let Some(id) = self.sync_pages.first().copied() else {
@@ -175,7 +174,6 @@ impl Client {
         let (cc, cursor) = self.sync.applied();
         let body = json!({"cc_cursor": cc, "project": self.cfg.urls.project(), "cursor": cursor});
         let url = self.cfg.urls.sync("/get");
-        self.sync_page_in_flight = true;
         self.start(Purpose::SyncPage(id), json_req(url, &body), true);
     }
 
@@ -193,19 +191,9 @@ impl Client {
 
     pub(super) fn drain_session(&mut self) {
         while let Some(output) = self.session.poll_output() {
-            match output {
-                Output::Event(e) => self.on_session_event(e),
-                Output::Http { id, request } => self.out.push_back(Output::Http { id, request }),
-                Output::CancelHttp { id } => self.out.push_back(Output::CancelHttp { id }),
-                Output::OpenWs { id, request } => {
-                    self.out.push_back(Output::OpenWs { id, request })
-                }
-                Output::WsSend { id, frame } => self.out.push_back(Output::WsSend { id, frame }),
-                Output::CloseWs { id } => self.out.push_back(Output::CloseWs { id }),
-                Output::Stat { id, path } => self.out.push_back(Output::Stat { id, path }),
-                Output::ReadFile { id, path, limit } => {
-                    self.out.push_back(Output::ReadFile { id, path, limit })
-                }
+            match output.split_event() {
+                Ok(transport) => self.out.push_back(transport),
+                Err(e) => self.on_session_event(e),
             }
         }
     }
@@ -283,12 +271,12 @@ impl Client {
                 } else {
                     args.swap_remove(0)
                 } {
-                    Value::Array(items) => {
+                    Value::Array(mut items) => {
+                        // The ack's items, then those that came while it was awaited, in one
+                        // go: the client is not caught up until both are in the store.
                         self.catching_up = true;
+                        items.append(&mut self.held_sync);
                         self.apply_sync(items);
-                        let held = std::mem::take(&mut self.held_sync);
-                        self.apply_sync(held);
-                        self.check_caught_up();
                     }
                     _ => {
                         // The seed reads a missing list as an auth problem.
@@ -330,7 +318,6 @@ impl Client {
                 self.initsync = None;
                 self.held_sync.clear();
                 self.catching_up = false;
-                self.caught_up = false;
                 self.sync.on_disconnect();
                 self.refresh_cursors();
                 self.event(Event::Disconnected { reason });

@@ -182,7 +182,7 @@ pub enum Event {
 /// one the Python SDK would derive, so the same options name the same file.
 pub type TransformOptions = Vec<(String, Value)>;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Req {
     /// A JSON POST to the project, global or sync API, with the JWT.
     Json { url: String, body: Vec<u8> },
@@ -196,6 +196,18 @@ enum Req {
     Dam { url: String },
     /// A public media GET into a file.
     Media { url: String, path: PathBuf },
+}
+
+/// Bodies can hold the API key (`/auth`): `Debug` shows their length only.
+impl std::fmt::Debug for Req {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Req::Json { url, body } => write!(f, "Json({url}, {} bytes)", body.len()),
+            Req::Upload { url, body, .. } => write!(f, "Upload({url}, {} bytes)", body.len()),
+            Req::Dam { url } => write!(f, "Dam({url})"),
+            Req::Media { url, path } => write!(f, "Media({url} -> {})", path.display()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -336,20 +348,16 @@ pub struct Client {
     calls: BTreeMap<RequestId, Call>,
     retry_at: BTreeMap<(Instant, u64), Call>,
     auth_wait: Vec<Call>,
-    reauth_running: bool,
     after_reauth: AfterReauth,
     refusals: u32,
     files: BTreeMap<RequestId, FileOp>,
     initsync: Option<AckId>,
     held_sync: Vec<Value>,
     catching_up: bool,
-    caught_up: bool,
-    fetches_in_flight: usize,
     fetch_resume_at: Option<Instant>,
     reload: Option<Reload>,
     sync_pages: Vec<CallId>,
     sync_pages_done: Vec<CallId>,
-    sync_page_in_flight: bool,
     jobs: BTreeMap<String, TrackedJob>,
     recent_jobs: VecDeque<(String, JobInfo)>,
     job_poll_at: Option<Instant>,
@@ -385,20 +393,16 @@ impl Client {
             calls: BTreeMap::new(),
             retry_at: BTreeMap::new(),
             auth_wait: Vec::new(),
-            reauth_running: false,
             after_reauth: AfterReauth::Nothing,
             refusals: 0,
             files: BTreeMap::new(),
             initsync: None,
             held_sync: Vec::new(),
             catching_up: false,
-            caught_up: false,
-            fetches_in_flight: 0,
             fetch_resume_at: None,
             reload: None,
             sync_pages: Vec::new(),
             sync_pages_done: Vec::new(),
-            sync_page_in_flight: false,
             jobs: BTreeMap::new(),
             recent_jobs: VecDeque::new(),
             job_poll_at: None,
@@ -426,10 +430,37 @@ impl Client {
         self.session.state()
     }
 
-    /// Whether the Sync API socket is connected and every change it reported since it
-    /// connected is in the store (an [`Event::CaughtUp`] came, and no disconnect since).
+    /// Whether the Sync API socket is connected, its `initsync` answered, and every change it
+    /// reported is in the store: no sync item waits for a fetch.
     pub fn is_caught_up(&self) -> bool {
-        self.caught_up && self.session.is_connected("/")
+        self.session.is_connected("/")
+            && self.initsync.is_none()
+            && !self.catching_up
+            && self.sync.is_settled()
+    }
+
+    /// Every call the client is making, sent or waiting to be (for a retry, for a JWT).
+    fn pending_calls(&self) -> impl Iterator<Item = &Call> {
+        self.calls
+            .values()
+            .chain(self.retry_at.values())
+            .chain(self.auth_wait.iter())
+    }
+
+    fn fetches_in_flight(&self) -> usize {
+        self.pending_calls()
+            .filter(|c| matches!(c.purpose, Purpose::Fetch(_)))
+            .count()
+    }
+
+    fn sync_page_in_flight(&self) -> bool {
+        self.pending_calls()
+            .any(|c| matches!(c.purpose, Purpose::SyncPage(_)))
+    }
+
+    fn reauth_running(&self) -> bool {
+        self.pending_calls()
+            .any(|c| matches!(c.purpose, Purpose::Reauth))
     }
 
     /// Whether the client holds a JWT.
@@ -743,10 +774,6 @@ fn job_result(job: &JobInfo) -> Option<Result<Value, CallError>> {
     }
 }
 
-fn redact_url(url: &str) -> &str {
-    url.split('?').next().unwrap_or(url)
-}
-
 impl Machine for Client {
     type Event = Event;
 
@@ -847,7 +874,7 @@ impl Client {
         if self.job_poll_at.is_some_and(|t| t <= now) {
             self.job_poll_at = None;
             let socket_up = self.session.is_connected("/");
-            if !self.jobs.is_empty() && !socket_up && !self.sync_page_in_flight {
+            if !self.jobs.is_empty() && !socket_up && !self.sync_page_in_flight() {
                 self.send_sync_page(None);
             }
             self.schedule_job_poll();
