@@ -135,6 +135,30 @@ impl fmt::Debug for WsFrame {
     }
 }
 
+/// The `User-Agent` runtimes send. It is not part of the requests the core builds, so a log
+/// recorded by one release still replays strictly on the next.
+pub const USER_AGENT: &str = concat!("unicat-rs/", env!("CARGO_PKG_VERSION"));
+
+/// How much of a non-200 answer to a [`BodyTarget::File`] download the runtime keeps for the
+/// core's report: enough for any error envelope, little enough that a misrouted file does not
+/// land in memory.
+pub const FILE_ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Where a runtime streams a [`BodyTarget::File`] download before renaming it into place:
+/// beside the destination (a rename never crosses file systems), and named apart for every
+/// download, so two at once, from one client or two, never share a file.
+pub fn part_path(path: &std::path::Path) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PART: AtomicU64 = AtomicU64::new(0);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(
+        ".part-{}-{}",
+        std::process::id(),
+        PART.fetch_add(1, Ordering::Relaxed)
+    ));
+    tmp.into()
+}
+
 /// Where the runtime should put the body of a response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BodyTarget {
@@ -149,8 +173,8 @@ pub enum BodyTarget {
     /// the configured asset folder and a relative path it checked, so it cannot leave that
     /// folder. The runtime writes to a temporary file beside it and renames it into place only
     /// when the status is 200 and the whole body arrived; the [`Input::HttpResponse`] then
-    /// carries an empty body. For any other status the body is read into memory, up to 64 KiB,
-    /// so the core can report it.
+    /// carries an empty body. For any other status the body is read into memory, up to
+    /// [`FILE_ERROR_BODY_LIMIT`], so the core can report it.
     File {
         /// The destination.
         path: std::path::PathBuf,

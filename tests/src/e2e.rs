@@ -374,6 +374,54 @@ pub fn a_download_leaving_the_asset_folder_is_refused<H: UnicatHandle>() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A redirect is an answer, not an instruction: the API never sends one, and following it
+/// would take the client's requests to whatever host the `Location` names. The call fails and
+/// the other host never hears from the client.
+pub fn a_redirect_is_not_followed<H: UnicatHandle>() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let location = format!(
+        "http://{}/api/p/elsewhere/auth",
+        elsewhere.local_addr().unwrap()
+    );
+    let redirector = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        // The whole request, so the client is not cut off mid-write.
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = conn.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+            if seen.ends_with(b"}") {
+                break;
+            }
+        }
+        let answer = format!(
+            "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        conn.write_all(answer.as_bytes()).unwrap();
+    });
+    let h = H::build(
+        &url,
+        "a4b5c6d7-0000-4000-8000-000000000001",
+        Options::default(),
+    );
+    let result = h.connect("the-key-that-must-not-travel");
+    redirector.join().unwrap();
+    assert!(
+        matches!(result, Err(Some(_))),
+        "a redirect answered a call: {result:?}"
+    );
+    match elsewhere.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the client followed the redirect: {other:?}"),
+    }
+}
+
 fn unique() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(Instant::now())

@@ -58,3 +58,8 @@ fn secrets_stay_out_of_debug_and_logs() {
 fn works_over_tls() {
     e2e::works_over_tls::<Smol>()
 }
+
+#[test]
+fn a_redirect_is_not_followed() {
+    e2e::a_redirect_is_not_followed::<Smol>()
+}

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::http;
-use unicat_core::io::{Body, BodyTarget, HttpRequest, Input, RequestId};
+use unicat_core::io::{Body, BodyTarget, HttpRequest, Input, RequestId, FILE_ERROR_BODY_LIMIT};
 
 use crate::driver::Msg;
 use crate::Io;
@@ -137,7 +137,7 @@ fn perform(agent: &ureq::Agent, req: HttpRequest) -> Result<http::Response<Body>
         BodyTarget::File { .. } => response
             .body_mut()
             .with_config()
-            .limit(64 * 1024)
+            .limit(FILE_ERROR_BODY_LIMIT as u64)
             .read_to_vec()
             .unwrap_or_default(),
     };
@@ -154,9 +154,7 @@ fn write_file(path: &Path, mut reader: impl Read) -> Result<(), TransportError> 
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(file_error)?;
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".part-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    let tmp = unicat_core::io::part_path(path);
     let result = (|| {
         let mut file = std::fs::File::create(&tmp).map_err(file_error)?;
         let mut buf = vec![0u8; 64 * 1024];

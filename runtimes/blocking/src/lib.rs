@@ -150,7 +150,10 @@ pub(crate) fn io(roots: &[Vec<u8>], workers: usize, max_ws_message: usize) -> Re
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(10)))
         .max_idle_connections_per_host(workers.max(4))
-        .user_agent(concat!("unicat-rs/", env!("CARGO_PKG_VERSION")))
+        .user_agent(unicat_core::io::USER_AGENT)
+        // The core decides what a redirect means (none is expected from the API); ureq must
+        // not follow one, and with it the `Authorization` header, to another host.
+        .max_redirects(0)
         .tls_config(
             ureq::tls::TlsConfig::builder()
                 .root_certs(root_certs)
@@ -342,8 +345,15 @@ impl Hub {
             }
             return None;
         }
-        self.changed.1.notify_all();
+        self.notify();
         Some(e)
+    }
+
+    /// Wakes state waits. The lock is taken so a waiter between its check and its wait cannot
+    /// miss the wake-up.
+    fn notify(&self) {
+        let _guard = self.changed.0.lock().unwrap_or_else(|p| p.into_inner());
+        self.changed.1.notify_all();
     }
 }
 
@@ -535,7 +545,8 @@ impl UnicatApi {
     /// Waits until the Sync API socket is connected and every change it reported up to then
     /// is in the store.
     pub fn wait_caught_up(&self, timeout: Duration) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long for `Instant` waits without end.
+        let deadline = Instant::now().checked_add(timeout);
         let (lock, cond) = &self.hub.changed;
         let mut guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
@@ -548,12 +559,14 @@ impl UnicatApi {
                     return Err(Error::Closed);
                 }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::MAX, |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 return Err(Error::Timeout);
             }
-            // Woken after every event; the short bound covers an event that came between the
-            // check and the wait.
+            // Woken after every event; the short bound covers a state change that comes with
+            // none (a fetch that changed nothing still settles the sync).
             guard = cond
                 .wait_timeout(guard, left.min(Duration::from_millis(20)))
                 .unwrap_or_else(|p| p.into_inner())
@@ -575,14 +588,15 @@ impl UnicatApi {
     }
 
     /// Closes the client: calls still running fail with [`CallError::Closed`], the socket is
-    /// closed, and every thread is stopped.
+    /// closed, and every thread is stopped (a socket thread still in its handshake ends on its
+    /// own once the handshake does, bounded by its timeout).
     pub fn close(&mut self) {
         write(&self.machine).close(Instant::now());
         self.waker.wake();
         if let Some(mut d) = self.driver.take() {
             d.stop();
         }
-        self.hub.changed.1.notify_all();
+        self.hub.notify();
     }
 }
 

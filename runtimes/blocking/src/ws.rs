@@ -64,12 +64,16 @@ impl WsConn {
         self.wake();
     }
 
-    /// Closes the socket and waits for its thread.
+    /// Closes the socket. A thread past its handshake closes at once and is waited for; one
+    /// still handshaking is left to finish on its own (bounded by the request's timeout, after
+    /// which it sees the close), so closing never stalls the driver on a slow server.
     pub(crate) fn close(mut self) {
         let _ = self.cmds.send(Cmd::Close);
         self.wake();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if self.waker.get().is_some() {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -96,15 +100,25 @@ fn connect(
         } else {
             80
         });
-    let deadline = Instant::now() + request.timeout;
+    // A timeout too long for `Instant` means no deadline.
+    let deadline = Instant::now().checked_add(request.timeout);
+    let left = || {
+        deadline.map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        })
+    };
     let addrs = (host, port)
         .to_socket_addrs()
         .map_err(|e| TransportError::new(TransportErrorKind::Connect, e.to_string()))?;
     let mut last = TransportError::new(TransportErrorKind::Connect, "no address");
     let mut stream = None;
     for addr in addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match TcpStream::connect_timeout(&addr, left.max(Duration::from_millis(1))) {
+        let attempt = match left() {
+            Some(left) => TcpStream::connect_timeout(&addr, left),
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
             Ok(s) => {
                 stream = Some(s);
                 break;
@@ -115,11 +129,8 @@ fn connect(
     let stream = stream.ok_or(last)?;
     let _ = stream.set_nodelay(true);
     // The handshake itself is bounded by the request's timeout.
-    let left = deadline
-        .saturating_duration_since(Instant::now())
-        .max(Duration::from_millis(1));
-    let _ = stream.set_read_timeout(Some(left));
-    let _ = stream.set_write_timeout(Some(left));
+    let _ = stream.set_read_timeout(left());
+    let _ = stream.set_write_timeout(left());
 
     let mut req = uri
         .to_string()

@@ -3,7 +3,6 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::io::{Body, FileInfo};
@@ -58,19 +57,10 @@ pub(crate) struct PartFile {
     path: PathBuf,
 }
 
-/// Distinguishes the temporary files of downloads running at once in one process.
-static PART: AtomicU64 = AtomicU64::new(0);
-
 impl PartFile {
     /// Creates the temporary file, and the destination's folders.
     pub(crate) async fn create(path: &Path) -> Result<PartFile, TransportError> {
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(
-            ".part-{}-{}",
-            std::process::id(),
-            PART.fetch_add(1, Ordering::Relaxed)
-        ));
-        let tmp = PathBuf::from(tmp);
+        let tmp = unicat_core::io::part_path(path);
         let (dir, at) = (path.parent().map(Path::to_path_buf), tmp.clone());
         let file = blocking::unblock(move || {
             if let Some(dir) = dir {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::http::{self, header, HeaderValue, Method};
-use unicat_core::io::{Body, BodyTarget, HttpRequest};
+use unicat_core::io::{Body, BodyTarget, HttpRequest, FILE_ERROR_BODY_LIMIT, USER_AGENT};
 use ureq_proto::client::{
     Await100Result, Call, RecvBodyResult, RecvResponseResult, SendRequestResult,
 };
@@ -19,8 +19,6 @@ use ureq_proto::BodyMode;
 use crate::fs::PartFile;
 use crate::net::{Io, Origin, Stream};
 
-/// How much of a non-200 response to a file download is kept, for the core's report.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// The most bytes of status line and headers accepted.
 const MAX_HEAD: usize = 64 * 1024;
 /// The largest request head written (headers the core built; a JWT is a few hundred bytes).
@@ -281,10 +279,7 @@ where
 {
     let headers = request.headers_mut();
     if !headers.contains_key(header::USER_AGENT) {
-        headers.insert(
-            header::USER_AGENT,
-            HeaderValue::from_static(concat!("unicat-rs/", env!("CARGO_PKG_VERSION"))),
-        );
+        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     }
     let may_have_body = !matches!(
         *request.method(),
@@ -370,7 +365,7 @@ where
         },
         BodyTarget::File { .. } => Sink::Capped {
             bytes: Vec::new(),
-            limit: ERROR_BODY_LIMIT,
+            limit: FILE_ERROR_BODY_LIMIT,
         },
     };
 

@@ -143,11 +143,19 @@ impl Stream {
         let name = ServerName::try_from(origin.host.clone()).map_err(|e| {
             TransportError::new(TransportErrorKind::Tls, format!("{}: {e}", origin.host))
         })?;
-        let tls = io
-            .tls
-            .connect(name, tcp)
-            .await
-            .map_err(|e| TransportError::new(TransportErrorKind::Tls, e.to_string()))?;
+        let tls = io.tls.connect(name, tcp).await.map_err(|e| {
+            // A refused certificate or a protocol error is TLS's; a reset or a timeout
+            // during the handshake is the network's, and is retried like one.
+            let kind = if e
+                .get_ref()
+                .is_some_and(|inner| inner.is::<futures_rustls::rustls::Error>())
+            {
+                TransportErrorKind::Tls
+            } else {
+                TransportErrorKind::Io
+            };
+            TransportError::new(kind, e.to_string())
+        })?;
         Ok(Stream::Tls(Box::new(tls)))
     }
 
