@@ -10,3 +10,8 @@ pub mod peers;
 pub mod runtimes;
 pub mod script;
 pub mod sim;
+
+/// The README's Rust examples, compiled as doctests so they keep up with the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

@@ -401,6 +401,14 @@ impl Deref for StoreRef<'_> {
 /// each event goes to one of them.
 pub struct Events(Pin<Box<async_channel::Receiver<Event>>>);
 
+impl Events {
+    /// The next event, or `None` once the client is closed: the stream's `next` without a
+    /// stream extension trait in scope.
+    pub async fn recv(&self) -> Option<Event> {
+        self.0.recv().await.ok()
+    }
+}
+
 impl Clone for Events {
     fn clone(&self) -> Self {
         Events(Box::pin((*self.0).clone()))

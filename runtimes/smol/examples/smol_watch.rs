@@ -1,7 +1,7 @@
 //! `watch <record-gid> [--lang en] [--fields artnr,price]`: prints the record's fields,
 //! space-separated, once, then again each time one of them changes. Reads `UNICAT_URL`,
 //! `UNICAT_PROJECT` and `UNICAT_API_KEY`; logs to stderr through `RUST_LOG`. The same
-//! command line as the blocking runtime's `watch`.
+//! command line as the blocking runtime's `watch`; run it as `smol_watch`.
 
 #[path = "../../examples/common.rs"]
 mod common;

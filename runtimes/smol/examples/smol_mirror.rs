@@ -2,7 +2,7 @@
 //! as `{"cc.version", "cc.cursor", "cursor", "data": {<map>: {<key>: object}}}`, rewritten
 //! atomically once a burst of changes settles. Reads `UNICAT_URL`, `UNICAT_PROJECT` and
 //! `UNICAT_API_KEY`; logs to stderr through `RUST_LOG`; exits cleanly on SIGINT and SIGTERM.
-//! The same command line as the blocking runtime's `mirror`.
+//! The same command line as the blocking runtime's `mirror`; run it as `smol_mirror`.
 
 #[path = "../../examples/common.rs"]
 mod common;

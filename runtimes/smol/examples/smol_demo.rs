@@ -1,4 +1,4 @@
-//! `demo`: starts the embedded dev server in-process, connects, watches a record while a
+//! `smol_demo`: starts the embedded dev server in-process, connects, watches a record while a
 //! simulated ERP changes its price a few times, prints each change with how long it took to
 //! arrive, and exits. No Unicat account needed. The same program as the blocking runtime's
 //! `demo`, on the async client.
