@@ -79,11 +79,12 @@ impl Host {
         }
     }
 
+    /// Keeps a connection for reuse, and closes those idle too long: `take_idle` takes the
+    /// newest first, so the oldest would otherwise hold their sockets open indefinitely.
     fn put_idle(&self, stream: Stream) {
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((stream, Instant::now()));
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.retain(|(_, since)| since.elapsed() < IDLE_TIMEOUT);
+        idle.push((stream, Instant::now()));
     }
 }
 
