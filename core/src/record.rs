@@ -911,6 +911,22 @@ impl Recorder {
 
     fn redact_body(&mut self, body: &mut BodyRecord) {
         let BodyRecord::Text(text) = body else { return };
+        if text.contains("\"JWT\"") {
+            // A polling body: Engine.IO packets joined by a record separator, the CONNECT
+            // among them.
+            let packets: Vec<String> = text
+                .split('\x1e')
+                .map(|p| {
+                    let mut frame = FrameRecord::Text(p.to_string());
+                    self.redact_frame(&mut frame);
+                    match frame {
+                        FrameRecord::Text(t) => t,
+                        FrameRecord::Binary(_) => p.to_string(),
+                    }
+                })
+                .collect();
+            *text = packets.join("\x1e");
+        }
         if !text.contains("\"api_key\"") {
             return;
         }
@@ -993,14 +1009,29 @@ impl Recorder {
         });
     }
 
+    /// A polling request or an upgrade names the session in its query; recording may have
+    /// started after the open packet that introduced it.
+    fn note_sid_in(&mut self, uri: &str) {
+        let query = uri.split_once('?').map_or("", |(_, q)| q);
+        if let Some(sid) = query.split('&').find_map(|kv| kv.strip_prefix("sid=")) {
+            self.placeholder(sid, Kind::Sid);
+        }
+    }
+
     pub(crate) fn output(&mut self, output: &Output<Event>) {
         let mut out = OutputRecord::new(output);
         match &mut out {
-            OutputRecord::Http { headers, body, .. } => {
+            OutputRecord::Http {
+                uri, headers, body, ..
+            } => {
+                self.note_sid_in(uri);
                 self.redact_headers(headers);
                 self.redact_body(body);
             }
-            OutputRecord::OpenWs { headers, .. } => self.redact_headers(headers),
+            OutputRecord::OpenWs { uri, headers, .. } => {
+                self.note_sid_in(uri);
+                self.redact_headers(headers);
+            }
             OutputRecord::WsSend { frame, .. } => self.redact_frame(frame),
             _ => {}
         }

@@ -212,8 +212,10 @@ impl Sync {
         *self = Sync {
             generation: self.generation.saturating_add(1),
             seq: self.seq,
-            // Fetches already sent still land; their keys must not be fetched twice at once.
+            // Fetches already sent still land: their keys must not be fetched twice at once,
+            // and data they bring back must not undo a delete handled while they were out.
             in_flight: std::mem::take(&mut self.in_flight),
+            deletes: std::mem::take(&mut self.deletes),
             ..Sync::default()
         };
         self.load_cursors(cc, project);
@@ -350,11 +352,13 @@ impl Sync {
                 }
             }
             Action::Update => {
+                // Held also while its fetch is out: that answer may predate this change.
                 let held = store.contains(t, &key)
                     || self
                         .pending
                         .get(&t)
-                        .is_some_and(|p| p.waiters.contains_key(&key));
+                        .is_some_and(|p| p.waiters.contains_key(&key))
+                    || self.in_flight.get(&t).is_some_and(|s| s.contains(&key));
                 if held && t != DataType::Languages {
                     self.want(t, key, waiter);
                 }
@@ -424,31 +428,36 @@ impl Sync {
             .find(|(t, p)| p.order.iter().any(|k| !busy(t, k)))?;
         let mut keys: Vec<String> = Vec::new();
         let mut waiters = Vec::new();
-        let mut kept = VecDeque::with_capacity(p.order.len());
+        // Busy keys are set aside and put back in front: there are at most as many as keys in
+        // flight, so a batch costs its own size, not the length of the queue.
+        let mut busy_keys = Vec::new();
         let mut plural: Option<bool> = None;
         while let Some(key) = p.order.pop_front() {
-            let full = match plural {
-                None => false,
-                Some(first) => !first || keys.len() >= size.max(1),
-            };
-            if full {
-                kept.push_back(key);
-                kept.append(&mut p.order);
-                break;
-            }
-            let this_plural = plural_key(t, &key, project);
-            let fits = !busy(&t, &key) && plural.is_none_or(|first| first && this_plural);
-            if !fits {
-                kept.push_back(key);
+            if busy(&t, &key) {
+                busy_keys.push(key);
                 continue;
             }
-            plural.get_or_insert(this_plural);
+            let this_plural = plural_key(t, &key, project);
+            match plural {
+                None => plural = Some(this_plural),
+                // A batch holds plural keys of one kind only, and at most `size` of them.
+                Some(true) if this_plural && keys.len() < size.max(1) => {}
+                Some(_) => {
+                    p.order.push_front(key);
+                    break;
+                }
+            }
             for w in p.waiters.remove(&key).unwrap_or_default() {
                 waiters.push((key.clone(), w));
             }
             keys.push(key);
+            if plural == Some(false) {
+                break;
+            }
         }
-        p.order = kept;
+        for key in busy_keys.into_iter().rev() {
+            p.order.push_front(key);
+        }
         self.in_flight
             .entry(t)
             .or_default()
@@ -468,6 +477,12 @@ impl Sync {
                 set.remove(key);
             }
         }
+    }
+
+    /// The sequence number of the last batch taken: batches taken from now on carry a larger
+    /// `sent_seq`.
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
     }
 
     /// Whether data for this key, from a request sent at `sent_seq`, is older than a delete.

@@ -5,10 +5,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use unicat_core::api::{ApiError, CallError};
 use unicat_core::client::{CallOptions, Event};
-use unicat_core::io::{FileInfo, Machine};
+use unicat_core::config::TransportMode;
+use unicat_core::io::{Body, FileInfo, Input, Machine};
 use unicat_core::store::DataType;
 use unicat_core::sync::Action;
-use unicat_tests::script::{envelope, failure, item, record, Script};
+use unicat_tests::script::{envelope, failure, item, record, Script, OPEN};
 
 fn held(records: &[(&str, f64)]) -> Value {
     let map: serde_json::Map<String, Value> = records
@@ -693,6 +694,46 @@ fn rule_4_restore_resets_reloads_and_fetches_held_records_again() {
 }
 
 #[test]
+fn rule_4_a_restore_waits_for_the_fetch_that_brings_restored_data() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
+    s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    let before = s.take("/records/get");
+    let done = json!([{"type": "cc", "cursor": 11, "action": "UPDATE", "data_type": "jobs", "data_key": "t9", "data": {"project_gid": "p1", "job": "restore_project", "status": "done", "info": {}}}]);
+    s.push(done);
+    let init = s.take("/init");
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 40}), json!({})),
+        None,
+    );
+    // The fetch sent before the restore lands with pre-restore data: the reload goes on.
+    s.reply(
+        before.id,
+        200,
+        envelope(json!({}), held(&[("r1", 1.5)])),
+        None,
+    );
+    assert_eq!(s.client.store().cc_cursor(), 10, "the restore is not done");
+    s.take_events();
+    let after = s.take("/records/get");
+    s.reply(
+        after.id,
+        200,
+        envelope(json!({}), held(&[("r1", 0.5)])),
+        None,
+    );
+    assert_eq!(
+        changed(&s),
+        [(DataType::Records, "r1".into(), Action::Update)]
+    );
+    assert_eq!(
+        (s.client.store().cc_cursor(), s.client.store().cursor()),
+        (30, 40)
+    );
+}
+
+#[test]
 fn rule_4_a_null_initsync_ack_is_reported_and_re_authenticates() {
     let mut s = Script::new(|c| c.keep_api_key(true));
     s.authenticate(1, 1, json!({}));
@@ -830,6 +871,69 @@ fn rule_5_data_older_than_a_later_delete_is_not_resurrected() {
     );
     assert!(s.client.store().record("r1").is_none());
     assert_eq!(s.client.store().cursor(), 12);
+}
+
+#[test]
+fn rule_5_a_change_noticed_while_its_fetch_is_out_is_fetched_again() {
+    let mut s = Script::connected(10, 10, json!({}), |c| c);
+    s.push(json!([item("p1", 11, "INSERT", "fields", "f1")]));
+    let first = s.take("/fields/get");
+    // Not yet in the store, but its fetch is out: that answer may predate this change.
+    s.push(json!([item("p1", 12, "UPDATE", "fields", "f1")]));
+    assert!(!s.has("/fields/get"), "one fetch of a key at a time");
+    let field = |label: &str| json!({"fields": {"f1": {"gid": "f1", "label": label}}});
+    s.reply(first.id, 200, envelope(json!({}), field("old")), None);
+    assert_eq!(s.client.store().cursor(), 11, "12 waits for its own fetch");
+    let second = s.take("/fields/get");
+    s.reply(second.id, 200, envelope(json!({}), field("new")), None);
+    assert_eq!(
+        s.client
+            .store()
+            .get(DataType::Fields, "f1")
+            .and_then(|f| f.pointer("/label")),
+        Some(json!("new"))
+    );
+    assert_eq!(s.client.store().cursor(), 12);
+}
+
+#[test]
+fn rule_5_a_delete_outlives_a_reload_while_an_older_fetch_is_out() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
+    s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    let fetch = s.take("/records/get");
+    s.push(json!([item("p1", 12, "DELETE", "records", "r1")]));
+    s.client.init(s.now).unwrap();
+    let init = s.take("/init");
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 12}), json!({})),
+        None,
+    );
+    // The fetch sent before the delete lands after the reload.
+    s.reply(
+        fetch.id,
+        200,
+        envelope(json!({}), held(&[("r1", 2.0)])),
+        None,
+    );
+    assert!(s.client.store().record("r1").is_none(), "r1 came back");
+}
+
+#[test]
+fn rule_5_a_refused_fetch_still_lets_the_client_catch_up() {
+    let mut s = Script::new(|c| c);
+    s.authenticate(10, 10, held(&[("r1", 1.0)]));
+    let (ack, _) = s.open_socket();
+    s.ack(ack, json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    assert!(!s.client.is_caught_up());
+    let f = s.take("/records/get");
+    s.reply(f.id, 403, failure(403, "Permission denied"), None);
+    assert!(s.client.is_caught_up());
+    assert!(s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::CaughtUp { cursor: 11, .. })));
 }
 
 // ---- 6. Batching ---------------------------------------------------------------------------
@@ -1122,6 +1226,42 @@ fn rule_8_a_401_re_authenticates_once_and_retries_once() {
 }
 
 #[test]
+fn rule_8_a_re_auth_without_a_jwt_fails_the_call_and_the_socket_goes_on() {
+    let mut s = Script::connected(1, 1, json!({}), |c| c.keep_api_key(true));
+    let call = s
+        .client
+        .call(s.now, "/records/get", None, CallOptions::default())
+        .unwrap();
+    let r = s.take("/records/get");
+    s.reply(r.id, 401, failure(401, "Permission denied"), None);
+    let auth = s.take("/auth");
+    // Meanwhile the socket drops and reconnects; its CONNECT waits for the token.
+    s.drop_socket();
+    s.advance_until(10, |s| !s.ws_opening.is_empty());
+    let id = s.ws_opening.pop_front().unwrap();
+    s.client.handle_input(s.now, Input::WsOpened { id });
+    s.ws = Some(id);
+    let sent = s.sent.len();
+    s.frame(OPEN);
+    assert!(
+        !s.sent[sent..].iter().any(|f| f.starts_with("40")),
+        "{:?}",
+        s.sent
+    );
+    // The server answers /auth without a token.
+    s.reply(auth.id, 200, envelope(json!({}), json!({})), None);
+    assert_eq!(
+        s.result(call).unwrap().as_ref().unwrap_err().code(),
+        Some(401)
+    );
+    assert!(
+        s.sent[sent..].iter().any(|f| f == "40"),
+        "the socket was left waiting: {:?}",
+        &s.sent[sent..]
+    );
+}
+
+#[test]
 fn rule_8_without_a_kept_key_a_401_is_returned() {
     let mut s = Script::connected(1, 1, json!({}), |c| c);
     let call = s
@@ -1221,4 +1361,49 @@ fn the_client_debug_output_holds_no_secret() {
         !debug.contains("jwt-secret-token") && !debug.contains("key-1-very-secret"),
         "{debug}"
     );
+}
+
+#[test]
+fn recording_started_mid_session_names_no_secret() {
+    let mut s = Script::new(|c| c.transport(TransportMode::Polling));
+    s.client
+        .connect(s.now, unicat_core::api::Secret::new("key-1-very-secret"))
+        .unwrap();
+    let auth = s.take("/auth");
+    s.reply(
+        auth.id,
+        200,
+        envelope(json!({"cc.cursor": 1, "cursor": 1}), json!({})),
+        Some("jwt-secret-token"),
+    );
+    let open = s.take("/sync/io/");
+    let body = OPEN.replace("\"eio\"", "\"eio-session-id-42\"");
+    let response = http::Response::builder()
+        .status(200)
+        .body(Body(body.into_bytes()))
+        .unwrap();
+    s.client.handle_input(
+        s.now,
+        Input::HttpResponse {
+            id: open.id,
+            response,
+        },
+    );
+    // Recording starts once the token and the session id are known, before the requests
+    // that carry them are taken.
+    s.client.record();
+    let connect = s.take("/sync/io/");
+    assert!(
+        connect.uri.contains("sid=eio-session-id-42"),
+        "{}",
+        connect.uri
+    );
+    let mut log = String::new();
+    while let Some(line) = s.client.poll_record() {
+        log.push_str(&line);
+    }
+    assert!(log.contains("\"40{\\\"JWT\\\":\\\"REDACTED-JWT-"), "{log}");
+    for secret in ["jwt-secret-token", "eio-session-id-42", "key-1-very-secret"] {
+        assert!(!log.contains(secret), "{secret} is in the log: {log}");
+    }
 }

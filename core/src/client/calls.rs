@@ -343,13 +343,14 @@ impl Client {
                                     .map(|(_, k)| k.clone()),
                             );
                         }
+                        let since = self.sync.seq();
                         if let Some(reload) = self.reload.as_mut() {
                             reload.expect = held.into_iter().collect();
+                            reload.since = since;
                         }
                         self.event(Event::StoreReset);
                         self.finish_reload_if_done();
-                        self.pump_fetches();
-                        self.refresh_cursors();
+                        self.sync_progressed();
                     }
                 }
             }
@@ -365,18 +366,18 @@ impl Client {
                         message: "re-authentication returned no JWT".into(),
                         info: Value::Null,
                     });
-                    self.after_reauth = AfterReauth::Nothing;
                     self.event(Event::SyncError {
                         message: "re-authentication returned no JWT".into(),
                     });
                     for waiting in std::mem::take(&mut self.auth_wait) {
                         self.fail(waiting, error.clone());
                     }
-                    return;
                 }
                 for call in std::mem::take(&mut self.auth_wait) {
                     self.send(call);
                 }
+                // The socket goes on even without a token: the server refuses it, and the
+                // refusal count bounds how often that leads to another /auth.
                 match std::mem::replace(&mut self.after_reauth, AfterReauth::Nothing) {
                     AfterReauth::Nothing => {}
                     AfterReauth::Authenticate => self.authenticate_socket(),
@@ -421,6 +422,10 @@ impl Client {
 
     pub(super) fn fail(&mut self, call: Call, error: CallError) {
         match call.purpose {
+            Purpose::Load(id, Load::Restore) => {
+                self.reload_failed(&error);
+                self.finish(id, Err(error));
+            }
             Purpose::App(id) | Purpose::Load(id, _) | Purpose::Media(id, _) => {
                 self.finish(id, Err(error))
             }
@@ -457,8 +462,7 @@ impl Client {
                         batch.data_type
                     );
                     self.sync.abandon(batch);
-                    self.refresh_cursors();
-                    self.pump_fetches();
+                    self.sync_progressed();
                 }
             }
             Purpose::SyncPage(id) => {

@@ -62,6 +62,7 @@ impl Client {
             barrier,
             expect: BTreeSet::new(),
             started: false,
+            since: 0,
         });
         let Ok(url) = self.cfg.urls.api("/init") else {
             return;
@@ -85,7 +86,7 @@ impl Client {
 
     pub(super) fn after_fetch(&mut self, batch: Batch, stored: BTreeSet<(DataType, String)>) {
         let mut effects = Vec::new();
-        if let Some(reload) = self.reload.as_mut() {
+        if let Some(reload) = self.reload.as_mut().filter(|r| batch.sent_seq > r.since) {
             let t = batch.data_type;
             for key in &batch.keys {
                 if reload.expect.remove(&(t, key.clone())) {
@@ -100,11 +101,31 @@ impl Client {
         self.sync.complete(batch, &self.store, &mut effects);
         self.finish_reload_if_done();
         self.emit_effects(effects);
+        self.sync_progressed();
+    }
+
+    /// After anything that may have settled sync items (a fetch landed or was given up, a
+    /// reload finished or failed): move the cursors, send what is queued, and report what is
+    /// now complete, so neither `caught_up` nor a `sync_now` call waits for nothing.
+    pub(super) fn sync_progressed(&mut self) {
         self.prune_deletes();
         self.refresh_cursors();
         self.pump_fetches();
         self.check_caught_up();
         self.pump_sync_pages();
+    }
+
+    /// The `/init` of a restore failed for good: the store keeps what it had, the application
+    /// is told, and sync goes on rather than waiting for ever on the restore.
+    pub(super) fn reload_failed(&mut self, error: &CallError) {
+        if let Some(r) = self.reload.take() {
+            crate::log!(warn, "the reload after a restore failed: {error}");
+            self.event(Event::SyncError {
+                message: format!("the reload after a restore failed: {error}"),
+            });
+            self.sync.release(&r.barrier);
+            self.sync_progressed();
+        }
     }
 
     pub(super) fn prune_deletes(&mut self) {

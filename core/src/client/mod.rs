@@ -295,6 +295,9 @@ struct Reload {
     barrier: Waiter,
     expect: BTreeSet<(DataType, String)>,
     started: bool,
+    /// The sync sequence when the reload's fetches were queued: only batches taken after it
+    /// bring the restored data.
+    since: u64,
 }
 
 #[derive(Debug)]
@@ -489,7 +492,16 @@ impl Client {
     #[cfg(feature = "record")]
     pub fn record(&mut self) {
         if self.recorder.is_none() {
-            self.recorder = Some(crate::record::Recorder::new(self.t0, &self.cfg));
+            let mut recorder = crate::record::Recorder::new(self.t0, &self.cfg);
+            // Recording may start mid-session: the secrets already held must be known before
+            // the first line names them.
+            if let Some(key) = &self.api_key {
+                recorder.note_api_key(key);
+            }
+            if let Some(jwt) = &self.jwt {
+                recorder.note_jwt(jwt.expose());
+            }
+            self.recorder = Some(recorder);
         }
     }
 
