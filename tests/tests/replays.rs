@@ -107,3 +107,29 @@ fn a_divergence_names_its_line_and_both_values() {
     }
     let _ = json!(null);
 }
+
+#[test]
+fn an_output_made_earlier_than_recorded_is_a_divergence() {
+    let text = std::fs::read_to_string(golden::dir().join("quiet.jsonl")).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // An input, its one output, and the next input: record the output after that input, as
+    // if the live client had made it one step later.
+    let is = |l: &str, kind: &str| l.starts_with(&format!("{{\"{kind}\""));
+    let i = (1..lines.len() - 2)
+        .find(|&i| {
+            is(lines[i], "at_us")
+                && lines[i].contains("\"in\"")
+                && is(lines[i + 1], "out")
+                && lines[i + 2].contains("\"in\"")
+        })
+        .expect("an input with one output followed by an input");
+    lines.swap(i + 1, i + 2);
+    let log = Log::parse(lines.join("\n").as_bytes()).unwrap();
+    match replay(&log, Mode::Strict) {
+        Err(ReplayError::Divergence { line, expected, .. }) => {
+            assert_eq!(line, i + 2, "1-based: the moved input's line");
+            assert_eq!(expected, "nothing");
+        }
+        other => panic!("no divergence: {other:?}"),
+    }
+}

@@ -206,11 +206,30 @@ fn strict(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayE
     let mut outputs = 0;
     let as_json =
         |o: &Output<Event>| serde_json::to_value(OutputRecord::new(o)).unwrap_or(Value::Null);
+    // Outputs are taken when the log shows the live driver took them, not eagerly after each
+    // input: a command runs on the caller's thread, so the driver may feed it and a socket
+    // message before it polls, and an output built at poll time sees both. A driver step is
+    // `In? Timeout? Out*`, drained to the end; so where a step begins and no command came
+    // since the last one, the client must have nothing left to give.
+    let mut drained = true;
+    let mut previous_was_input = false;
     for (n, line) in &log.lines {
         let n = *n;
-        // Outputs are taken when the log shows the live driver took them, not eagerly after
-        // each input: a command runs on the caller's thread, so the driver may feed it and a
-        // socket message before it polls, and an output built at poll time sees both.
+        let starts_step = match line {
+            Line::In { .. } => true,
+            Line::Timeout { .. } => !previous_was_input,
+            Line::Cmd { .. } | Line::Out { .. } => false,
+        };
+        if starts_step && drained {
+            if let Some(early) = client.poll_output() {
+                return Err(ReplayError::Divergence {
+                    line: n,
+                    expected: "nothing".into(),
+                    actual: as_json(&early).to_string(),
+                });
+            }
+        }
+        previous_was_input = matches!(line, Line::In { .. });
         match line {
             Line::In { at_us, input } => {
                 let input = input.input().map_err(|e| parse_err(n, e))?;
@@ -219,6 +238,7 @@ fn strict(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayE
             Line::Cmd { at_us, cmd } => {
                 // A command the recorded client refused is refused again; nothing to compare.
                 let _ = client.execute(at(t0, *at_us), cmd.command());
+                drained = false;
             }
             Line::Timeout { at_us, .. } => client.handle_timeout(at(t0, *at_us)),
             Line::Out { out } => {
@@ -237,6 +257,9 @@ fn strict(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayE
                 outputs += 1;
                 continue;
             }
+        }
+        if starts_step {
+            drained = true;
         }
         steps += 1;
     }
