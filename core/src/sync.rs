@@ -161,8 +161,8 @@ pub(crate) struct Sync {
     pending: BTreeMap<DataType, Pending>,
     /// Deletes handled recently, with the sequence number they were handled at.
     deletes: BTreeMap<(DataType, String), u64>,
-    /// Keys whose fetch is under way, per type.
-    in_flight: BTreeMap<DataType, std::collections::BTreeSet<String>>,
+    /// Keys whose fetch is under way, per type, with the sequence number it was sent at.
+    in_flight: BTreeMap<DataType, BTreeMap<String, u64>>,
     seq: u64,
 }
 
@@ -352,13 +352,19 @@ impl Sync {
                 }
             }
             Action::Update => {
-                // Held also while its fetch is out: that answer may predate this change.
+                // Held also while its fetch is out: that answer may predate this change. Unless
+                // the key was deleted after that fetch went out: its answer will be dropped,
+                // and fetching the key again would bring back what the server deleted.
                 let held = store.contains(t, &key)
                     || self
                         .pending
                         .get(&t)
                         .is_some_and(|p| p.waiters.contains_key(&key))
-                    || self.in_flight.get(&t).is_some_and(|s| s.contains(&key));
+                    || self
+                        .in_flight
+                        .get(&t)
+                        .and_then(|s| s.get(&key))
+                        .is_some_and(|&sent| !self.deleted_since(t, &key, sent));
                 if held && t != DataType::Languages {
                     self.want(t, key, waiter);
                 }
@@ -421,7 +427,7 @@ impl Sync {
     /// land out of order and leave the older data in the store.
     pub(crate) fn take_batch(&mut self, size: usize, project: &str) -> Option<Batch> {
         let in_flight = &self.in_flight;
-        let busy = |t: &DataType, k: &str| in_flight.get(t).is_some_and(|s| s.contains(k));
+        let busy = |t: &DataType, k: &str| in_flight.get(t).is_some_and(|s| s.contains_key(k));
         let (&t, p) = self
             .pending
             .iter_mut()
@@ -458,16 +464,17 @@ impl Sync {
         for key in busy_keys.into_iter().rev() {
             p.order.push_front(key);
         }
+        self.seq = self.seq.saturating_add(1);
+        let sent_seq = self.seq;
         self.in_flight
             .entry(t)
             .or_default()
-            .extend(keys.iter().cloned());
-        self.seq = self.seq.saturating_add(1);
+            .extend(keys.iter().map(|k| (k.clone(), sent_seq)));
         Some(Batch {
             data_type: t,
             keys,
             waiters,
-            sent_seq: self.seq,
+            sent_seq,
         })
     }
 
@@ -512,15 +519,26 @@ impl Sync {
     }
 
     /// The batch failed in a way a retry may fix: put its keys back at the front, waiters and
-    /// all, so the cursors keep waiting for them.
+    /// all, so the cursors keep waiting for them. A key deleted while the batch was out is
+    /// not put back: its delete superseded the items that wanted it.
     pub(crate) fn requeue(&mut self, batch: Batch) {
         self.landed(&batch);
-        let p = self.pending.entry(batch.data_type).or_default();
+        let t = batch.data_type;
         let mut by_key: BTreeMap<String, Vec<Waiter>> = BTreeMap::new();
         for (k, w) in batch.waiters {
             by_key.entry(k).or_default().push(w);
         }
-        for key in batch.keys.into_iter().rev() {
+        let (gone, keys): (Vec<String>, Vec<String>) = batch
+            .keys
+            .into_iter()
+            .partition(|k| self.deleted_since(t, k, batch.sent_seq));
+        for key in gone {
+            for w in by_key.remove(&key).unwrap_or_default() {
+                self.release(&w);
+            }
+        }
+        let p = self.pending.entry(t).or_default();
+        for key in keys.into_iter().rev() {
             let ws = by_key.remove(&key).unwrap_or_default();
             match p.waiters.get_mut(&key) {
                 Some(existing) => existing.extend(ws),

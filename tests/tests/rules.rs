@@ -897,6 +897,47 @@ fn rule_5_a_change_noticed_while_its_fetch_is_out_is_fetched_again() {
 }
 
 #[test]
+fn rule_5_a_key_deleted_while_its_failed_fetch_was_out_is_not_fetched_again() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |mut c| {
+        c.retry.retries = 0;
+        c
+    });
+    s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    let fetch = s.take("/records/get");
+    s.push(json!([item("p1", 12, "DELETE", "records", "r1")]));
+    s.fail(fetch.id);
+    assert_eq!(s.client.store().cursor(), 12, "the delete settled item 11");
+    s.advance(Duration::from_secs(6));
+    assert!(!s.has("/records/get"), "r1 would come back from the server");
+    assert!(s.client.store().record("r1").is_none());
+}
+
+#[test]
+fn rule_5_a_change_after_a_delete_does_not_count_the_old_fetch_as_held() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
+    s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    let fetch = s.take("/records/get");
+    // Deleted, then created again under the same key: a record we do not hold.
+    s.push(json!([
+        item("p1", 12, "DELETE", "records", "r1"),
+        item("p1", 13, "INSERT", "records", "r1"),
+        item("p1", 14, "UPDATE", "records", "r1")
+    ]));
+    s.reply(
+        fetch.id,
+        200,
+        envelope(json!({}), held(&[("r1", 2.0)])),
+        None,
+    );
+    assert!(
+        !s.has("/records/get"),
+        "14 is about a record we do not hold"
+    );
+    assert!(s.client.store().record("r1").is_none());
+    assert_eq!(s.client.store().cursor(), 14);
+}
+
+#[test]
 fn rule_5_a_delete_outlives_a_reload_while_an_older_fetch_is_out() {
     let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
     s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));

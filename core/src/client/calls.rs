@@ -455,6 +455,8 @@ impl Client {
                     );
                     self.sync.requeue(batch);
                     self.fetch_resume_at = after(self.now, self.cfg.fetch_retry_delay);
+                    // Keys deleted meanwhile were dropped, and their items settled with them.
+                    self.sync_progressed();
                 } else {
                     crate::log!(
                         warn,
