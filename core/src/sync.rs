@@ -16,8 +16,15 @@
 //! Keys to fetch are gathered per data type while a sync list is handled (and while earlier
 //! fetches are in flight), deduplicated, dropped when a later item deletes them, and sent as
 //! plural requests of at most `batch_size` keys.
+//!
+//! # Loads from scratch
+//!
+//! A load (`/init` at connect, on request, after a restore) brings the whole store as of the
+//! server's cursor when it read it, but items newer than that may have been handled while the
+//! load was out. Those items are applied again on top of the load's data, and fetches sent
+//! before the load landed do not overwrite it: their data may be older.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 use serde::Deserialize;
@@ -152,6 +159,14 @@ pub(crate) struct Batch {
     pub(crate) sent_seq: u64,
 }
 
+/// An item handled while a load from scratch was out.
+#[derive(Clone, Debug)]
+pub(crate) struct Touched {
+    t: DataType,
+    key: String,
+    waiter: Waiter,
+}
+
 /// The sync state of one client.
 #[derive(Debug, Default)]
 pub(crate) struct Sync {
@@ -163,6 +178,16 @@ pub(crate) struct Sync {
     deletes: BTreeMap<(DataType, String), u64>,
     /// Keys whose fetch is under way, per type, with the sequence number it was sent at.
     in_flight: BTreeMap<DataType, BTreeMap<String, u64>>,
+    /// The `sent_seq` of every batch not yet landed, requeued or abandoned, wherever its call
+    /// is (sent, waiting for a retry, waiting for a JWT).
+    batches_out: BTreeSet<u64>,
+    /// Loads from scratch under way, and the items handled since the first of them began.
+    loads_out: u32,
+    during_load: Vec<Touched>,
+    /// Batches taken at or before this sequence were sent before the last load landed.
+    loaded_at: u64,
+    /// Keys that left the fetch queue without being fetched (deleted, refused).
+    dropped: Vec<(DataType, String)>,
     seq: u64,
 }
 
@@ -215,10 +240,76 @@ impl Sync {
             // Fetches already sent still land: their keys must not be fetched twice at once,
             // and data they bring back must not undo a delete handled while they were out.
             in_flight: std::mem::take(&mut self.in_flight),
+            batches_out: std::mem::take(&mut self.batches_out),
             deletes: std::mem::take(&mut self.deletes),
+            loads_out: self.loads_out,
+            during_load: std::mem::take(&mut self.during_load),
             ..Sync::default()
         };
         self.load_cursors(cc, project);
+        self.mark_loaded();
+    }
+
+    /// A load from scratch was sent: note the items handled until it lands.
+    pub(crate) fn begin_load(&mut self) {
+        self.loads_out = self.loads_out.saturating_add(1);
+    }
+
+    /// A load landed or failed: the items handled while it was out.
+    pub(crate) fn end_load(&mut self) -> Vec<Touched> {
+        self.loads_out = self.loads_out.saturating_sub(1);
+        if self.loads_out == 0 {
+            std::mem::take(&mut self.during_load)
+        } else {
+            self.during_load.clone()
+        }
+    }
+
+    /// A load's data is in the store: fetches already out may carry older data.
+    pub(crate) fn mark_loaded(&mut self) {
+        self.loaded_at = self.seq;
+    }
+
+    /// Whether a batch sent at `sent_seq` went out before the last load landed.
+    pub(crate) fn predates_load(&self, sent_seq: u64) -> bool {
+        sent_seq <= self.loaded_at
+    }
+
+    /// Applies again, on top of a load's data, the items newer than the load's cursors that
+    /// were handled while it was out. An item the applied cursor had not passed yet holds it
+    /// again; one it had passed is fetched again without holding it back.
+    pub(crate) fn reapply(
+        &mut self,
+        touched: Vec<Touched>,
+        (cc, project_cursor): (i64, i64),
+        store: &mut Store,
+        project: &str,
+        effects: &mut Vec<Effect>,
+    ) {
+        for Touched { t, key, waiter } in touched {
+            let load_cursor = match waiter.family {
+                Family::Cc => cc,
+                Family::Project => project_cursor,
+            };
+            if waiter.cursor <= load_cursor {
+                continue;
+            }
+            self.seq = self.seq.saturating_add(1);
+            let (family, cursor) = (waiter.family, waiter.cursor);
+            let waiter = Waiter {
+                generation: self.generation,
+                ..waiter
+            };
+            let action = waiter.action;
+            self.apply_change(t, key, action, waiter, store, project, effects);
+            let c = self.cursors(family);
+            c.seen = c.seen.max(cursor);
+        }
+    }
+
+    /// Keys that left the fetch queue without being fetched since the last call.
+    pub(crate) fn take_dropped(&mut self) -> Vec<(DataType, String)> {
+        std::mem::take(&mut self.dropped)
     }
 
     /// The connection dropped: unfinished items will be delivered again from the applied
@@ -327,6 +418,13 @@ impl Sync {
         effects: &mut Vec<Effect>,
     ) {
         waiter.action = action;
+        if self.loads_out > 0 {
+            self.during_load.push(Touched {
+                t,
+                key: key.clone(),
+                waiter: waiter.clone(),
+            });
+        }
         match action {
             Action::Delete => {
                 // Earlier items for this key are superseded: their fetch is no longer wanted.
@@ -336,6 +434,7 @@ impl Sync {
                         for w in ws {
                             self.release(&w);
                         }
+                        self.dropped.push((t, key.clone()));
                     }
                 }
                 self.deletes.insert((t, key.clone()), self.seq);
@@ -466,6 +565,7 @@ impl Sync {
         }
         self.seq = self.seq.saturating_add(1);
         let sent_seq = self.seq;
+        self.batches_out.insert(sent_seq);
         self.in_flight
             .entry(t)
             .or_default()
@@ -479,6 +579,7 @@ impl Sync {
     }
 
     fn landed(&mut self, batch: &Batch) {
+        self.batches_out.remove(&batch.sent_seq);
         if let Some(set) = self.in_flight.get_mut(&batch.data_type) {
             for key in &batch.keys {
                 set.remove(key);
@@ -499,11 +600,12 @@ impl Sync {
             .is_some_and(|&at| at >= sent_seq)
     }
 
-    /// Forgets deletes older than every request still in flight.
-    pub(crate) fn prune_deletes(&mut self, oldest_in_flight: Option<u64>) {
-        match oldest_in_flight {
+    /// Forgets deletes older than every batch still out: only those batches can bring back
+    /// data a delete must win over.
+    pub(crate) fn prune_deletes(&mut self) {
+        match self.batches_out.first() {
             None => self.deletes.clear(),
-            Some(oldest) => self.deletes.retain(|_, at| *at >= oldest),
+            Some(&oldest) => self.deletes.retain(|_, at| *at >= oldest),
         }
     }
 
@@ -536,6 +638,7 @@ impl Sync {
             for w in by_key.remove(&key).unwrap_or_default() {
                 self.release(&w);
             }
+            self.dropped.push((t, key));
         }
         let p = self.pending.entry(t).or_default();
         for key in keys.into_iter().rev() {
@@ -557,6 +660,8 @@ impl Sync {
         for (_, w) in batch.waiters {
             self.release(&w);
         }
+        let t = batch.data_type;
+        self.dropped.extend(batch.keys.into_iter().map(|k| (t, k)));
     }
 }
 

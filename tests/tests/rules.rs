@@ -620,6 +620,53 @@ fn rule_4_per_item_table() {
 }
 
 #[test]
+fn rule_4_a_record_deleted_during_a_reload_does_not_hold_it_for_ever() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
+    s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    let before = s.take("/records/get");
+    s.push(restore_done());
+    let init = s.take("/init");
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 40}), json!({})),
+        None,
+    );
+    // r1's reload waits behind the fetch already out, and r1 is deleted meanwhile.
+    s.push(json!([item("p1", 41, "DELETE", "records", "r1")]));
+    s.reply(
+        before.id,
+        200,
+        envelope(json!({}), held(&[("r1", 1.5)])),
+        None,
+    );
+    assert!(s.client.store().record("r1").is_none());
+    assert_eq!(
+        (s.client.store().cc_cursor(), s.client.store().cursor()),
+        (30, 41)
+    );
+}
+
+#[test]
+fn rule_4_a_refused_reload_fetch_does_not_hold_the_cursor_for_ever() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
+    s.push(restore_done());
+    let init = s.take("/init");
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 40}), json!({})),
+        None,
+    );
+    let r = s.take("/records/get");
+    s.reply(r.id, 403, failure(403, "Permission denied"), None);
+    assert_eq!(
+        (s.client.store().cc_cursor(), s.client.store().cursor()),
+        (30, 40)
+    );
+}
+
+#[test]
 fn rule_4_version_change_and_jobs_are_reported() {
     let mut s = Script::connected(10, 10, json!({}), |c| c);
     s.push(json!([item(
@@ -638,6 +685,24 @@ fn rule_4_version_change_and_jobs_are_reported() {
     assert!(s.events.iter().any(|e| matches!(e, Event::Job { token, job } if token == "tok" && job.status == "processing" && job.info["remaining"] == 26)));
 }
 
+/// The `jobs` item that says a restore of project p1 finished, at cc cursor 11.
+fn restore_done() -> Value {
+    json!([{"type": "cc", "cursor": 11, "action": "UPDATE", "data_type": "jobs", "data_key": "t9",
+            "data": {"project_gid": "p1", "job": "restore_project", "status": "done", "info": {}}}])
+}
+
+/// A field f1 with a label, as `/fields/get` and `/init` return it.
+fn field(label: &str) -> Value {
+    json!({"fields": {"f1": {"gid": "f1", "label": label}}})
+}
+
+fn label(s: &Script) -> Option<Value> {
+    s.client
+        .store()
+        .get(DataType::Fields, "f1")
+        .and_then(|f| f.pointer("/label"))
+}
+
 #[test]
 fn rule_4_restore_resets_reloads_and_fetches_held_records_again() {
     let mut s = Script::connected(
@@ -647,7 +712,7 @@ fn rule_4_restore_resets_reloads_and_fetches_held_records_again() {
         |c| c,
     );
     s.take_events();
-    let done = json!([{"type": "cc", "cursor": 11, "action": "UPDATE", "data_type": "jobs", "data_key": "t9", "data": {"project_gid": "p1", "job": "restore_project", "status": "done", "info": {}}}]);
+    let done = restore_done();
     s.push(done);
     let init = s.take("/init");
     // Until the reload is complete the records stay visible, and the cc cursor holds.
@@ -698,7 +763,7 @@ fn rule_4_a_restore_waits_for_the_fetch_that_brings_restored_data() {
     let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
     s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
     let before = s.take("/records/get");
-    let done = json!([{"type": "cc", "cursor": 11, "action": "UPDATE", "data_type": "jobs", "data_key": "t9", "data": {"project_gid": "p1", "job": "restore_project", "status": "done", "info": {}}}]);
+    let done = restore_done();
     s.push(done);
     let init = s.take("/init");
     s.reply(
@@ -935,6 +1000,117 @@ fn rule_5_a_change_after_a_delete_does_not_count_the_old_fetch_as_held() {
     );
     assert!(s.client.store().record("r1").is_none());
     assert_eq!(s.client.store().cursor(), 14);
+}
+
+#[test]
+fn rule_5_a_delete_is_kept_for_every_fetch_waiting_for_a_jwt() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0), ("r2", 2.0)]), |mut c| {
+        c.retry.retries = 0;
+        c.batch_size(1).keep_api_key(true)
+    });
+    s.push(json!([
+        item("p1", 11, "UPDATE", "records", "r2"),
+        item("p1", 12, "UPDATE", "records", "r1")
+    ]));
+    let a = s.take("/records/get");
+    let b = s.take("/records/get");
+    // Both fetches meet an expired token and wait for a new one.
+    s.reply(a.id, 401, failure(401, "expired"), None);
+    s.reply(b.id, 401, failure(401, "expired"), None);
+    s.push(json!([
+        item("p1", 13, "DELETE", "records", "r1"),
+        item("p1", 14, "INSERT", "records", "r1")
+    ]));
+    // The re-authentication fails: both fetches go back to the queue, one after the other.
+    let auth = s.take("/auth");
+    s.fail(auth.id);
+    s.advance_until(20, |s| s.has("/auth"));
+    let auth = s.take("/auth");
+    s.reply(auth.id, 200, envelope(json!({}), json!({})), Some("jwt-2"));
+    s.advance_until(20, |s| s.has("/records/get"));
+    let asked: Vec<Value> = s
+        .requests
+        .iter()
+        .filter(|r| r.uri.ends_with("/records/get"))
+        .map(|r| r.body.clone())
+        .collect();
+    assert_eq!(asked, [json!({"records": ["r2"]})], "r1 was deleted");
+}
+
+#[test]
+fn rule_5_a_fetch_failing_with_a_server_error_is_tried_again() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |mut c| {
+        c.retry.retries = 0;
+        c
+    });
+    s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    let r = s.take("/records/get");
+    s.reply(r.id, 503, failure(503, "Service unavailable"), None);
+    assert_eq!(s.client.store().cursor(), 10, "11 is not skipped");
+    s.advance_until(20, |s| s.has("/records/get"));
+    let r = s.take("/records/get");
+    s.reply(r.id, 200, envelope(json!({}), held(&[("r1", 2.0)])), None);
+    assert_eq!(s.client.store().cursor(), 11);
+}
+
+#[test]
+fn rule_5_a_change_newer_than_an_init_is_still_fetched() {
+    let mut s = Script::connected(10, 10, field("a"), |c| c);
+    s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
+    let first = s.take("/fields/get");
+    s.client.init(s.now).unwrap();
+    let init = s.take("/init");
+    // Handled while /init is out, and queued behind the fetch of f1 already out.
+    s.push(json!([item("p1", 12, "UPDATE", "fields", "f1")]));
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 11}), field("b")),
+        None,
+    );
+    assert_eq!(s.client.store().cursor(), 11, "12 is not in the store yet");
+    s.reply(first.id, 200, envelope(json!({}), field("b")), None);
+    let again = s.take("/fields/get");
+    s.reply(again.id, 200, envelope(json!({}), field("c")), None);
+    assert_eq!(label(&s), Some(json!("c")));
+    assert_eq!(s.client.store().cursor(), 12);
+}
+
+#[test]
+fn rule_5_a_fetch_sent_before_an_init_does_not_overwrite_it() {
+    let mut s = Script::connected(10, 10, field("a"), |c| c);
+    s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
+    let old = s.take("/fields/get");
+    s.client.init(s.now).unwrap();
+    let init = s.take("/init");
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 12}), field("c")),
+        None,
+    );
+    // The server read f1 for the older fetch before change 12; its answer arrives last.
+    s.reply(old.id, 200, envelope(json!({}), field("b")), None);
+    s.push(json!([item("p1", 12, "UPDATE", "fields", "f1")]));
+    assert_eq!(label(&s), Some(json!("c")));
+    assert_eq!(s.client.store().cursor(), 12);
+}
+
+#[test]
+fn rule_5_a_delete_newer_than_an_init_outlives_it() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
+    s.client.init(s.now).unwrap();
+    let init = s.take("/init");
+    s.push(json!([item("p1", 11, "DELETE", "records", "r1")]));
+    // The server read the project before the delete.
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 10}), held(&[("r1", 1.0)])),
+        None,
+    );
+    assert!(s.client.store().record("r1").is_none(), "r1 came back");
+    assert_eq!(s.client.store().cursor(), 11);
 }
 
 #[test]

@@ -5,6 +5,9 @@ use super::*;
 
 impl Client {
     pub(super) fn start(&mut self, purpose: Purpose, req: Req, safe: bool) {
+        if matches!(purpose, Purpose::Load(..)) {
+            self.sync.begin_load();
+        }
         let call = Call {
             purpose,
             req,
@@ -252,7 +255,8 @@ impl Client {
         }
     }
 
-    /// Merges a response's data. Sync fetches skip objects deleted after they were requested.
+    /// Merges a response's data. Sync fetches skip objects deleted after they were requested,
+    /// and everything when a load from scratch landed after they were sent.
     pub(super) fn merge(
         &mut self,
         data: Vec<(DataType, Vec<(String, Object)>)>,
@@ -261,7 +265,9 @@ impl Client {
         let mut stored = BTreeSet::new();
         for (t, entries) in data {
             for (key, obj) in entries {
-                if sent_seq.is_some_and(|seq| self.sync.deleted_since(t, &key, seq)) {
+                if sent_seq.is_some_and(|seq| {
+                    self.sync.predates_load(seq) || self.sync.deleted_since(t, &key, seq)
+                }) {
                     continue;
                 }
                 if self.reload.is_some() && matches!(t, DataType::Records | DataType::Assets) {
@@ -300,16 +306,24 @@ impl Client {
                         .and_then(Value::as_i64)
                         .filter(|c| *c > 0)
                 };
-                let (cc, project) = (cursor("cc.cursor"), cursor("cursor"));
+                let loaded = (
+                    cursor("cc.cursor").unwrap_or(0),
+                    cursor("cursor").unwrap_or(0),
+                );
+                let touched = self.sync.end_load();
+                let gid = self.cfg.urls.project().to_string();
+                let mut effects = Vec::new();
                 match kind {
                     Load::Connect | Load::Init => {
                         self.store.clear();
                         self.sync.reset();
                         self.reload = None;
                         self.merge(resp.data, None);
+                        self.sync.load_cursors(loaded.0, loaded.1);
                         self.sync
-                            .load_cursors(cc.unwrap_or(0), project.unwrap_or(0));
-                        self.refresh_cursors();
+                            .reapply(touched, loaded, &mut self.store, &gid, &mut effects);
+                        self.emit_effects(effects);
+                        self.sync_progressed();
                         self.finish(id, Ok(result));
                         if matches!(kind, Load::Connect) {
                             if !self.cfg.keep_api_key {
@@ -325,11 +339,12 @@ impl Client {
                         self.store
                             .clear_except(&[DataType::Records, DataType::Assets]);
                         self.merge(resp.data, None);
+                        self.sync.mark_loaded();
+                        // Keys dropped before now say nothing about this reload's keys.
+                        self.sync.take_dropped();
                         if let Some(reload) = self.reload.as_mut() {
                             reload.started = true;
-                            let cc_now = cc.unwrap_or(0);
-                            let p_now = project.unwrap_or(0);
-                            self.sync.load_cursors(cc_now, p_now);
+                            self.sync.load_cursors(loaded.0, loaded.1);
                         }
                         let held: Vec<(DataType, String)> = [DataType::Records, DataType::Assets]
                             .into_iter()
@@ -348,7 +363,10 @@ impl Client {
                             reload.expect = held.into_iter().collect();
                             reload.since = since;
                         }
+                        self.sync
+                            .reapply(touched, loaded, &mut self.store, &gid, &mut effects);
                         self.event(Event::StoreReset);
+                        self.emit_effects(effects);
                         self.finish_reload_if_done();
                         self.sync_progressed();
                     }
@@ -422,13 +440,15 @@ impl Client {
 
     pub(super) fn fail(&mut self, call: Call, error: CallError) {
         match call.purpose {
-            Purpose::Load(id, Load::Restore) => {
-                self.reload_failed(&error);
+            Purpose::Load(id, kind) => {
+                // The store keeps what it had, and the items handled meanwhile are in it.
+                self.sync.end_load();
+                if matches!(kind, Load::Restore) {
+                    self.reload_failed(&error);
+                }
                 self.finish(id, Err(error));
             }
-            Purpose::App(id) | Purpose::Load(id, _) | Purpose::Media(id, _) => {
-                self.finish(id, Err(error))
-            }
+            Purpose::App(id) | Purpose::Media(id, _) => self.finish(id, Err(error)),
             Purpose::Dam(d) => self.finish(d.call, Err(error)),
             Purpose::Walk(w) => self.finish(w.call, Err(error)),
             Purpose::Reauth => {
@@ -442,8 +462,9 @@ impl Client {
                 self.after_reauth = AfterReauth::Nothing;
             }
             Purpose::Fetch(batch) => {
+                // A refusal will be refused again; an overloaded or failing server may heal.
                 let retry_later = match &error {
-                    CallError::Api(e) => e.code == 401,
+                    CallError::Api(e) => e.code == 401 || e.status == 429 || e.status >= 500,
                     CallError::InvalidResponse { .. } | CallError::Transport(_) => true,
                     _ => false,
                 };

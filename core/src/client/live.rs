@@ -15,10 +15,11 @@ impl Client {
         self.sync
             .apply(items, &mut self.store, &project, &mut effects);
         self.emit_effects(effects);
+        self.finish_reload_if_done();
         self.pump_fetches();
         // Deletes only matter against fetches in flight; without this a burst of deletes and
         // no fetch would grow the map for ever.
-        self.prune_deletes();
+        self.sync.prune_deletes();
         self.refresh_cursors();
         self.check_caught_up();
     }
@@ -72,7 +73,15 @@ impl Client {
         self.start(Purpose::Load(id, Load::Restore), json_req(url, &body), true);
     }
 
+    /// Ends the reload once every key it waits for is in, or will never be: deleted since, or
+    /// refused.
     pub(super) fn finish_reload_if_done(&mut self) {
+        let dropped = self.sync.take_dropped();
+        if let Some(r) = self.reload.as_mut() {
+            for key in dropped {
+                r.expect.remove(&key);
+            }
+        }
         let done = self
             .reload
             .as_ref()
@@ -108,7 +117,8 @@ impl Client {
     /// reload finished or failed): move the cursors, send what is queued, and report what is
     /// now complete, so neither `caught_up` nor a `sync_now` call waits for nothing.
     pub(super) fn sync_progressed(&mut self) {
-        self.prune_deletes();
+        self.finish_reload_if_done();
+        self.sync.prune_deletes();
         self.refresh_cursors();
         self.pump_fetches();
         self.check_caught_up();
@@ -126,17 +136,6 @@ impl Client {
             self.sync.release(&r.barrier);
             self.sync_progressed();
         }
-    }
-
-    pub(super) fn prune_deletes(&mut self) {
-        let oldest = self
-            .pending_calls()
-            .filter_map(|c| match &c.purpose {
-                Purpose::Fetch(b) => Some(b.sent_seq),
-                _ => None,
-            })
-            .min();
-        self.sync.prune_deletes(oldest);
     }
 
     pub(super) fn pump_fetches(&mut self) {
