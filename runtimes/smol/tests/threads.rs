@@ -48,18 +48,19 @@ fn two_hundred_calls_in_flight_start_no_thread() {
         let before = threads();
 
         // Each call is polled once: by then it is registered with the client and its request
-        // is on its way. None can finish before all have started.
-        let mut calls: Vec<_> = (0..CALLS)
-            .map(|i| {
-                let (api, gid) = (Arc::clone(&api), gids[i % gids.len()].clone());
-                Box::pin(async move { api.call("/records/get", json!({"record": gid})).await })
-            })
-            .collect();
-        for c in &mut calls {
-            assert!(
-                poll_once(c.as_mut()).await.is_none(),
-                "a call finished at once"
-            );
+        // is on its way. One may even be back already, if the scheduler paused this thread
+        // while the client's thread and the server were quick.
+        let mut calls = Vec::new();
+        for i in 0..CALLS {
+            let (api, gid) = (Arc::clone(&api), gids[i % gids.len()].clone());
+            let mut c =
+                Box::pin(async move { api.call("/records/get", json!({"record": gid})).await });
+            match poll_once(c.as_mut()).await {
+                Some(result) => {
+                    result.unwrap();
+                }
+                None => calls.push(c),
+            }
         }
         let done = Arc::new(AtomicBool::new(false));
         let sampler = {
