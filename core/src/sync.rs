@@ -161,10 +161,32 @@ pub(crate) struct Batch {
 
 /// An item handled while a load from scratch was out.
 #[derive(Clone, Debug)]
-pub(crate) struct Touched {
-    t: DataType,
-    key: String,
-    waiter: Waiter,
+pub(crate) enum Touched {
+    Change {
+        t: DataType,
+        key: String,
+        waiter: Waiter,
+    },
+    /// A restore of our project finished.
+    Restore(Waiter),
+}
+
+impl Touched {
+    fn waiter(&self) -> &Waiter {
+        match self {
+            Touched::Change { waiter, .. } | Touched::Restore(waiter) => waiter,
+        }
+    }
+
+    /// Whether the item is newer than a load at these cursors.
+    fn after(&self, (cc, project): (i64, i64)) -> bool {
+        let w = self.waiter();
+        w.cursor
+            > match w.family {
+                Family::Cc => cc,
+                Family::Project => project,
+            }
+    }
 }
 
 /// The sync state of one client.
@@ -275,36 +297,84 @@ impl Sync {
         sent_seq <= self.loaded_at
     }
 
+    /// Whether an item is already in the store: the applied cursor has passed it.
+    fn is_applied(&self, w: &Waiter) -> bool {
+        let (cc, project) = self.applied();
+        w.cursor
+            <= match w.family {
+                Family::Cc => cc,
+                Family::Project => project,
+            }
+    }
+
+    /// The objects a load at `loaded` must not overwrite: changed by items newer than the
+    /// load, and already in the store. Ask before the load's data goes in.
+    pub(crate) fn kept_across_load(
+        &self,
+        touched: &[Touched],
+        loaded: (i64, i64),
+    ) -> Vec<(DataType, String)> {
+        touched
+            .iter()
+            .filter(|x| x.after(loaded) && self.is_applied(x.waiter()))
+            .filter_map(|x| match x {
+                Touched::Change { t, key, waiter } if waiter.action != Action::Delete => {
+                    Some((*t, key.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Applies again, on top of a load's data, the items newer than the load's cursors that
-    /// were handled while it was out. An item the applied cursor had not passed yet holds it
-    /// again; one it had passed is fetched again without holding it back.
+    /// were handled while it was out. A change already applied kept its object (see
+    /// [`kept_across_load`](Sync::kept_across_load)); one not yet applied is queued again,
+    /// holding the cursor as before; deletes are applied again; a restore is redone.
     pub(crate) fn reapply(
         &mut self,
         touched: Vec<Touched>,
-        (cc, project_cursor): (i64, i64),
+        loaded: (i64, i64),
         store: &mut Store,
         project: &str,
         effects: &mut Vec<Effect>,
     ) {
-        for Touched { t, key, waiter } in touched {
-            let load_cursor = match waiter.family {
-                Family::Cc => cc,
-                Family::Project => project_cursor,
-            };
-            if waiter.cursor <= load_cursor {
-                continue;
-            }
+        for x in touched.into_iter().filter(|x| x.after(loaded)) {
+            let applied = self.is_applied(x.waiter());
             self.seq = self.seq.saturating_add(1);
-            let (family, cursor) = (waiter.family, waiter.cursor);
-            let waiter = Waiter {
-                generation: self.generation,
-                ..waiter
-            };
-            let action = waiter.action;
-            self.apply_change(t, key, action, waiter, store, project, effects);
+            let (family, cursor) = (x.waiter().family, x.waiter().cursor);
+            let generation = self.generation;
+            match x {
+                Touched::Change { t, key, waiter } => {
+                    if applied && waiter.action != Action::Delete {
+                        continue;
+                    }
+                    let waiter = Waiter {
+                        generation,
+                        ..waiter
+                    };
+                    let action = waiter.action;
+                    self.apply_change(t, key, action, waiter, store, project, effects);
+                }
+                Touched::Restore(waiter) => {
+                    let waiter = Waiter {
+                        generation,
+                        ..waiter
+                    };
+                    self.hold(&waiter);
+                    effects.push(Effect::Reload(waiter));
+                }
+            }
             let c = self.cursors(family);
             c.seen = c.seen.max(cursor);
         }
+    }
+
+    /// Whether the key waits to be fetched or is being fetched.
+    pub(crate) fn wants(&self, t: DataType, key: &str) -> bool {
+        self.pending
+            .get(&t)
+            .is_some_and(|p| p.waiters.contains_key(key))
+            || self.in_flight.get(&t).is_some_and(|s| s.contains_key(key))
     }
 
     /// Keys that left the fetch queue without being fetched since the last call.
@@ -380,6 +450,9 @@ impl Sync {
                 Some(Ok(job)) => {
                     let ours = job.project_gid.as_deref().is_none_or(|p| p == project);
                     if ours && job.job == "restore_project" && job.status == "done" {
+                        if self.loads_out > 0 {
+                            self.during_load.push(Touched::Restore(waiter.clone()));
+                        }
                         self.hold(&waiter);
                         effects.push(Effect::Reload(waiter));
                     }
@@ -392,6 +465,17 @@ impl Sync {
             },
             name => match (DataType::from_name(name), Action::parse(&item.action)) {
                 (Some(t), Some(action)) => {
+                    // Recorded here, not in apply_change: items applied again are not new.
+                    if self.loads_out > 0 {
+                        self.during_load.push(Touched::Change {
+                            t,
+                            key: item.data_key.clone(),
+                            waiter: Waiter {
+                                action,
+                                ..waiter.clone()
+                            },
+                        });
+                    }
                     self.apply_change(t, item.data_key, action, waiter, store, project, effects)
                 }
                 (None, _) => crate::log!(debug, "sync item of unknown data type {name:?} ignored"),
@@ -418,13 +502,6 @@ impl Sync {
         effects: &mut Vec<Effect>,
     ) {
         waiter.action = action;
-        if self.loads_out > 0 {
-            self.during_load.push(Touched {
-                t,
-                key: key.clone(),
-                waiter: waiter.clone(),
-            });
-        }
         match action {
             Action::Delete => {
                 // Earlier items for this key are superseded: their fetch is no longer wanted.

@@ -667,6 +667,64 @@ fn rule_4_a_refused_reload_fetch_does_not_hold_the_cursor_for_ever() {
 }
 
 #[test]
+fn rule_4_a_fetch_from_before_a_restore_refused_after_it_does_not_end_the_reload() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
+    s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    let before = s.take("/records/get");
+    s.push(restore_done());
+    let init = s.take("/init");
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 40}), json!({})),
+        None,
+    );
+    s.reply(before.id, 403, failure(403, "Permission denied"), None);
+    assert_eq!(
+        s.client.store().cc_cursor(),
+        10,
+        "r1 is still to be reloaded"
+    );
+    let after = s.take("/records/get");
+    // r1 does not exist in the restored project.
+    s.reply(after.id, 200, envelope(json!({}), json!({})), None);
+    assert!(s.client.store().record("r1").is_none());
+    assert_eq!(s.client.store().cc_cursor(), 30);
+}
+
+#[test]
+fn rule_4_a_restore_is_redone_when_an_older_init_lands_after_it() {
+    let defs = |d: &str| json!({"definitions": {d: {"gid": d}}});
+    let mut s = Script::connected(10, 10, defs("d1"), |c| c);
+    s.client.init(s.now).unwrap();
+    let old = s.take("/init");
+    s.push(restore_done());
+    let restore = s.take("/init");
+    s.reply(
+        restore.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 40}), defs("d2")),
+        None,
+    );
+    // The first /init was read before the restore and lands last.
+    s.reply(
+        old.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 10}), defs("d1")),
+        None,
+    );
+    let again = s.take("/init");
+    s.reply(
+        again.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 40}), defs("d2")),
+        None,
+    );
+    assert!(s.client.store().get(DataType::Definitions, "d2").is_some());
+    assert!(s.client.store().get(DataType::Definitions, "d1").is_none());
+}
+
+#[test]
 fn rule_4_version_change_and_jobs_are_reported() {
     let mut s = Script::connected(10, 10, json!({}), |c| c);
     s.push(json!([item(
@@ -1050,6 +1108,70 @@ fn rule_5_a_fetch_failing_with_a_server_error_is_tried_again() {
     s.advance_until(20, |s| s.has("/records/get"));
     let r = s.take("/records/get");
     s.reply(r.id, 200, envelope(json!({}), held(&[("r1", 2.0)])), None);
+    assert_eq!(s.client.store().cursor(), 11);
+}
+
+#[test]
+fn rule_5_a_fetch_the_server_can_never_answer_is_skipped() {
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |mut c| {
+        c.retry.retries = 0;
+        c
+    });
+    s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
+    let r = s.take("/records/get");
+    s.reply(r.id, 501, failure(501, "Not Implemented"), None);
+    assert_eq!(s.client.store().cursor(), 11, "sync goes on without it");
+    s.advance(Duration::from_secs(6));
+    assert!(!s.has("/records/get"));
+}
+
+#[test]
+fn rule_5_an_init_older_than_an_applied_change_does_not_undo_it() {
+    let mut s = Script::connected(10, 10, field("a"), |c| c);
+    s.client.init(s.now).unwrap();
+    let init = s.take("/init");
+    s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
+    let f = s.take("/fields/get");
+    s.reply(f.id, 200, envelope(json!({}), field("b")), None);
+    // The server read the project before change 11.
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
+        None,
+    );
+    assert_eq!(s.client.store().cursor(), 11);
+    assert_eq!(label(&s), Some(json!("b")));
+}
+
+#[test]
+fn rule_5_overlapping_inits_apply_a_newer_change_once() {
+    let mut s = Script::connected(10, 10, field("a"), |c| c);
+    let mut inits = Vec::new();
+    for _ in 0..3 {
+        s.client.init(s.now).unwrap();
+        inits.push(s.take("/init"));
+    }
+    s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
+    let first = s.take("/fields/get");
+    for init in inits {
+        s.reply(
+            init.id,
+            200,
+            envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
+            None,
+        );
+    }
+    s.reply(first.id, 200, envelope(json!({}), field("b")), None);
+    s.take_events();
+    let again = s.take("/fields/get");
+    s.reply(again.id, 200, envelope(json!({}), field("c")), None);
+    assert_eq!(
+        changed(&s),
+        [(DataType::Fields, "f1".into(), Action::Update)],
+        "one item, one change"
+    );
+    assert_eq!(label(&s), Some(json!("c")));
     assert_eq!(s.client.store().cursor(), 11);
 }
 

@@ -279,6 +279,22 @@ impl Client {
         stored
     }
 
+    /// What the store holds for the changes newer than a load that are already applied: the
+    /// load's data is older, and must not replace them.
+    fn kept_across_load(
+        &self,
+        touched: &[sync::Touched],
+        loaded: (i64, i64),
+    ) -> Vec<(DataType, Vec<(String, Object)>)> {
+        let mut kept: BTreeMap<DataType, Vec<(String, Object)>> = BTreeMap::new();
+        for (t, key) in self.sync.kept_across_load(touched, loaded) {
+            if let Some(obj) = self.store.map(t).get(&key) {
+                kept.entry(t).or_default().push((key, obj.clone()));
+            }
+        }
+        kept.into_iter().collect()
+    }
+
     pub(super) fn note_version(&mut self, result: &Map<String, Value>) {
         let Some(new) = result.get("cc.version").and_then(Value::as_str) else {
             return;
@@ -315,10 +331,12 @@ impl Client {
                 let mut effects = Vec::new();
                 match kind {
                     Load::Connect | Load::Init => {
+                        let kept = self.kept_across_load(&touched, loaded);
                         self.store.clear();
                         self.sync.reset();
                         self.reload = None;
                         self.merge(resp.data, None);
+                        self.merge(kept, None);
                         self.sync.load_cursors(loaded.0, loaded.1);
                         self.sync
                             .reapply(touched, loaded, &mut self.store, &gid, &mut effects);
@@ -336,9 +354,11 @@ impl Client {
                         }
                     }
                     Load::Restore => {
+                        let kept = self.kept_across_load(&touched, loaded);
                         self.store
                             .clear_except(&[DataType::Records, DataType::Assets]);
                         self.merge(resp.data, None);
+                        self.merge(kept, None);
                         self.sync.mark_loaded();
                         // Keys dropped before now say nothing about this reload's keys.
                         self.sync.take_dropped();
@@ -464,7 +484,7 @@ impl Client {
             Purpose::Fetch(batch) => {
                 // A refusal will be refused again; an overloaded or failing server may heal.
                 let retry_later = match &error {
-                    CallError::Api(e) => e.code == 401 || e.status == 429 || e.status >= 500,
+                    CallError::Api(e) => e.code == 401 || matches!(e.status, 429 | 502..=504),
                     CallError::InvalidResponse { .. } | CallError::Transport(_) => true,
                     _ => false,
                 };

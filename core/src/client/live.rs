@@ -62,6 +62,7 @@ impl Client {
         self.reload = Some(Reload {
             barrier,
             expect: BTreeSet::new(),
+            recheck: BTreeSet::new(),
             started: false,
             since: 0,
         });
@@ -78,7 +79,19 @@ impl Client {
     pub(super) fn finish_reload_if_done(&mut self) {
         let dropped = self.sync.take_dropped();
         if let Some(r) = self.reload.as_mut() {
-            for key in dropped {
+            // A key dropped from one fetch may still be queued, or out, for another: look
+            // again each time until nothing wants it.
+            r.recheck
+                .extend(dropped.into_iter().filter(|k| r.expect.contains(k)));
+            let sync = &self.sync;
+            let gone: Vec<_> = r
+                .recheck
+                .iter()
+                .filter(|(t, k)| !sync.wants(*t, k))
+                .cloned()
+                .collect();
+            for key in gone {
+                r.recheck.remove(&key);
                 r.expect.remove(&key);
             }
         }

@@ -294,6 +294,8 @@ enum FileOp {
 struct Reload {
     barrier: Waiter,
     expect: BTreeSet<(DataType, String)>,
+    /// Expected keys dropped from a fetch: done with once nothing fetches them any more.
+    recheck: BTreeSet<(DataType, String)>,
     started: bool,
     /// The sync sequence when the reload's fetches were queued: only batches taken after it
     /// bring the restored data.
