@@ -30,7 +30,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::store::{DataType, Store};
+use crate::store::{DataType, Object, Store};
 
 /// What happened to an object, as sync items say it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -161,28 +161,17 @@ pub(crate) struct Batch {
 
 /// An item handled while a load from scratch was out.
 #[derive(Clone, Debug)]
-pub(crate) enum Touched {
-    Change {
-        t: DataType,
-        key: String,
-        waiter: Waiter,
-    },
-    /// A restore of our project finished.
-    Restore(Waiter),
+pub(crate) struct Touched {
+    t: DataType,
+    key: String,
+    waiter: Waiter,
 }
 
 impl Touched {
-    fn waiter(&self) -> &Waiter {
-        match self {
-            Touched::Change { waiter, .. } | Touched::Restore(waiter) => waiter,
-        }
-    }
-
     /// Whether the item is newer than a load at these cursors.
     fn after(&self, (cc, project): (i64, i64)) -> bool {
-        let w = self.waiter();
-        w.cursor
-            > match w.family {
+        self.waiter.cursor
+            > match self.waiter.family {
                 Family::Cc => cc,
                 Family::Project => project,
             }
@@ -307,65 +296,65 @@ impl Sync {
             }
     }
 
-    /// The objects a load at `loaded` must not overwrite: changed by items newer than the
-    /// load, and already in the store. Ask before the load's data goes in.
-    pub(crate) fn kept_across_load(
-        &self,
+    /// The keys of the items newer than a load at `loaded`: what the store holds for them
+    /// before the load's data goes in decides what they hold after it.
+    pub(crate) fn keys_after(
         touched: &[Touched],
         loaded: (i64, i64),
-    ) -> Vec<(DataType, String)> {
+    ) -> BTreeSet<(DataType, String)> {
         touched
             .iter()
-            .filter(|x| x.after(loaded) && self.is_applied(x.waiter()))
-            .filter_map(|x| match x {
-                Touched::Change { t, key, waiter } if waiter.action != Action::Delete => {
-                    Some((*t, key.clone()))
-                }
-                _ => None,
-            })
+            .filter(|x| x.after(loaded))
+            .map(|x| (x.t, x.key.clone()))
             .collect()
     }
 
-    /// Applies again, on top of a load's data, the items newer than the load's cursors that
-    /// were handled while it was out. A change already applied kept its object (see
-    /// [`kept_across_load`](Sync::kept_across_load)); one not yet applied is queued again,
-    /// holding the cursor as before; deletes are applied again; a restore is redone.
+    /// Puts the items newer than a load back on top of its data; `before` is what the store
+    /// held for their keys (see [`keys_after`](Sync::keys_after)) before the load.
+    ///
+    /// A key whose items were all applied keeps what it held: that is newer than the load
+    /// (languages excepted: only loads bring them). A key not held then, but brought by the
+    /// load, changed after the load read it and is fetched again. A key with an item still
+    /// waiting has its items handled again, holding the cursor as before.
     pub(crate) fn reapply(
         &mut self,
         touched: Vec<Touched>,
         loaded: (i64, i64),
+        mut before: BTreeMap<(DataType, String), Option<Object>>,
         store: &mut Store,
         project: &str,
         effects: &mut Vec<Effect>,
     ) {
+        let mut by_key: BTreeMap<(DataType, String), Vec<Waiter>> = BTreeMap::new();
         for x in touched.into_iter().filter(|x| x.after(loaded)) {
-            let applied = self.is_applied(x.waiter());
-            self.seq = self.seq.saturating_add(1);
-            let (family, cursor) = (x.waiter().family, x.waiter().cursor);
-            let generation = self.generation;
-            match x {
-                Touched::Change { t, key, waiter } => {
-                    if applied && waiter.action != Action::Delete {
-                        continue;
+            by_key.entry((x.t, x.key)).or_default().push(x.waiter);
+        }
+        for ((t, key), items) in by_key {
+            if items.iter().all(|w| self.is_applied(w)) {
+                if t == DataType::Languages {
+                    continue;
+                }
+                match before.remove(&(t, key.clone())).flatten() {
+                    Some(obj) => store.insert(t, key, obj),
+                    None if items.last().is_some_and(|w| w.action == Action::Delete) => {
+                        store.remove(t, &key);
                     }
-                    let waiter = Waiter {
-                        generation,
-                        ..waiter
-                    };
-                    let action = waiter.action;
-                    self.apply_change(t, key, action, waiter, store, project, effects);
+                    None if store.contains(t, &key) => self.want_quietly(t, [key]),
+                    None => {}
                 }
-                Touched::Restore(waiter) => {
-                    let waiter = Waiter {
-                        generation,
-                        ..waiter
-                    };
-                    self.hold(&waiter);
-                    effects.push(Effect::Reload(waiter));
-                }
+                continue;
             }
-            let c = self.cursors(family);
-            c.seen = c.seen.max(cursor);
+            for w in items {
+                self.seq = self.seq.saturating_add(1);
+                let (family, cursor, action) = (w.family, w.cursor, w.action);
+                let waiter = Waiter {
+                    generation: self.generation,
+                    ..w
+                };
+                self.apply_change(t, key.clone(), action, waiter, store, project, effects);
+                let c = self.cursors(family);
+                c.seen = c.seen.max(cursor);
+            }
         }
     }
 
@@ -450,9 +439,6 @@ impl Sync {
                 Some(Ok(job)) => {
                     let ours = job.project_gid.as_deref().is_none_or(|p| p == project);
                     if ours && job.job == "restore_project" && job.status == "done" {
-                        if self.loads_out > 0 {
-                            self.during_load.push(Touched::Restore(waiter.clone()));
-                        }
                         self.hold(&waiter);
                         effects.push(Effect::Reload(waiter));
                     }
@@ -467,7 +453,7 @@ impl Sync {
                 (Some(t), Some(action)) => {
                     // Recorded here, not in apply_change: items applied again are not new.
                     if self.loads_out > 0 {
-                        self.during_load.push(Touched::Change {
+                        self.during_load.push(Touched {
                             t,
                             key: item.data_key.clone(),
                             waiter: Waiter {

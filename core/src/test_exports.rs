@@ -200,8 +200,9 @@ pub fn client_script(data: &[u8]) {
     let mut last = (0i64, 0i64);
     let mut ack = 0u64;
     while let Some(op) = c.u8() {
-        match op % 16 {
+        match op % 17 {
             0 => drop(client.connect(now, Secret::new("k"))),
+            16 => drop(client.init(now)),
             1 => drop(client.call(
                 now,
                 "/records/get",

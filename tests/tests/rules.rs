@@ -693,7 +693,7 @@ fn rule_4_a_fetch_from_before_a_restore_refused_after_it_does_not_end_the_reload
 }
 
 #[test]
-fn rule_4_a_restore_is_redone_when_an_older_init_lands_after_it() {
+fn rule_4_an_older_init_landing_after_a_restore_does_not_undo_it() {
     let defs = |d: &str| json!({"definitions": {d: {"gid": d}}});
     let mut s = Script::connected(10, 10, defs("d1"), |c| c);
     s.client.init(s.now).unwrap();
@@ -713,15 +713,27 @@ fn rule_4_a_restore_is_redone_when_an_older_init_lands_after_it() {
         envelope(json!({"cc.cursor": 10, "cursor": 10}), defs("d1")),
         None,
     );
-    let again = s.take("/init");
-    s.reply(
-        again.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 40}), defs("d2")),
-        None,
-    );
     assert!(s.client.store().get(DataType::Definitions, "d2").is_some());
     assert!(s.client.store().get(DataType::Definitions, "d1").is_none());
+}
+
+#[test]
+fn rule_4_a_change_to_a_key_a_restore_brings_back_is_fetched() {
+    let mut s = Script::connected(10, 10, field("a"), |c| c);
+    s.push(restore_done());
+    let init = s.take("/init");
+    // f2 is back with the restore, and changed after the server read the project (40).
+    s.push(json!([item("p1", 41, "UPDATE", "fields", "f2")]));
+    let restored =
+        json!({"fields": {"f1": {"gid": "f1", "label": "a"}, "f2": {"gid": "f2", "label": "old"}}});
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 40}), restored),
+        None,
+    );
+    let f = s.take("/fields/get");
+    assert_eq!(f.body, json!({"fields": ["f2"]}));
 }
 
 #[test]
@@ -1173,6 +1185,73 @@ fn rule_5_overlapping_inits_apply_a_newer_change_once() {
     );
     assert_eq!(label(&s), Some(json!("c")));
     assert_eq!(s.client.store().cursor(), 11);
+}
+
+#[test]
+fn rule_5_a_key_deleted_and_created_again_while_an_init_is_out_stays() {
+    let mut s = Script::connected(10, 10, field("a"), |c| c);
+    s.client.init(s.now).unwrap();
+    let init = s.take("/init");
+    s.push(json!([
+        item("p1", 11, "DELETE", "fields", "f1"),
+        item("p1", 12, "INSERT", "fields", "f1")
+    ]));
+    let f = s.take("/fields/get");
+    s.reply(f.id, 200, envelope(json!({}), field("b")), None);
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
+        None,
+    );
+    assert_eq!(label(&s), Some(json!("b")));
+    assert_eq!(s.client.store().cursor(), 12);
+}
+
+#[test]
+fn rule_5_an_older_init_landing_after_a_newer_one_is_dropped() {
+    let mut s = Script::connected(10, 10, field("a"), |c| c);
+    let older_call = s.client.init(s.now).unwrap();
+    let older = s.take("/init");
+    s.client.init(s.now).unwrap();
+    let newer = s.take("/init");
+    s.reply(
+        newer.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 11}), field("b")),
+        None,
+    );
+    s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
+    s.reply(
+        older.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
+        None,
+    );
+    assert_eq!(label(&s), Some(json!("b")));
+    assert!(s.result(older_call).is_some_and(|r| r.is_ok()));
+}
+
+#[test]
+fn rule_5_languages_handled_while_an_init_is_out_come_from_the_init() {
+    let langs = |nl: &str| json!({"cc.languages": {"en": "English", "nl": nl}});
+    let mut s = Script::connected(10, 10, langs("Dutch"), |c| c);
+    s.client.init(s.now).unwrap();
+    let init = s.take("/init");
+    s.push(json!([item("cc", 31, "UPDATE", "cc.languages", "nl")]));
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 10}), langs("Nederlands")),
+        None,
+    );
+    assert_eq!(
+        s.client
+            .store()
+            .get(DataType::Languages, "nl")
+            .map(|o| o.to_value()),
+        Some(json!("Nederlands"))
+    );
 }
 
 #[test]

@@ -279,22 +279,6 @@ impl Client {
         stored
     }
 
-    /// What the store holds for the changes newer than a load that are already applied: the
-    /// load's data is older, and must not replace them.
-    fn kept_across_load(
-        &self,
-        touched: &[sync::Touched],
-        loaded: (i64, i64),
-    ) -> Vec<(DataType, Vec<(String, Object)>)> {
-        let mut kept: BTreeMap<DataType, Vec<(String, Object)>> = BTreeMap::new();
-        for (t, key) in self.sync.kept_across_load(touched, loaded) {
-            if let Some(obj) = self.store.map(t).get(&key) {
-                kept.entry(t).or_default().push((key, obj.clone()));
-            }
-        }
-        kept.into_iter().collect()
-    }
-
     pub(super) fn note_version(&mut self, result: &Map<String, Value>) {
         let Some(new) = result.get("cc.version").and_then(Value::as_str) else {
             return;
@@ -327,19 +311,40 @@ impl Client {
                     cursor("cursor").unwrap_or(0),
                 );
                 let touched = self.sync.end_load();
+                if self.last_load.is_some_and(|last| id < last) {
+                    // Sent before the load that landed last, so no newer than it: that load
+                    // and the items handled since are the store.
+                    crate::log!(
+                        debug,
+                        "a load older than the store landed; its data is dropped"
+                    );
+                    return self.finish(id, Ok(result));
+                }
+                self.last_load = Some(id);
+                let before: BTreeMap<_, _> = Sync::keys_after(&touched, loaded)
+                    .into_iter()
+                    .map(|(t, k)| {
+                        let obj = self.store.map(t).get(&k).cloned();
+                        ((t, k), obj)
+                    })
+                    .collect();
                 let gid = self.cfg.urls.project().to_string();
                 let mut effects = Vec::new();
                 match kind {
                     Load::Connect | Load::Init => {
-                        let kept = self.kept_across_load(&touched, loaded);
                         self.store.clear();
                         self.sync.reset();
                         self.reload = None;
                         self.merge(resp.data, None);
-                        self.merge(kept, None);
                         self.sync.load_cursors(loaded.0, loaded.1);
-                        self.sync
-                            .reapply(touched, loaded, &mut self.store, &gid, &mut effects);
+                        self.sync.reapply(
+                            touched,
+                            loaded,
+                            before,
+                            &mut self.store,
+                            &gid,
+                            &mut effects,
+                        );
                         self.emit_effects(effects);
                         self.sync_progressed();
                         self.finish(id, Ok(result));
@@ -354,11 +359,9 @@ impl Client {
                         }
                     }
                     Load::Restore => {
-                        let kept = self.kept_across_load(&touched, loaded);
                         self.store
                             .clear_except(&[DataType::Records, DataType::Assets]);
                         self.merge(resp.data, None);
-                        self.merge(kept, None);
                         self.sync.mark_loaded();
                         // Keys dropped before now say nothing about this reload's keys.
                         self.sync.take_dropped();
@@ -383,8 +386,14 @@ impl Client {
                             reload.expect = held.into_iter().collect();
                             reload.since = since;
                         }
-                        self.sync
-                            .reapply(touched, loaded, &mut self.store, &gid, &mut effects);
+                        self.sync.reapply(
+                            touched,
+                            loaded,
+                            before,
+                            &mut self.store,
+                            &gid,
+                            &mut effects,
+                        );
                         self.event(Event::StoreReset);
                         self.emit_effects(effects);
                         self.finish_reload_if_done();

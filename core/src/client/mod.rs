@@ -361,6 +361,8 @@ pub struct Client {
     catching_up: bool,
     fetch_resume_at: Option<Instant>,
     reload: Option<Reload>,
+    /// The last load from scratch whose data went into the store.
+    last_load: Option<CallId>,
     sync_pages: Vec<CallId>,
     sync_pages_done: Vec<CallId>,
     jobs: BTreeMap<String, TrackedJob>,
@@ -406,6 +408,7 @@ impl Client {
             catching_up: false,
             fetch_resume_at: None,
             reload: None,
+            last_load: None,
             sync_pages: Vec::new(),
             sync_pages_done: Vec::new(),
             jobs: BTreeMap::new(),
