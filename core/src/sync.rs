@@ -19,10 +19,11 @@
 //!
 //! # Loads from scratch
 //!
-//! A load (`/init` at connect, on request, after a restore) brings the whole store as of the
-//! server's cursor when it read it, but items newer than that may have been handled while the
-//! load was out. Those items are applied again on top of the load's data, and fetches sent
-//! before the load landed do not overwrite it: their data may be older.
+//! A load (`/init` at connect, on request, after a restore) brings the store as of the
+//! server's cursors when it read it. Sync items that arrive while a load is out are held back
+//! and applied on top of it once it lands (those at or below its cursors are then lagging);
+//! fetches sent before it landed do not overwrite it, as their data may be older; and a load
+//! sent before the one that landed last is dropped.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -30,7 +31,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::store::{DataType, Object, Store};
+use crate::store::{DataType, Store};
 
 /// What happened to an object, as sync items say it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -159,25 +160,6 @@ pub(crate) struct Batch {
     pub(crate) sent_seq: u64,
 }
 
-/// An item handled while a load from scratch was out.
-#[derive(Clone, Debug)]
-pub(crate) struct Touched {
-    t: DataType,
-    key: String,
-    waiter: Waiter,
-}
-
-impl Touched {
-    /// Whether the item is newer than a load at these cursors.
-    fn after(&self, (cc, project): (i64, i64)) -> bool {
-        self.waiter.cursor
-            > match self.waiter.family {
-                Family::Cc => cc,
-                Family::Project => project,
-            }
-    }
-}
-
 /// The sync state of one client.
 #[derive(Debug, Default)]
 pub(crate) struct Sync {
@@ -192,9 +174,9 @@ pub(crate) struct Sync {
     /// The `sent_seq` of every batch not yet landed, requeued or abandoned, wherever its call
     /// is (sent, waiting for a retry, waiting for a JWT).
     batches_out: BTreeSet<u64>,
-    /// Loads from scratch under way, and the items handled since the first of them began.
+    /// Loads from scratch under way, and the sync items held back until they land.
     loads_out: u32,
-    during_load: Vec<Touched>,
+    held_back: Vec<Value>,
     /// Batches taken at or before this sequence were sent before the last load landed.
     loaded_at: u64,
     /// Keys that left the fetch queue without being fetched (deleted, refused).
@@ -228,9 +210,12 @@ impl Sync {
         (self.cc.applied(), self.project.applied())
     }
 
-    /// Whether any item still waits for its effect.
+    /// Whether any item still waits for its effect, or for a load to land.
     pub(crate) fn is_settled(&self) -> bool {
-        self.cc.outstanding.is_empty() && self.project.outstanding.is_empty()
+        self.cc.outstanding.is_empty()
+            && self.project.outstanding.is_empty()
+            && self.loads_out == 0
+            && self.held_back.is_empty()
     }
 
     /// Sets both families after a load from scratch (connect, `/init`, the end of a restore).
@@ -254,25 +239,25 @@ impl Sync {
             batches_out: std::mem::take(&mut self.batches_out),
             deletes: std::mem::take(&mut self.deletes),
             loads_out: self.loads_out,
-            during_load: std::mem::take(&mut self.during_load),
+            held_back: std::mem::take(&mut self.held_back),
             ..Sync::default()
         };
         self.load_cursors(cc, project);
         self.mark_loaded();
     }
 
-    /// A load from scratch was sent: note the items handled until it lands.
+    /// A load from scratch was sent: sync items wait until it lands.
     pub(crate) fn begin_load(&mut self) {
         self.loads_out = self.loads_out.saturating_add(1);
     }
 
-    /// A load landed or failed: the items handled while it was out.
-    pub(crate) fn end_load(&mut self) -> Vec<Touched> {
+    /// A load landed or failed: once none is out, the items held back, to be applied on top.
+    pub(crate) fn end_load(&mut self) -> Vec<Value> {
         self.loads_out = self.loads_out.saturating_sub(1);
         if self.loads_out == 0 {
-            std::mem::take(&mut self.during_load)
+            std::mem::take(&mut self.held_back)
         } else {
-            self.during_load.clone()
+            Vec::new()
         }
     }
 
@@ -284,78 +269,6 @@ impl Sync {
     /// Whether a batch sent at `sent_seq` went out before the last load landed.
     pub(crate) fn predates_load(&self, sent_seq: u64) -> bool {
         sent_seq <= self.loaded_at
-    }
-
-    /// Whether an item is already in the store: the applied cursor has passed it.
-    fn is_applied(&self, w: &Waiter) -> bool {
-        let (cc, project) = self.applied();
-        w.cursor
-            <= match w.family {
-                Family::Cc => cc,
-                Family::Project => project,
-            }
-    }
-
-    /// The keys of the items newer than a load at `loaded`: what the store holds for them
-    /// before the load's data goes in decides what they hold after it.
-    pub(crate) fn keys_after(
-        touched: &[Touched],
-        loaded: (i64, i64),
-    ) -> BTreeSet<(DataType, String)> {
-        touched
-            .iter()
-            .filter(|x| x.after(loaded))
-            .map(|x| (x.t, x.key.clone()))
-            .collect()
-    }
-
-    /// Puts the items newer than a load back on top of its data; `before` is what the store
-    /// held for their keys (see [`keys_after`](Sync::keys_after)) before the load.
-    ///
-    /// A key whose items were all applied keeps what it held: that is newer than the load
-    /// (languages excepted: only loads bring them). A key not held then, but brought by the
-    /// load, changed after the load read it and is fetched again. A key with an item still
-    /// waiting has its items handled again, holding the cursor as before.
-    pub(crate) fn reapply(
-        &mut self,
-        touched: Vec<Touched>,
-        loaded: (i64, i64),
-        mut before: BTreeMap<(DataType, String), Option<Object>>,
-        store: &mut Store,
-        project: &str,
-        effects: &mut Vec<Effect>,
-    ) {
-        let mut by_key: BTreeMap<(DataType, String), Vec<Waiter>> = BTreeMap::new();
-        for x in touched.into_iter().filter(|x| x.after(loaded)) {
-            by_key.entry((x.t, x.key)).or_default().push(x.waiter);
-        }
-        for ((t, key), items) in by_key {
-            if items.iter().all(|w| self.is_applied(w)) {
-                if t == DataType::Languages {
-                    continue;
-                }
-                match before.remove(&(t, key.clone())).flatten() {
-                    Some(obj) => store.insert(t, key, obj),
-                    None if items.last().is_some_and(|w| w.action == Action::Delete) => {
-                        store.remove(t, &key);
-                    }
-                    None if store.contains(t, &key) => self.want_quietly(t, [key]),
-                    None => {}
-                }
-                continue;
-            }
-            for w in items {
-                self.seq = self.seq.saturating_add(1);
-                let (family, cursor, action) = (w.family, w.cursor, w.action);
-                let waiter = Waiter {
-                    generation: self.generation,
-                    ..w
-                };
-                self.apply_change(t, key.clone(), action, waiter, store, project, effects);
-                let c = self.cursors(family);
-                c.seen = c.seen.max(cursor);
-            }
-        }
     }
 
     /// Whether the key waits to be fetched or is being fetched.
@@ -395,6 +308,11 @@ impl Sync {
         project: &str,
         effects: &mut Vec<Effect>,
     ) {
+        if self.loads_out > 0 {
+            // The load's data may be older than these: they go on top of it once it is in.
+            self.held_back.extend(items);
+            return;
+        }
         for raw in items {
             match serde_json::from_value::<SyncItem>(raw) {
                 Ok(item) => self.apply_item(item, store, project, effects),
@@ -451,17 +369,6 @@ impl Sync {
             },
             name => match (DataType::from_name(name), Action::parse(&item.action)) {
                 (Some(t), Some(action)) => {
-                    // Recorded here, not in apply_change: items applied again are not new.
-                    if self.loads_out > 0 {
-                        self.during_load.push(Touched {
-                            t,
-                            key: item.data_key.clone(),
-                            waiter: Waiter {
-                                action,
-                                ..waiter.clone()
-                            },
-                        });
-                    }
                     self.apply_change(t, item.data_key, action, waiter, store, project, effects)
                 }
                 (None, _) => crate::log!(debug, "sync item of unknown data type {name:?} ignored"),

@@ -693,12 +693,24 @@ fn rule_4_a_fetch_from_before_a_restore_refused_after_it_does_not_end_the_reload
 }
 
 #[test]
-fn rule_4_an_older_init_landing_after_a_restore_does_not_undo_it() {
+fn rule_4_a_restore_noticed_while_an_init_is_out_reloads_after_it() {
     let defs = |d: &str| json!({"definitions": {d: {"gid": d}}});
     let mut s = Script::connected(10, 10, defs("d1"), |c| c);
     s.client.init(s.now).unwrap();
     let old = s.take("/init");
     s.push(restore_done());
+    assert!(
+        !s.has("/init"),
+        "the restore waits for the /init already out"
+    );
+    // That /init was read before the restore.
+    s.reply(
+        old.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 10}), defs("d1")),
+        None,
+    );
+    assert_eq!(s.client.store().cc_cursor(), 10, "the restore holds cc");
     let restore = s.take("/init");
     s.reply(
         restore.id,
@@ -706,15 +718,9 @@ fn rule_4_an_older_init_landing_after_a_restore_does_not_undo_it() {
         envelope(json!({"cc.cursor": 30, "cursor": 40}), defs("d2")),
         None,
     );
-    // The first /init was read before the restore and lands last.
-    s.reply(
-        old.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 10}), defs("d1")),
-        None,
-    );
     assert!(s.client.store().get(DataType::Definitions, "d2").is_some());
     assert!(s.client.store().get(DataType::Definitions, "d1").is_none());
+    assert_eq!(s.client.store().cc_cursor(), 30);
 }
 
 #[test]
@@ -1138,13 +1144,13 @@ fn rule_5_a_fetch_the_server_can_never_answer_is_skipped() {
 }
 
 #[test]
-fn rule_5_an_init_older_than_an_applied_change_does_not_undo_it() {
+fn rule_5_items_arriving_while_an_init_is_out_go_on_top_of_it() {
     let mut s = Script::connected(10, 10, field("a"), |c| c);
     s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
-    let f = s.take("/fields/get");
-    s.reply(f.id, 200, envelope(json!({}), field("b")), None);
+    assert!(!s.has("/fields/get"), "held back until the load is in");
+    assert!(!s.client.is_caught_up());
     // The server read the project before change 11.
     s.reply(
         init.id,
@@ -1152,8 +1158,11 @@ fn rule_5_an_init_older_than_an_applied_change_does_not_undo_it() {
         envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
         None,
     );
-    assert_eq!(s.client.store().cursor(), 11);
+    assert_eq!(s.client.store().cursor(), 10);
+    let f = s.take("/fields/get");
+    s.reply(f.id, 200, envelope(json!({}), field("b")), None);
     assert_eq!(label(&s), Some(json!("b")));
+    assert_eq!(s.client.store().cursor(), 11);
 }
 
 #[test]
@@ -1165,7 +1174,6 @@ fn rule_5_overlapping_inits_apply_a_newer_change_once() {
         inits.push(s.take("/init"));
     }
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
-    let first = s.take("/fields/get");
     for init in inits {
         s.reply(
             init.id,
@@ -1174,10 +1182,10 @@ fn rule_5_overlapping_inits_apply_a_newer_change_once() {
             None,
         );
     }
-    s.reply(first.id, 200, envelope(json!({}), field("b")), None);
     s.take_events();
-    let again = s.take("/fields/get");
-    s.reply(again.id, 200, envelope(json!({}), field("c")), None);
+    let f = s.take("/fields/get");
+    s.reply(f.id, 200, envelope(json!({}), field("c")), None);
+    assert!(!s.has("/fields/get"));
     assert_eq!(
         changed(&s),
         [(DataType::Fields, "f1".into(), Action::Update)],
@@ -1196,16 +1204,67 @@ fn rule_5_a_key_deleted_and_created_again_while_an_init_is_out_stays() {
         item("p1", 11, "DELETE", "fields", "f1"),
         item("p1", 12, "INSERT", "fields", "f1")
     ]));
-    let f = s.take("/fields/get");
-    s.reply(f.id, 200, envelope(json!({}), field("b")), None);
     s.reply(
         init.id,
         200,
         envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
         None,
     );
+    let f = s.take("/fields/get");
+    s.reply(f.id, 200, envelope(json!({}), field("b")), None);
     assert_eq!(label(&s), Some(json!("b")));
     assert_eq!(s.client.store().cursor(), 12);
+}
+
+#[test]
+fn rule_5_a_language_deleted_while_an_init_is_out_stays_deleted() {
+    let langs = json!({"cc.languages": {"en": "English", "nl": "Dutch"}});
+    let mut s = Script::connected(10, 10, langs.clone(), |c| c);
+    s.client.init(s.now).unwrap();
+    let init = s.take("/init");
+    s.push(json!([item("cc", 31, "DELETE", "cc.languages", "nl")]));
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 30, "cursor": 10}), langs),
+        None,
+    );
+    assert!(s.client.store().get(DataType::Languages, "nl").is_none());
+}
+
+#[test]
+fn rule_5_a_connect_landing_after_a_newer_init_still_opens_the_socket() {
+    let mut s = Script::new(|c| c.keep_api_key(true));
+    let call = s
+        .client
+        .connect(s.now, unicat_core::api::Secret::new("key-1"))
+        .unwrap();
+    let auth = s.take("/auth");
+    // Without a JWT yet, the /init asks for its own /auth, which wins the race.
+    s.client.init(s.now).unwrap();
+    let reauth = s.take("/auth");
+    s.reply(
+        reauth.id,
+        200,
+        envelope(json!({}), json!({})),
+        Some("jwt-1"),
+    );
+    let init = s.take("/init");
+    s.reply(
+        init.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
+        None,
+    );
+    s.reply(
+        auth.id,
+        200,
+        envelope(json!({"cc.cursor": 10, "cursor": 10}), json!({})),
+        Some("jwt-1"),
+    );
+    assert!(s.result(call).is_some_and(|r| r.is_ok()));
+    assert_eq!(label(&s), Some(json!("a")), "the newer load stays");
+    s.open_socket();
 }
 
 #[test]

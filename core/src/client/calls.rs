@@ -279,6 +279,58 @@ impl Client {
         stored
     }
 
+    /// Puts a load's data in the store, from scratch (connect, `/init`) or as the first step of
+    /// the reload after a restore.
+    fn load_landed(
+        &mut self,
+        kind: &Load,
+        data: Vec<(DataType, Vec<(String, Object)>)>,
+        (cc, project): (i64, i64),
+    ) {
+        match kind {
+            Load::Connect | Load::Init => {
+                self.store.clear();
+                self.sync.reset();
+                self.reload = None;
+                self.merge(data, None);
+                self.sync.load_cursors(cc, project);
+                self.sync_progressed();
+            }
+            Load::Restore => {
+                self.store
+                    .clear_except(&[DataType::Records, DataType::Assets]);
+                self.merge(data, None);
+                self.sync.mark_loaded();
+                // Keys dropped before now say nothing about this reload's keys.
+                self.sync.take_dropped();
+                if let Some(reload) = self.reload.as_mut() {
+                    reload.started = true;
+                    self.sync.load_cursors(cc, project);
+                }
+                let held: Vec<(DataType, String)> = [DataType::Records, DataType::Assets]
+                    .into_iter()
+                    .flat_map(|t| self.store.map(t).keys().map(move |k| (t, k.clone())))
+                    .collect();
+                for t in [DataType::Records, DataType::Assets] {
+                    self.sync.want_quietly(
+                        t,
+                        held.iter()
+                            .filter(|(ht, _)| *ht == t)
+                            .map(|(_, k)| k.clone()),
+                    );
+                }
+                let since = self.sync.seq();
+                if let Some(reload) = self.reload.as_mut() {
+                    reload.expect = held.into_iter().collect();
+                    reload.since = since;
+                }
+                self.event(Event::StoreReset);
+                self.finish_reload_if_done();
+                self.sync_progressed();
+            }
+        }
+    }
+
     pub(super) fn note_version(&mut self, result: &Map<String, Value>) {
         let Some(new) = result.get("cc.version").and_then(Value::as_str) else {
             return;
@@ -310,96 +362,34 @@ impl Client {
                     cursor("cc.cursor").unwrap_or(0),
                     cursor("cursor").unwrap_or(0),
                 );
-                let touched = self.sync.end_load();
-                if self.last_load.is_some_and(|last| id < last) {
-                    // Sent before the load that landed last, so no newer than it: that load
-                    // and the items handled since are the store.
+                let waiting = self.sync.end_load();
+                // A load sent before the one that landed last is no newer than it: that load
+                // and the items handled since are the store.
+                let newest = self.last_load.is_none_or(|last| id >= last);
+                if newest {
+                    self.last_load = Some(id);
+                    self.load_landed(&kind, resp.data, loaded);
+                } else {
                     crate::log!(
                         debug,
                         "a load older than the store landed; its data is dropped"
                     );
-                    return self.finish(id, Ok(result));
                 }
-                self.last_load = Some(id);
-                let before: BTreeMap<_, _> = Sync::keys_after(&touched, loaded)
-                    .into_iter()
-                    .map(|(t, k)| {
-                        let obj = self.store.map(t).get(&k).cloned();
-                        ((t, k), obj)
-                    })
-                    .collect();
-                let gid = self.cfg.urls.project().to_string();
-                let mut effects = Vec::new();
-                match kind {
-                    Load::Connect | Load::Init => {
-                        self.store.clear();
-                        self.sync.reset();
-                        self.reload = None;
-                        self.merge(resp.data, None);
-                        self.sync.load_cursors(loaded.0, loaded.1);
-                        self.sync.reapply(
-                            touched,
-                            loaded,
-                            before,
-                            &mut self.store,
-                            &gid,
-                            &mut effects,
-                        );
-                        self.emit_effects(effects);
-                        self.sync_progressed();
-                        self.finish(id, Ok(result));
-                        if matches!(kind, Load::Connect) {
-                            if !self.cfg.keep_api_key {
-                                self.api_key = None;
-                            }
-                            if self.cfg.live_sync && self.session.state() == SessionState::Idle {
-                                let _ = self.session.connect(self.now);
-                                self.drain_session();
-                            }
-                        }
+                // A reload's /init is the client's own call: nobody waits on its id.
+                if !matches!(kind, Load::Restore) {
+                    self.finish(id, Ok(result));
+                }
+                if matches!(kind, Load::Connect) {
+                    if !self.cfg.keep_api_key {
+                        self.api_key = None;
                     }
-                    Load::Restore => {
-                        self.store
-                            .clear_except(&[DataType::Records, DataType::Assets]);
-                        self.merge(resp.data, None);
-                        self.sync.mark_loaded();
-                        // Keys dropped before now say nothing about this reload's keys.
-                        self.sync.take_dropped();
-                        if let Some(reload) = self.reload.as_mut() {
-                            reload.started = true;
-                            self.sync.load_cursors(loaded.0, loaded.1);
-                        }
-                        let held: Vec<(DataType, String)> = [DataType::Records, DataType::Assets]
-                            .into_iter()
-                            .flat_map(|t| self.store.map(t).keys().map(move |k| (t, k.clone())))
-                            .collect();
-                        for t in [DataType::Records, DataType::Assets] {
-                            self.sync.want_quietly(
-                                t,
-                                held.iter()
-                                    .filter(|(ht, _)| *ht == t)
-                                    .map(|(_, k)| k.clone()),
-                            );
-                        }
-                        let since = self.sync.seq();
-                        if let Some(reload) = self.reload.as_mut() {
-                            reload.expect = held.into_iter().collect();
-                            reload.since = since;
-                        }
-                        self.sync.reapply(
-                            touched,
-                            loaded,
-                            before,
-                            &mut self.store,
-                            &gid,
-                            &mut effects,
-                        );
-                        self.event(Event::StoreReset);
-                        self.emit_effects(effects);
-                        self.finish_reload_if_done();
-                        self.sync_progressed();
+                    if self.cfg.live_sync && self.session.state() == SessionState::Idle {
+                        let _ = self.session.connect(self.now);
+                        self.drain_session();
                     }
                 }
+                // The items that arrived while loads were out go on top of the newest one.
+                self.apply_sync(waiting);
             }
             Purpose::Reauth => {
                 // Fresh schema is welcome; the cursors stay where they are, or the items
@@ -470,12 +460,13 @@ impl Client {
     pub(super) fn fail(&mut self, call: Call, error: CallError) {
         match call.purpose {
             Purpose::Load(id, kind) => {
-                // The store keeps what it had, and the items handled meanwhile are in it.
-                self.sync.end_load();
+                // The store keeps what it had; the items held back for the load go on it.
+                let waiting = self.sync.end_load();
                 if matches!(kind, Load::Restore) {
                     self.reload_failed(&error);
                 }
                 self.finish(id, Err(error));
+                self.apply_sync(waiting);
             }
             Purpose::App(id) | Purpose::Media(id, _) => self.finish(id, Err(error)),
             Purpose::Dam(d) => self.finish(d.call, Err(error)),
