@@ -174,3 +174,43 @@ pub fn say(line: &str) {
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
+
+/// The demo's ERP: another process changing a record's price `changes` times, 300 ms apart,
+/// here a thread calling the dev server's control surface directly. It notes when each change
+/// was made, so the demo can say how long the change took to reach the store.
+pub struct Erp {
+    made: std::sync::mpsc::Receiver<(serde_json::Value, std::time::Instant)>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Erp {
+    pub fn start(control: unicat_devserver::Control, gid: String, changes: usize) -> Erp {
+        let (made_tx, made) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            for i in 1..=changes {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                let price = serde_json::json!(((10.0 + i as f64 * 1.25) * 100.0).round() / 100.0);
+                let at = std::time::Instant::now();
+                if control
+                    .set_field(&gid, Some("en"), "price", price.clone())
+                    .is_err()
+                {
+                    break;
+                }
+                let _ = made_tx.send((price, at));
+            }
+        });
+        Erp { made, thread }
+    }
+
+    /// When the change that set this price was made, forgetting the changes made before it.
+    pub fn made_at(&self, price: &serde_json::Value) -> Option<std::time::Instant> {
+        self.made
+            .try_iter()
+            .find_map(|(sent, at)| (&sent == price).then_some(at))
+    }
+
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}

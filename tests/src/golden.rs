@@ -39,7 +39,8 @@ fn wait_for(api: &UnicatApi, what: &str, pred: impl Fn(&Event) -> bool) {
     panic!("{what} did not happen within {WAIT:?}");
 }
 
-fn converge(api: &UnicatApi, server: &DevServer) {
+/// Waits, at most 20 s, until the client's project cursor is the server's.
+pub fn converge(api: &UnicatApi, server: &DevServer) {
     let (_, cursor) = server.control().cursors();
     let deadline = std::time::Instant::now() + WAIT;
     while api.store().cursor() as u64 != cursor {

@@ -172,6 +172,12 @@ impl Script {
         self.pump();
     }
 
+    /// Answers a load (`/auth`, `/init`) read by the server at cursors `(cc, project)`.
+    pub fn land(&mut self, id: RequestId, (cc, cursor): (i64, i64), data: Value) {
+        let body = envelope(json!({"cc.cursor": cc, "cursor": cursor}), data);
+        self.reply(id, 200, body, None);
+    }
+
     /// Answers a request with raw bytes.
     pub fn reply_bytes(&mut self, id: RequestId, status: u16, body: &[u8]) {
         let response = http::Response::builder()

@@ -57,12 +57,7 @@ fn a_recorded_session_replays_strictly_to_the_same_store() {
         server.control().change_records(30, Some("price")).unwrap();
         server.control().drop_transports();
         server.control().change_records(30, Some("stock")).unwrap();
-        let (_, cursor) = server.control().cursors();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while api.store().cursor() as u64 != cursor {
-            assert!(std::time::Instant::now() < deadline);
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        golden::converge(&api, &server);
         let store = api.store().to_json();
         api.close();
         store

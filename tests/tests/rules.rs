@@ -626,12 +626,7 @@ fn rule_4_a_record_deleted_during_a_reload_does_not_hold_it_for_ever() {
     let before = s.take("/records/get");
     s.push(restore_done());
     let init = s.take("/init");
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 40}), json!({})),
-        None,
-    );
+    s.land(init.id, (30, 40), json!({}));
     // r1's reload waits behind the fetch already out, and r1 is deleted meanwhile.
     s.push(json!([item("p1", 41, "DELETE", "records", "r1")]));
     s.reply(
@@ -652,12 +647,7 @@ fn rule_4_a_refused_reload_fetch_does_not_hold_the_cursor_for_ever() {
     let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
     s.push(restore_done());
     let init = s.take("/init");
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 40}), json!({})),
-        None,
-    );
+    s.land(init.id, (30, 40), json!({}));
     let r = s.take("/records/get");
     s.reply(r.id, 403, failure(403, "Permission denied"), None);
     assert_eq!(
@@ -673,12 +663,7 @@ fn rule_4_a_fetch_from_before_a_restore_refused_after_it_does_not_end_the_reload
     let before = s.take("/records/get");
     s.push(restore_done());
     let init = s.take("/init");
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 40}), json!({})),
-        None,
-    );
+    s.land(init.id, (30, 40), json!({}));
     s.reply(before.id, 403, failure(403, "Permission denied"), None);
     assert_eq!(
         s.client.store().cc_cursor(),
@@ -704,20 +689,10 @@ fn rule_4_a_restore_noticed_while_an_init_is_out_reloads_after_it() {
         "the restore waits for the /init already out"
     );
     // That /init was read before the restore.
-    s.reply(
-        old.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 10}), defs("d1")),
-        None,
-    );
+    s.land(old.id, (10, 10), defs("d1"));
     assert_eq!(s.client.store().cc_cursor(), 10, "the restore holds cc");
     let restore = s.take("/init");
-    s.reply(
-        restore.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 40}), defs("d2")),
-        None,
-    );
+    s.land(restore.id, (30, 40), defs("d2"));
     assert!(s.client.store().get(DataType::Definitions, "d2").is_some());
     assert!(s.client.store().get(DataType::Definitions, "d1").is_none());
     assert_eq!(s.client.store().cc_cursor(), 30);
@@ -732,12 +707,7 @@ fn rule_4_a_change_to_a_key_a_restore_brings_back_is_fetched() {
     s.push(json!([item("p1", 41, "UPDATE", "fields", "f2")]));
     let restored =
         json!({"fields": {"f1": {"gid": "f1", "label": "a"}, "f2": {"gid": "f2", "label": "old"}}});
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 40}), restored),
-        None,
-    );
+    s.land(init.id, (30, 40), restored);
     let f = s.take("/fields/get");
     assert_eq!(f.body, json!({"fields": ["f2"]}));
 }
@@ -842,12 +812,7 @@ fn rule_4_a_restore_waits_for_the_fetch_that_brings_restored_data() {
     let done = restore_done();
     s.push(done);
     let init = s.take("/init");
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 40}), json!({})),
-        None,
-    );
+    s.land(init.id, (30, 40), json!({}));
     // The fetch sent before the restore lands with pre-restore data: the reload goes on.
     s.reply(
         before.id,
@@ -1152,12 +1117,7 @@ fn rule_5_items_arriving_while_an_init_is_out_go_on_top_of_it() {
     assert!(!s.has("/fields/get"), "held back until the load is in");
     assert!(!s.client.is_caught_up());
     // The server read the project before change 11.
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
-        None,
-    );
+    s.land(init.id, (10, 10), field("a"));
     assert_eq!(s.client.store().cursor(), 10);
     let f = s.take("/fields/get");
     s.reply(f.id, 200, envelope(json!({}), field("b")), None);
@@ -1175,12 +1135,7 @@ fn rule_5_overlapping_inits_apply_a_newer_change_once() {
     }
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
     for init in inits {
-        s.reply(
-            init.id,
-            200,
-            envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
-            None,
-        );
+        s.land(init.id, (10, 10), field("a"));
     }
     s.take_events();
     let f = s.take("/fields/get");
@@ -1204,12 +1159,7 @@ fn rule_5_a_key_deleted_and_created_again_while_an_init_is_out_stays() {
         item("p1", 11, "DELETE", "fields", "f1"),
         item("p1", 12, "INSERT", "fields", "f1")
     ]));
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
-        None,
-    );
+    s.land(init.id, (10, 10), field("a"));
     let f = s.take("/fields/get");
     s.reply(f.id, 200, envelope(json!({}), field("b")), None);
     assert_eq!(label(&s), Some(json!("b")));
@@ -1223,12 +1173,7 @@ fn rule_5_a_language_deleted_while_an_init_is_out_stays_deleted() {
     s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.push(json!([item("cc", 31, "DELETE", "cc.languages", "nl")]));
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 10}), langs),
-        None,
-    );
+    s.land(init.id, (30, 10), langs);
     assert!(s.client.store().get(DataType::Languages, "nl").is_none());
 }
 
@@ -1250,12 +1195,7 @@ fn rule_5_a_connect_landing_after_a_newer_init_still_opens_the_socket() {
         Some("jwt-1"),
     );
     let init = s.take("/init");
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
-        None,
-    );
+    s.land(init.id, (10, 10), field("a"));
     s.reply(
         auth.id,
         200,
@@ -1274,19 +1214,9 @@ fn rule_5_an_older_init_landing_after_a_newer_one_is_dropped() {
     let older = s.take("/init");
     s.client.init(s.now).unwrap();
     let newer = s.take("/init");
-    s.reply(
-        newer.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 11}), field("b")),
-        None,
-    );
+    s.land(newer.id, (10, 11), field("b"));
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
-    s.reply(
-        older.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 10}), field("a")),
-        None,
-    );
+    s.land(older.id, (10, 10), field("a"));
     assert_eq!(label(&s), Some(json!("b")));
     assert!(s.result(older_call).is_some_and(|r| r.is_ok()));
 }
@@ -1298,12 +1228,7 @@ fn rule_5_languages_handled_while_an_init_is_out_come_from_the_init() {
     s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.push(json!([item("cc", 31, "UPDATE", "cc.languages", "nl")]));
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 30, "cursor": 10}), langs("Nederlands")),
-        None,
-    );
+    s.land(init.id, (30, 10), langs("Nederlands"));
     assert_eq!(
         s.client
             .store()
@@ -1322,12 +1247,7 @@ fn rule_5_a_change_newer_than_an_init_is_still_fetched() {
     let init = s.take("/init");
     // Handled while /init is out, and queued behind the fetch of f1 already out.
     s.push(json!([item("p1", 12, "UPDATE", "fields", "f1")]));
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 11}), field("b")),
-        None,
-    );
+    s.land(init.id, (10, 11), field("b"));
     assert_eq!(s.client.store().cursor(), 11, "12 is not in the store yet");
     s.reply(first.id, 200, envelope(json!({}), field("b")), None);
     let again = s.take("/fields/get");
@@ -1343,12 +1263,7 @@ fn rule_5_a_fetch_sent_before_an_init_does_not_overwrite_it() {
     let old = s.take("/fields/get");
     s.client.init(s.now).unwrap();
     let init = s.take("/init");
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 12}), field("c")),
-        None,
-    );
+    s.land(init.id, (10, 12), field("c"));
     // The server read f1 for the older fetch before change 12; its answer arrives last.
     s.reply(old.id, 200, envelope(json!({}), field("b")), None);
     s.push(json!([item("p1", 12, "UPDATE", "fields", "f1")]));
@@ -1363,12 +1278,7 @@ fn rule_5_a_delete_newer_than_an_init_outlives_it() {
     let init = s.take("/init");
     s.push(json!([item("p1", 11, "DELETE", "records", "r1")]));
     // The server read the project before the delete.
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 10}), held(&[("r1", 1.0)])),
-        None,
-    );
+    s.land(init.id, (10, 10), held(&[("r1", 1.0)]));
     assert!(s.client.store().record("r1").is_none(), "r1 came back");
     assert_eq!(s.client.store().cursor(), 11);
 }
@@ -1381,12 +1291,7 @@ fn rule_5_a_delete_outlives_a_reload_while_an_older_fetch_is_out() {
     s.push(json!([item("p1", 12, "DELETE", "records", "r1")]));
     s.client.init(s.now).unwrap();
     let init = s.take("/init");
-    s.reply(
-        init.id,
-        200,
-        envelope(json!({"cc.cursor": 10, "cursor": 12}), json!({})),
-        None,
-    );
+    s.land(init.id, (10, 12), json!({}));
     // The fetch sent before the delete lands after the reload.
     s.reply(
         fetch.id,
@@ -1537,12 +1442,7 @@ fn rule_7_sync_cursors_reports_the_servers_without_moving_ours() {
     let r = s.take("/sync/cursors");
     assert_eq!(r.uri, "http://unicat.test/sync/cursors");
     assert_eq!(r.body, json!({}));
-    s.reply(
-        r.id,
-        200,
-        envelope(json!({"cc.cursor": 50, "cursor": 60}), json!({})),
-        None,
-    );
+    s.land(r.id, (50, 60), json!({}));
     assert_eq!(
         s.result(call),
         Some(&Ok(json!({"cc.cursor": 50, "cursor": 60})))

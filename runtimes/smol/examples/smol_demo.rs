@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use unicat_core::client::Event;
 use unicat_devserver::{DevConfig, DevServer};
 use unicat_smol::UnicatApi;
@@ -57,25 +57,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     common::say(&format!("watching record {gid}: {}", show(&api)));
 
-    // The ERP: another process changing prices, here a thread calling the server's control
-    // surface directly. It reports when each change was made.
-    let (made_tx, made) = async_channel::unbounded::<(Value, Instant)>();
-    let control = server.control().clone();
-    let erp_gid = gid.clone();
-    let erp = std::thread::spawn(move || {
-        for i in 1..=CHANGES {
-            std::thread::sleep(Duration::from_millis(300));
-            let price = json!(((10.0 + i as f64 * 1.25) * 100.0).round() / 100.0);
-            let at = Instant::now();
-            if control
-                .set_field(&erp_gid, Some("en"), "price", price.clone())
-                .is_err()
-            {
-                break;
-            }
-            let _ = made_tx.try_send((price, at));
-        }
-    });
+    let erp = common::Erp::start(server.control().clone(), gid.clone(), CHANGES);
 
     let mut seen = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -92,19 +74,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .store()
             .record(&gid)
             .and_then(|r| r.pointer("/fields/en/price"));
-        while let Ok((sent, at)) = made.try_recv() {
-            if Some(&sent) == price.as_ref() {
-                seen += 1;
-                common::say(&format!(
-                    "change {seen}: price is now {sent}, seen {:.2} ms after the ERP wrote it: {}",
-                    (arrived - at).as_secs_f64() * 1e3,
-                    show(&api)
-                ));
-                break;
-            }
+        let Some(price) = price else { continue };
+        if let Some(at) = erp.made_at(&price) {
+            seen += 1;
+            common::say(&format!(
+                "change {seen}: price is now {price}, seen {:.2} ms after the ERP wrote it: {}",
+                (arrived - at).as_secs_f64() * 1e3,
+                show(&api)
+            ));
         }
     }
-    let _ = erp.join();
+    erp.join();
     api.close().await;
     if seen < CHANGES {
         return Err(format!("only {seen} of {CHANGES} changes arrived").into());

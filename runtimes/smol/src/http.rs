@@ -517,6 +517,17 @@ mod tests {
             .unwrap()
     }
 
+    /// How a GET answered with `answer`, read into memory up to `limit` bytes, fails.
+    fn memory_failure(answer: Vec<u8>, limit: usize) -> TransportErrorKind {
+        let (addr, _server) = serve(vec![answer]);
+        futures_lite::future::block_on(async {
+            let mut s = connect(addr).await;
+            let target = BodyTarget::Memory { limit };
+            let result = roundtrip(&mut s, request(addr, "GET"), b"", target).await;
+            result.map(|_| ()).unwrap_err().kind
+        })
+    }
+
     async fn connect(addr: std::net::SocketAddr) -> async_io::Async<std::net::TcpStream> {
         async_io::Async::<std::net::TcpStream>::connect(addr)
             .await
@@ -575,21 +586,13 @@ mod tests {
 
     #[test]
     fn a_body_over_its_memory_limit_is_too_large() {
-        let (addr, _server) = serve(vec![
-            b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello world".to_vec(),
-        ]);
-        futures_lite::future::block_on(async {
-            let mut s = connect(addr).await;
-            let e = roundtrip(
-                &mut s,
-                request(addr, "GET"),
-                b"",
-                BodyTarget::Memory { limit: 10 },
-            )
-            .await
-            .unwrap_err();
-            assert_eq!(e.kind, TransportErrorKind::TooLarge);
-        });
+        assert_eq!(
+            memory_failure(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\nhello world".to_vec(),
+                10
+            ),
+            TransportErrorKind::TooLarge
+        );
     }
 
     #[test]
@@ -612,21 +615,13 @@ mod tests {
 
     #[test]
     fn a_cut_body_is_an_io_failure() {
-        let (addr, _server) = serve(vec![
-            b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort".to_vec()
-        ]);
-        futures_lite::future::block_on(async {
-            let mut s = connect(addr).await;
-            let e = roundtrip(
-                &mut s,
-                request(addr, "GET"),
-                b"",
-                BodyTarget::Memory { limit: 100 },
-            )
-            .await
-            .unwrap_err();
-            assert_eq!(e.kind, TransportErrorKind::Io);
-        });
+        assert_eq!(
+            memory_failure(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort".to_vec(),
+                100
+            ),
+            TransportErrorKind::Io
+        );
     }
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -728,19 +723,10 @@ mod tests {
 
     #[test]
     fn garbage_from_the_server_is_an_error_not_a_panic() {
-        let (addr, _server) = serve(vec![b"SMTP ready\r\n\r\n\r\n".to_vec()]);
-        futures_lite::future::block_on(async {
-            let mut s = connect(addr).await;
-            let e = roundtrip(
-                &mut s,
-                request(addr, "GET"),
-                b"",
-                BodyTarget::Memory { limit: 100 },
-            )
-            .await
-            .unwrap_err();
-            assert_eq!(e.kind, TransportErrorKind::Io);
-        });
+        assert_eq!(
+            memory_failure(b"SMTP ready\r\n\r\n\r\n".to_vec(), 100),
+            TransportErrorKind::Io
+        );
     }
 
     #[test]
