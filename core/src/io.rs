@@ -247,6 +247,21 @@ pub struct FileInfo {
     pub modified: Option<f64>,
 }
 
+impl FileInfo {
+    /// The answer to [`Output::Stat`] from the metadata the runtime read: `None` unless it is
+    /// a regular file. Every runtime answers the same way.
+    pub fn of(metadata: &std::fs::Metadata) -> Option<FileInfo> {
+        metadata.is_file().then(|| FileInfo {
+            size: metadata.len(),
+            modified: metadata
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+        })
+    }
+}
+
 /// A fact from the transport, fed to a machine with `handle_input`.
 #[derive(Clone)]
 pub enum Input {

@@ -189,17 +189,7 @@ fn perform<E, S>(
         // ureq cannot abort a request under way; its late answer is ignored by the machine.
         Output::CancelHttp { .. } => {}
         Output::Stat { id, path } => {
-            let info = std::fs::metadata(&path)
-                .ok()
-                .filter(|m| m.is_file())
-                .map(|m| FileInfo {
-                    size: m.len(),
-                    modified: m
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map(|d| d.as_secs_f64()),
-                });
+            let info = std::fs::metadata(&path).ok().and_then(|m| FileInfo::of(&m));
             let _ = tx.send(Msg::Input(Input::Stat { id, info }));
         }
         Output::OpenWs { id, request } => {

@@ -13,20 +13,7 @@ fn file_error(e: std::io::Error) -> TransportError {
 
 /// Size and modification time of a regular file, or `None`.
 pub(crate) async fn stat(path: PathBuf) -> Option<FileInfo> {
-    blocking::unblock(move || {
-        std::fs::metadata(&path)
-            .ok()
-            .filter(|m| m.is_file())
-            .map(|m| FileInfo {
-                size: m.len(),
-                modified: m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs_f64()),
-            })
-    })
-    .await
+    blocking::unblock(move || std::fs::metadata(&path).ok().and_then(|m| FileInfo::of(&m))).await
 }
 
 /// Reads a whole file of at most `limit` bytes.
