@@ -38,7 +38,10 @@ pub struct ReconnectPolicy {
     /// [`SessionConfig::rng_seed`], so a session is reproducible.
     pub randomization: f64,
     /// Give up after this many failed attempts in a row. Default: `None`, never give up: a
-    /// client that keeps a store fresh must come back whenever the server does.
+    /// client that keeps a store fresh must come back whenever the server does. The count
+    /// starts again once a connection is healthy: for a [`Session`](crate::session::Session)
+    /// when a namespace's CONNECT is accepted, for the Unicat client when `initsync` is
+    /// answered as well. With `enabled: false`, the first loss gives up at once.
     pub max_attempts: Option<u32>,
 }
 
@@ -106,8 +109,16 @@ pub struct SessionConfig {
     pub(crate) path: String,
     /// Which transport to open first. Default: [`TransportMode::WebSocket`].
     pub transport: TransportMode,
-    /// After a refused WebSocket handshake, try long-polling. Default: true.
+    /// After a WebSocket handshake refused with a 4xx status other than 429 (a proxy without
+    /// WebSocket support), try long-polling. A 5xx or 429 answer is a passing fault and is
+    /// retried through the backoff instead. Default: true.
     pub fallback_to_polling: bool,
+    /// Treat a refused namespace CONNECT (CONNECT_ERROR) as one failed attempt and reconnect
+    /// through the backoff, as python-socketio does. Default: false, socket.io-client's rule: a
+    /// refusal ends the session until [`connect`](crate::session::Session::connect) is called
+    /// again. The Unicat client always sets it: a connector whose one job is to stay in sync
+    /// must come back when a server that refused it for a while accepts it again.
+    pub retry_refused: bool,
     /// The namespaces to connect, in order. Default: `["/"]`.
     pub namespaces: Vec<String>,
     /// Extra query parameters for every Engine.IO request.
@@ -164,6 +175,7 @@ impl SessionConfig {
             path,
             transport: TransportMode::WebSocket,
             fallback_to_polling: true,
+            retry_refused: false,
             namespaces: vec!["/".to_string()],
             query: Vec::new(),
             reconnect: ReconnectPolicy::default(),
@@ -206,6 +218,12 @@ impl SessionConfig {
         }
         self.namespaces = list;
         Ok(self)
+    }
+
+    /// Sets whether a refused CONNECT is retried through the backoff.
+    pub fn retry_refused(mut self, retry: bool) -> Self {
+        self.retry_refused = retry;
+        self
     }
 
     /// Sets the reconnection policy.

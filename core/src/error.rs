@@ -204,18 +204,29 @@ pub enum DisconnectReason {
     /// The peer broke the protocol. Reconnects.
     Protocol(ProtocolViolation),
     /// Every namespace refused its CONNECT (CONNECT_ERROR), so the Engine.IO session was
-    /// closed. Does not reconnect by itself: new credentials are needed first.
-    Refused,
+    /// closed. By default this does not reconnect, as socket.io-client does not: new credentials
+    /// may be needed first. With [`SessionConfig::retry_refused`](crate::config::SessionConfig::retry_refused)
+    /// (which the Unicat client always sets) it counts as one failed attempt and reconnects
+    /// through the backoff, as python-socketio does.
+    Refused {
+        /// The server's message (the CONNECT_ERROR's `message`, or its bare string).
+        message: String,
+    },
+    /// The machine built on the session dropped the connection to try again (the Unicat
+    /// client does so when `initsync` fails or `/auth` fails before the CONNECT). Reconnects.
+    Restart(String),
 }
 
 impl DisconnectReason {
-    /// Whether the session reconnects by itself after this reason.
+    /// Whether the session reconnects by itself after this reason under the protocol's
+    /// default rules. A [`Refused`](DisconnectReason::Refused) session also reconnects when
+    /// [`SessionConfig::retry_refused`](crate::config::SessionConfig::retry_refused) is set.
     pub fn reconnects(&self) -> bool {
         !matches!(
             self,
             DisconnectReason::ServerDisconnect
                 | DisconnectReason::ClientClose
-                | DisconnectReason::Refused
+                | DisconnectReason::Refused { .. }
         )
     }
 }
@@ -230,7 +241,11 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::PingTimeout => f.write_str("ping timeout"),
             DisconnectReason::ConnectTimeout => f.write_str("connect timeout"),
             DisconnectReason::Protocol(v) => write!(f, "parse error: {v}"),
-            DisconnectReason::Refused => f.write_str("connection refused by every namespace"),
+            DisconnectReason::Refused { message } if message.is_empty() => {
+                f.write_str("connection refused")
+            }
+            DisconnectReason::Refused { message } => write!(f, "connection refused: {message}"),
+            DisconnectReason::Restart(why) => write!(f, "restarted: {why}"),
         }
     }
 }

@@ -1,12 +1,17 @@
 //! Recording a client's session as a replay log (feature `record`).
 //!
-//! # The format (version 1)
+//! # The format (version 2)
 //!
 //! JSON Lines. The first line is a header:
 //!
 //! ```json
-//! {"format": "unicat-replay", "version": 1, "library": "0.1.0", "config": {…}}
+//! {"format": "unicat-replay", "version": 2, "library": "0.1.0", "config": {…}}
 //! ```
+//!
+//! Version 2 added the cause to `reconnecting` events, the `stopped` event (which replaced
+//! `reconnect_failed`), and two config fields (`fetch_retry_max_ms`, `first_connect`). A
+//! version 1 log still parses, its missing config fields taking their defaults, but its
+//! events differ from what this library emits: it replays leniently only.
 //!
 //! `config` is the client's configuration without secrets (see [`ConfigRecord`]). Every
 //! following line is one of:
@@ -39,15 +44,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::api::Secret;
-use crate::client::{ClientConfig, Command, Event};
+use crate::client::{ClientConfig, Command, Event, FirstConnect};
 use crate::config::{Limits, ReconnectPolicy, TransportMode};
 use crate::error::{TransportError, TransportErrorKind, UsageError};
 use crate::io::{Body, BodyTarget, FileInfo, Input, Output, RequestId, WsFrame, WsId};
 
 /// The format name in the header.
 pub const FORMAT: &str = "unicat-replay";
-/// The format version this library writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this library writes, and the newest it reads.
+pub const VERSION: u32 = 2;
+
+/// The oldest format version this library reads (leniently only when older than
+/// [`VERSION`]).
+pub const OLDEST_VERSION: u32 = 1;
 
 /// The placeholder of the API key.
 pub const REDACTED_API_KEY: &str = "REDACTED-API-KEY";
@@ -69,6 +78,14 @@ pub struct Header {
     pub config: ConfigRecord,
 }
 
+fn default_fetch_retry_max_ms() -> u64 {
+    60_000
+}
+
+fn default_first_connect() -> String {
+    "fail_fast".into()
+}
+
 /// A client configuration as data, without secrets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -85,6 +102,10 @@ pub struct ConfigRecord {
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
     pub fetch_retry_delay_ms: u64,
+    #[serde(default = "default_fetch_retry_max_ms")]
+    pub fetch_retry_max_ms: u64,
+    #[serde(default = "default_first_connect")]
+    pub first_connect: String,
     pub max_response_bytes: usize,
     pub max_download_bytes: u64,
     pub max_upload_bytes: u64,
@@ -128,6 +149,12 @@ impl ConfigRecord {
             retry_initial_ms: ms(c.retry.initial),
             retry_max_ms: ms(c.retry.max),
             fetch_retry_delay_ms: ms(c.fetch_retry_delay),
+            fetch_retry_max_ms: ms(c.fetch_retry_max),
+            first_connect: match c.first_connect {
+                FirstConnect::KeepTrying => "keep_trying",
+                _ => "fail_fast",
+            }
+            .to_string(),
             max_response_bytes: c.max_response_bytes,
             max_download_bytes: c.max_download_bytes,
             max_upload_bytes: c.max_upload_bytes,
@@ -182,6 +209,16 @@ impl ConfigRecord {
         c.retry.initial = d(self.retry_initial_ms);
         c.retry.max = d(self.retry_max_ms);
         c.fetch_retry_delay = d(self.fetch_retry_delay_ms);
+        c.fetch_retry_max = d(self.fetch_retry_max_ms);
+        c.first_connect = match self.first_connect.as_str() {
+            "fail_fast" => FirstConnect::FailFast,
+            "keep_trying" => FirstConnect::KeepTrying,
+            other => {
+                return Err(UsageError::InvalidArgument(format!(
+                    "unknown first_connect {other:?}"
+                )))
+            }
+        };
         c.max_response_bytes = self.max_response_bytes;
         c.max_download_bytes = self.max_download_bytes;
         c.max_upload_bytes = self.max_upload_bytes;
@@ -730,12 +767,14 @@ pub fn event_value(e: &Event) -> Value {
         Event::Disconnected { reason } => {
             json!({"event": "disconnected", "reason": reason.to_string()})
         }
-        Event::Reconnecting { attempt, delay } => {
-            json!({"event": "reconnecting", "attempt": attempt, "delay_ms": ms(*delay)})
+        Event::Reconnecting {
+            attempt,
+            delay,
+            cause,
+        } => {
+            json!({"event": "reconnecting", "attempt": attempt, "delay_ms": ms(*delay), "cause": cause.to_string()})
         }
-        Event::ReconnectFailed { attempts } => {
-            json!({"event": "reconnect_failed", "attempts": attempts})
-        }
+        Event::Stopped { reason } => json!({"event": "stopped", "reason": reason.to_string()}),
         Event::CaughtUp { cc_cursor, cursor } => {
             json!({"event": "caught_up", "cc.cursor": cc_cursor, "cursor": cursor})
         }

@@ -2,12 +2,13 @@
 //! machine.
 //!
 //! ```text
-//!            connect()
-//!   Idle ───────────────▶ Opening ──open packet──▶ Open ──transport lost──▶ Reconnecting
-//!    ▲                       │  ▲                   │  ▲                        │
-//!    │ 41 / refused /        │  └── WS refused:     │  └── probe, pause, 5 ─────┤ timer
-//!    │ disconnect()          │      polling         │      (upgrade)            │
-//!    └───────────────────────┴──────────────────────┘◀─────────────────────────┘
+//!            connect()                                    transport lost, timeout,
+//!   Idle ───────────────▶ Opening ──open packet──▶ Open ──refused (retry_refused)──▶ Reconnecting
+//!    ▲                       │  ▲                   │  ▲                                  │
+//!    │ 41 / refused /        │  └── WS refused:     │  └── probe, pause, 5 ───────────────┤ timer
+//!    │ disconnect() /        │      polling         │      (upgrade)                      │
+//!    │ attempts used up      │                      │                                     │
+//!    └───────────────────────┴──────────────────────┘◀───────────────────────────────────┘
 //!                                close() from anywhere: Closed (inert)
 //! ```
 
@@ -95,7 +96,9 @@ pub enum SessionEvent {
         sid: String,
     },
     /// The server refused a namespace (CONNECT_ERROR). It is not retried until
-    /// [`Session::connect`] is called again.
+    /// [`Session::connect`] is called again, unless
+    /// [`SessionConfig::retry_refused`] is set: then the refusal counts as a failed attempt
+    /// and the session reconnects through the backoff.
     ConnectError {
         /// The namespace.
         ns: String,
@@ -152,7 +155,8 @@ pub enum SessionEvent {
         /// How long until it starts.
         delay: Duration,
     },
-    /// The reconnect policy's attempts are used up; the session is idle.
+    /// The reconnect policy's attempts are used up (or reconnecting is disabled); the session
+    /// is idle.
     ReconnectFailed {
         /// The attempts made.
         attempts: u32,
@@ -286,9 +290,12 @@ struct PendingAck {
 ///   ([`SessionEvent::AuthRequested`]) at each connect and reconnect. Events that arrive before
 ///   the CONNECT reply are held and released in order after it; emits wait in a bounded
 ///   per-namespace buffer until then.
-/// * A Socket.IO DISCONNECT from the server, and a CONNECT_ERROR on every namespace, end the
-///   session without reconnecting. A lost transport, a ping timeout, a parse error or a
-///   connect timeout reconnect with exponential backoff and seeded jitter.
+/// * A Socket.IO DISCONNECT from the server ends the session without reconnecting, and so
+///   does a CONNECT_ERROR on every namespace unless [`SessionConfig::retry_refused`] is set. A
+///   lost transport, a ping timeout, a parse error or a connect timeout reconnect with
+///   exponential backoff and seeded jitter. The backoff starts again from its first delay only
+///   once a namespace's CONNECT is accepted, never on a mere Engine.IO open: a server that
+///   opens and then refuses is retried ever more slowly.
 #[derive(Debug)]
 pub struct Session {
     cfg: SessionConfig,
@@ -301,7 +308,11 @@ pub struct Session {
     assembler: Assembler,
     timers: TimerTable<Timer, 5>,
     rng: Rng,
+    /// Failed attempts since the connection was last healthy: the backoff's exponent.
     attempts: u32,
+    /// Whether the machine built on the session says when a connection is healthy (see
+    /// [`Session::mark_healthy`]); otherwise an accepted CONNECT is.
+    owner_judges_health: bool,
     next_id: u64,
     next_ack: u64,
     cache_buster: u64,
@@ -335,6 +346,7 @@ impl Session {
             assembler: Assembler::default(),
             timers: TimerTable::default(),
             attempts: 0,
+            owner_judges_health: false,
             next_id: 0,
             next_ack: 0,
             cache_buster: 0,
@@ -377,6 +389,12 @@ impl Session {
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.cfg
+    }
+
+    /// Failed connection attempts since the connection was last healthy (a namespace's
+    /// CONNECT accepted). Reconnect delays grow with it.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
     }
 
     /// How many emits wait for an ack.
@@ -617,6 +635,47 @@ impl Session {
         RequestId(self.alloc())
     }
 
+    /// From now on an accepted CONNECT no longer resets the backoff: the owner decides when
+    /// a connection is healthy and says so with [`mark_healthy`](Session::mark_healthy).
+    pub(crate) fn owner_judges_health(&mut self) {
+        self.owner_judges_health = true;
+    }
+
+    /// The connection is healthy: the next loss starts the backoff from its first delay.
+    pub(crate) fn mark_healthy(&mut self) {
+        self.attempts = 0;
+    }
+
+    /// Gives up on the current connection (or attempt) for `reason` and reconnects through
+    /// the backoff, without resetting it: how the owner reports a failure the session cannot
+    /// see, such as an `initsync` that was never answered. Connected namespaces are left
+    /// politely first. While a reconnect is already scheduled, nothing changes.
+    pub(crate) fn restart(&mut self, now: Instant, reason: DisconnectReason) {
+        self.advance(now);
+        match self.state {
+            State::Closed | State::Reconnecting => return,
+            State::Opening(_) | State::Open(_) => {
+                self.leave_politely();
+                self.teardown(&reason);
+                self.event(SessionEvent::Disconnected { reason });
+            }
+            State::Idle => {}
+        }
+        self.schedule_reconnect();
+    }
+
+    /// One backoff step taken while the session is idle, for an owner that retries something
+    /// of its own before the session opens (the Unicat client's first `/auth`): the delay to
+    /// wait, or `None` once the policy's attempts are used up.
+    pub(crate) fn backoff_step(&mut self) -> Option<Duration> {
+        if !self.may_retry() {
+            return None;
+        }
+        let delay = self.next_delay();
+        self.attempts = self.attempts.saturating_add(1);
+        Some(delay)
+    }
+
     // ---- state changes ---------------------------------------------------------------------
 
     fn advance(&mut self, now: Instant) {
@@ -677,7 +736,8 @@ impl Session {
             .set(Timer::Heartbeat, after(self.now, hs.heartbeat()));
         self.timers
             .set(Timer::NsConnect, after(self.now, self.cfg.connect_timeout));
-        self.attempts = 0;
+        // The backoff is not reset here: a server that opens and then refuses or fails every
+        // namespace must still be retried ever more slowly.
         self.state = State::Open(Box::new(Open {
             hs,
             link,
@@ -776,15 +836,15 @@ impl Session {
         }
         crate::log!(info, "socket.io transport lost: {reason}");
         self.teardown(&reason);
-        let reconnect = reason.reconnects() && self.cfg.reconnect.enabled;
+        let reconnect = reason.reconnects();
         self.event(SessionEvent::Disconnected { reason });
         if reconnect {
             self.schedule_reconnect();
         }
     }
 
-    /// Leaves politely: DISCONNECT for each connected namespace, then the Engine.IO close.
-    fn shut_down(&mut self, reason: DisconnectReason) {
+    /// DISCONNECT for each connected namespace, then the Engine.IO close.
+    fn leave_politely(&mut self) {
         if let State::Open(_) = self.state {
             let connected: Vec<String> = self
                 .namespaces
@@ -801,6 +861,11 @@ impl Session {
             self.send_engine(EnginePacket::Close);
             self.flush_post_now();
         }
+    }
+
+    /// Leaves politely and goes idle, without reconnecting.
+    fn shut_down(&mut self, reason: DisconnectReason) {
+        self.leave_politely();
         let was_active = matches!(self.state, State::Opening(_) | State::Open(_));
         self.timers.stop(Timer::Reconnect);
         self.teardown(&reason);
@@ -810,25 +875,32 @@ impl Session {
         }
     }
 
-    fn schedule_reconnect(&mut self) {
-        if let Some(max) = self.cfg.reconnect.max_attempts {
-            if self.attempts >= max {
-                self.state = State::Idle;
-                self.event(SessionEvent::ReconnectFailed {
-                    attempts: self.attempts,
-                });
-                return;
-            }
-        }
+    fn may_retry(&self) -> bool {
         let p = &self.cfg.reconnect;
-        let delay = backoff::delay(
+        p.enabled && p.max_attempts.is_none_or(|max| self.attempts < max)
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let p = &self.cfg.reconnect;
+        backoff::delay(
             p.initial,
             p.max,
             p.factor,
             p.randomization,
             self.attempts,
             &mut self.rng,
-        );
+        )
+    }
+
+    fn schedule_reconnect(&mut self) {
+        if !self.may_retry() {
+            self.state = State::Idle;
+            self.event(SessionEvent::ReconnectFailed {
+                attempts: self.attempts,
+            });
+            return;
+        }
+        let delay = self.next_delay();
         self.attempts = self.attempts.saturating_add(1);
         self.state = State::Reconnecting;
         self.timers.set(Timer::Reconnect, after(self.now, delay));
@@ -1220,12 +1292,14 @@ impl Session {
     fn on_ws_gone(&mut self, id: WsId, error: Option<TransportError>) {
         match &self.state {
             State::Opening(Opening::Ws(w)) if *w == id => {
+                // A 4xx says this endpoint will not speak WebSocket (a proxy without support);
+                // a 5xx or 429 says the server is busy or restarting, which the backoff handles.
                 let refused = matches!(
                     error,
                     Some(TransportError {
-                        kind: crate::error::TransportErrorKind::HandshakeRejected { .. },
+                        kind: crate::error::TransportErrorKind::HandshakeRejected { status },
                         ..
-                    })
+                    }) if (400..500).contains(&status) && status != 429
                 );
                 if refused && self.cfg.fallback_to_polling {
                     crate::log!(info, "websocket handshake refused, falling back to polling");
@@ -1350,16 +1424,22 @@ impl Session {
                     ),
                     _ => (String::new(), None),
                 };
+                let retry = self.cfg.retry_refused;
                 if let Some(n) = self.namespaces.get_mut(idx) {
-                    n.state = NsState::Refused;
+                    // A refusal to be retried leaves the namespace to the next attempt.
+                    n.state = if retry {
+                        NsState::Down
+                    } else {
+                        NsState::Refused
+                    };
                     n.held.clear();
                 }
                 self.event(SessionEvent::ConnectError {
                     ns: packet.nsp,
-                    message,
+                    message: message.clone(),
                     data,
                 });
-                self.close_if_no_namespace(DisconnectReason::Refused);
+                self.close_if_no_namespace(DisconnectReason::Refused { message });
             }
             PacketType::Disconnect => {
                 let was = state.clone();
@@ -1456,6 +1536,9 @@ impl Session {
         };
         ns.state = NsState::Connected;
         let name = ns.name.clone();
+        if !self.owner_judges_health {
+            self.attempts = 0;
+        }
         let held: Vec<SessionEvent> = ns.held.drain(..).collect();
         let buffered: Vec<Buffered> = ns.buffer.drain(..).collect();
         crate::log!(debug, "namespace {name:?} connected");
@@ -1489,7 +1572,11 @@ impl Session {
         self.send_engine(EnginePacket::Close);
         self.flush_post_now();
         self.teardown(&reason);
+        let retry = matches!(reason, DisconnectReason::Refused { .. }) && self.cfg.retry_refused;
         self.event(SessionEvent::Disconnected { reason });
+        if retry {
+            self.schedule_reconnect();
+        }
     }
 }
 

@@ -218,6 +218,16 @@ impl Sync {
             && self.held_back.is_empty()
     }
 
+    /// Sync items held back until the loads out land.
+    pub(crate) fn held_back_len(&self) -> usize {
+        self.held_back.len()
+    }
+
+    /// Keys waiting to be fetched, of every type.
+    pub(crate) fn queued_len(&self) -> usize {
+        self.pending.values().map(|p| p.waiters.len()).sum()
+    }
+
     /// Sets both families after a load from scratch (connect, `/init`, the end of a restore).
     /// Cursors only move forward.
     pub(crate) fn load_cursors(&mut self, cc: i64, project: i64) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use unicat_core::api::Secret;
-use unicat_core::client::{CallId, Client, ClientConfig, Event};
+use unicat_core::client::{CallId, Client, ClientConfig, Event, Health};
 use unicat_core::io::{
     Body, FileInfo, HttpRequest, Input, Machine, Output, RequestId, WsFrame, WsId,
 };
@@ -329,5 +329,65 @@ impl Script {
     /// Takes the events seen so far.
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    /// The faults are over: from now on the server answers every `/auth` with a fresh JWT and
+    /// every other request with an empty success, opens every socket the client asks for,
+    /// accepts every CONNECT and answers every `initsync` with an empty list. The virtual
+    /// clock moves to each deadline in turn until the client's health is
+    /// [`Health::Connected`]. Panics if that takes more than `max` steps.
+    pub fn heal(&mut self, max: usize) {
+        let mut answered = self.sent.len();
+        for _ in 0..max {
+            self.pump();
+            if self.client.health() == Health::Connected {
+                return;
+            }
+            if let Some(r) = self.requests.pop_front() {
+                let jwt = format!("jwt-healed-{}", r.id.0);
+                let is_auth = r.uri.ends_with("/auth");
+                self.reply(
+                    r.id,
+                    200,
+                    envelope(json!({}), json!({})),
+                    is_auth.then_some(jwt.as_str()),
+                );
+                continue;
+            }
+            if let Some(id) = self.ws_opening.pop_front() {
+                self.client.handle_input(self.now, Input::WsOpened { id });
+                self.ws = Some(id);
+                answered = self.sent.len();
+                self.frame(OPEN);
+                continue;
+            }
+            if answered < self.sent.len() && self.ws.is_some() {
+                let frame = self.sent[answered].clone();
+                answered += 1;
+                if frame.starts_with("40") {
+                    self.frame(r#"40{"sid":"healed"}"#);
+                } else if let Some(rest) = frame.strip_prefix("42") {
+                    let id: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    if !id.is_empty() && rest.contains("\"initsync\"") {
+                        self.frame(&format!("43{id}[[]]"));
+                    }
+                }
+                continue;
+            }
+            let Some(t) = self.client.poll_timeout() else {
+                panic!(
+                    "the client waits for nothing and is not connected: {:?}; events {:#?}",
+                    self.client.health(),
+                    self.events
+                );
+            };
+            self.now = self.now.max(t);
+            self.client.handle_timeout(self.now);
+        }
+        panic!(
+            "not healthy after {max} steps: {:?}; events {:#?}",
+            self.client.health(),
+            &self.events[self.events.len().saturating_sub(20)..]
+        );
     }
 }

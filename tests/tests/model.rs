@@ -1,13 +1,16 @@
 //! The acceptance property of the sync rules: for any sequence of server changes, fetch
-//! results, fetch failures and reconnects, once the faults stop the client's store equals a
-//! small reference model of the server, and the cursors never went backwards.
+//! results, fetch failures, refused CONNECTs and reconnects, once the faults stop the client's
+//! store equals a small reference model of the server, and the cursors never went backwards.
+//! And at every step: a client with no socket up or coming, nothing scheduled and no `/auth`
+//! out is a stopped client, never a quiet one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use unicat_core::io::Machine;
+use unicat_core::io::{Input, Machine};
+use unicat_core::session::SessionState;
 use unicat_tests::script::{envelope, item, Script};
 
 const KEYS: usize = 6;
@@ -66,6 +69,8 @@ enum Op {
     DeliverLast,
     FailFetch,
     Drop,
+    /// The next CONNECT is refused.
+    Refuse,
     Advance(u64),
 }
 
@@ -78,6 +83,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::DeliverLast),
         1 => Just(Op::FailFetch),
         1 => Just(Op::Drop),
+        1 => Just(Op::Refuse),
         2 => (1u64..8000).prop_map(Op::Advance),
     ]
 }
@@ -90,6 +96,8 @@ struct World {
     /// Whether the socket is up and its initsync answered.
     live: bool,
     last_cursor: i64,
+    /// Refuse the next CONNECT.
+    refuse: bool,
 }
 
 impl World {
@@ -110,6 +118,7 @@ impl World {
             seen: BTreeMap::new(),
             live: false,
             last_cursor: 0,
+            refuse: false,
         };
         w.open_if_asked();
         w
@@ -147,10 +156,37 @@ impl World {
         self.last_cursor = c;
     }
 
-    /// Accepts a socket the client is opening, answering initsync from the log.
+    /// The invariant of every step: no quiet stop.
+    fn check_health(&mut self) {
+        self.s.pump();
+        let c = &self.s.client;
+        let idle = c.sync_state() == SessionState::Idle;
+        let auth_out = self.s.requests.iter().any(|r| r.uri.ends_with("/auth"));
+        if idle && !auth_out {
+            assert!(
+                c.health().is_stopped(),
+                "idle with nothing under way, yet {:?}",
+                c.health()
+            );
+        }
+    }
+
+    /// Accepts a socket the client is opening, answering initsync from the log; or refuses
+    /// its CONNECT, when told to.
     fn open_if_asked(&mut self) {
         self.s.pump();
         if self.s.ws_opening.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.refuse) {
+            let id = self.s.ws_opening.pop_front().unwrap();
+            self.s
+                .client
+                .handle_input(self.s.now, Input::WsOpened { id });
+            self.s.ws = Some(id);
+            self.s.frame(unicat_tests::script::OPEN);
+            self.s.frame(r#"44{"message":"Service unavailable"}"#);
+            self.live = false;
             return;
         }
         let (ack, payload) = self.s.open_socket();
@@ -217,6 +253,7 @@ impl World {
                     self.live = false;
                 }
             }
+            Op::Refuse => self.refuse = true,
             Op::Advance(ms) => {
                 self.s.advance(Duration::from_millis(*ms));
                 self.open_if_asked();
@@ -224,6 +261,7 @@ impl World {
         }
         self.arrive();
         self.check_cursor();
+        self.check_health();
     }
 
     /// No more faults: answer everything until the client is connected and settled.

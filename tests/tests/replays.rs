@@ -38,6 +38,25 @@ fn golden_logs_replay_strictly() {
 }
 
 #[test]
+fn a_log_of_the_previous_format_replays_leniently_and_says_so_when_strict() {
+    // The ERP burst as the previous release recorded it (format 1), beside today's recording
+    // of the same session.
+    let old = Log::open(&golden::dir().join("v1/erp_burst.jsonl")).unwrap();
+    assert_eq!(old.header.version, 1);
+    match replay(&old, Mode::Strict) {
+        Err(e @ ReplayError::NeedsLenient { version: 1 }) => {
+            assert!(e.to_string().contains("--lenient"), "{e}")
+        }
+        other => panic!("not refused clearly: {other:?}"),
+    }
+    let lenient = replay(&old, Mode::Lenient).unwrap();
+    assert_eq!(lenient.unanswered, 0);
+    let new = Log::open(&golden::dir().join("erp_burst.jsonl")).unwrap();
+    let strict = replay(&new, Mode::Strict).unwrap();
+    assert_eq!(lenient.store.to_json(), strict.store.to_json());
+}
+
+#[test]
 fn a_recorded_session_replays_strictly_to_the_same_store() {
     let server = DevServer::start(DevConfig {
         records: 50,

@@ -845,20 +845,29 @@ fn rule_4_a_null_initsync_ack_is_reported_and_re_authenticates() {
     s.authenticate(1, 1, json!({}));
     let (ack, _) = s.open_socket();
     s.frame(&format!("43{ack}[null]"));
-    assert!(s
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::SyncError { .. })));
+    // A failed attempt: reported with its cause, and retried through the backoff.
+    assert!(s.events.iter().any(|e| matches!(
+        e,
+        Event::Reconnecting {
+            cause: unicat_core::client::Cause::Initsync(
+                unicat_core::client::InitsyncFailure::NoList
+            ),
+            ..
+        }
+    )));
+    assert!(!s.has("/auth"), "nothing before the backoff's delay");
+    s.advance_until(10, |s| !s.ws_opening.is_empty());
+    let id = s.ws_opening.pop_front().unwrap();
+    s.client.handle_input(s.now, Input::WsOpened { id });
+    s.ws = Some(id);
+    s.frame(OPEN);
+    // The next attempt's CONNECT waits for a fresh token.
     let auth = s.take("/auth");
     s.reply(auth.id, 200, envelope(json!({}), json!({})), Some("jwt-2"));
-    // The socket is opened again with the fresh token.
-    let (_, payload) = s.open_socket();
-    assert!(
-        s.sent.iter().any(|f| f == "40{\"JWT\":\"jwt-2\"}"),
-        "{:?}",
-        s.sent
-    );
-    assert_eq!(payload["cursor"], 1);
+    assert_eq!(s.sent.last().unwrap(), "40{\"JWT\":\"jwt-2\"}");
+    s.frame(r#"40{"sid":"s2"}"#);
+    let init = s.sent.last().unwrap().clone();
+    assert!(init.contains(r#""cursor":1"#), "{init}");
 }
 
 #[test]

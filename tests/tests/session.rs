@@ -375,8 +375,8 @@ fn connect_error_is_reported_and_not_retried_until_asked() {
     assert!(has(&p.events, |e| matches!(
         e,
         SessionEvent::Disconnected {
-            reason: DisconnectReason::Refused
-        }
+            reason: DisconnectReason::Refused { message }
+        } if message == "unauthorized"
     )));
     p.run_for(Duration::from_secs(60));
     assert_eq!(

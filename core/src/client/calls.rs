@@ -5,13 +5,18 @@ use super::*;
 
 impl Client {
     pub(super) fn start(&mut self, purpose: Purpose, req: Req, safe: bool) {
+        let retries = if safe { self.cfg.retry.retries } else { 0 };
+        self.start_with_retries(purpose, req, retries);
+    }
+
+    pub(super) fn start_with_retries(&mut self, purpose: Purpose, req: Req, retries: u32) {
         if matches!(purpose, Purpose::Load(..)) {
             self.sync.begin_load();
         }
         let call = Call {
             purpose,
             req,
-            retries_left: if safe { self.cfg.retry.retries } else { 0 },
+            retries_left: retries,
             attempt: 0,
             reauthed: false,
         };
@@ -34,7 +39,7 @@ impl Client {
         }
         if Self::needs_jwt(&call) && self.jwt.is_none() && self.api_key.is_some() {
             self.auth_wait.push(call);
-            self.start_reauth(AfterReauth::Nothing);
+            self.start_reauth(true);
             return;
         }
         let auth = if Self::needs_jwt(&call) {
@@ -146,10 +151,10 @@ impl Client {
         }
     }
 
-    pub(super) fn start_reauth(&mut self, then: AfterReauth) {
-        if then != AfterReauth::Nothing {
-            self.after_reauth = then;
-        }
+    /// Renews the JWT with the kept key, unless that is under way. For calls waiting on it,
+    /// `/auth` gets the read retries; for the socket alone none, as the socket's own backoff
+    /// spaces its attempts.
+    pub(super) fn start_reauth(&mut self, for_calls: bool) {
         if self.reauth_running() {
             return;
         }
@@ -164,7 +169,8 @@ impl Client {
             return;
         };
         crate::log!(info, "re-authenticating with the kept API key");
-        self.start(Purpose::Reauth, json_req(url, &body), true);
+        let retries = if for_calls { self.cfg.retry.retries } else { 0 };
+        self.start_with_retries(Purpose::Reauth, json_req(url, &body), retries);
     }
 
     pub(super) fn on_http(
@@ -227,7 +233,7 @@ impl Client {
             let mut call = call;
             call.reauthed = true;
             self.auth_wait.push(call);
-            self.start_reauth(AfterReauth::Nothing);
+            self.start_reauth(true);
             return;
         }
         if let Req::Media { .. } = call.req {
@@ -379,12 +385,21 @@ impl Client {
                 if !matches!(kind, Load::Restore) {
                     self.finish(id, Ok(result));
                 }
+                if matches!(kind, Load::Restore) {
+                    self.fetch_failures = 0;
+                }
                 if matches!(kind, Load::Connect) {
                     if !self.cfg.keep_api_key {
                         self.api_key = None;
                     }
-                    if self.cfg.live_sync && self.session.state() == SessionState::Idle {
-                        let _ = self.session.connect(self.now);
+                    let idle = self.session.state() == SessionState::Idle;
+                    if self.cfg.live_sync && idle && self.stopped.is_none() {
+                        // The first connection proper starts: the failures of `/auth` before
+                        // it are history.
+                        self.streak = Streak::default();
+                        if let Err(e) = self.session.connect(self.now) {
+                            crate::log!(debug, "the socket is already connecting: {e}");
+                        }
                         self.drain_session();
                     }
                 }
@@ -413,19 +428,14 @@ impl Client {
                 for call in std::mem::take(&mut self.auth_wait) {
                     self.send(call);
                 }
-                // The socket goes on even without a token: the server refuses it, and the
-                // refusal count bounds how often that leads to another /auth.
-                match std::mem::replace(&mut self.after_reauth, AfterReauth::Nothing) {
-                    AfterReauth::Nothing => {}
-                    AfterReauth::Authenticate => self.authenticate_socket(),
-                    AfterReauth::Reconnect => {
-                        let _ = self.session.disconnect(self.now);
-                        let _ = self.session.connect(self.now);
-                        self.drain_session();
-                    }
+                // The socket goes on even without a token: the server refuses it, and that
+                // refusal is one more failed attempt of the backoff.
+                if self.socket_awaits_jwt {
+                    self.authenticate_socket();
                 }
             }
             Purpose::Fetch(batch) => {
+                self.fetch_failures = 0;
                 let stored = self.merge(resp.data, Some(batch.sent_seq));
                 self.after_fetch(batch, stored);
             }
@@ -457,15 +467,63 @@ impl Client {
         }
     }
 
+    /// With [`FirstConnect::KeepTrying`], a `connect` whose `/auth` failed in a way that may
+    /// heal is sent again after the next backoff step; the call waits. Gives the call back
+    /// when it is to fail instead.
+    fn retry_connect(&mut self, mut call: Call, error: &CallError) -> Option<Call> {
+        let keep_trying = self.cfg.first_connect == FirstConnect::KeepTrying
+            && matches!(call.purpose, Purpose::Load(_, Load::Connect))
+            && health::key_rejected(error).is_none()
+            && self.stopped.is_none();
+        if !keep_trying {
+            return Some(call);
+        }
+        let Some(delay) = self.session.backoff_step() else {
+            return Some(call);
+        };
+        let attempt = self.session.attempts();
+        crate::log!(info, "connect failed ({error}); trying again in {delay:?}");
+        let cause = Cause::Auth(error.clone());
+        self.streak.fail(self.now, cause.clone());
+        self.event(Event::Reconnecting {
+            attempt,
+            delay,
+            cause,
+        });
+        call.retries_left = FIRST_CONNECT_RETRIES;
+        call.attempt = 0;
+        self.next_seq = self.next_seq.saturating_add(1);
+        match after(self.now, delay) {
+            Some(at) => {
+                self.retry_at.insert((at, self.next_seq), call);
+            }
+            None => self.send(call),
+        }
+        None
+    }
+
     pub(super) fn fail(&mut self, call: Call, error: CallError) {
+        let Some(call) = self.retry_connect(call, &error) else {
+            return;
+        };
         match call.purpose {
             Purpose::Load(id, kind) => {
                 // The store keeps what it had; the items held back for the load go on it.
                 let waiting = self.sync.end_load();
-                if matches!(kind, Load::Restore) {
-                    self.reload_failed(&error);
+                match kind {
+                    // A reload's /init is the client's own call: nobody waits on its id.
+                    Load::Restore => self.reload_failed(&error),
+                    Load::Connect => {
+                        let reason = match health::key_rejected(&error) {
+                            Some(e) => StopReason::KeyRejected(e.clone()),
+                            None => StopReason::ConnectFailed(error.clone()),
+                        };
+                        self.stop(reason);
+                        self.drain_session();
+                        self.finish(id, Err(error));
+                    }
+                    Load::Init => self.finish(id, Err(error)),
                 }
-                self.finish(id, Err(error));
                 self.apply_sync(waiting);
             }
             Purpose::App(id) | Purpose::Media(id, _) => self.finish(id, Err(error)),
@@ -473,29 +531,28 @@ impl Client {
             Purpose::Walk(w) => self.finish(w.call, Err(error)),
             Purpose::Reauth => {
                 crate::log!(warn, "re-authentication failed: {error}");
-                self.event(Event::SyncError {
-                    message: format!("re-authentication failed: {error}"),
-                });
                 for waiting in std::mem::take(&mut self.auth_wait) {
                     self.fail(waiting, error.clone());
                 }
-                self.after_reauth = AfterReauth::Nothing;
+                if let Some(e) = health::key_rejected(&error) {
+                    self.stop(StopReason::KeyRejected(e.clone()));
+                } else if std::mem::take(&mut self.socket_awaits_jwt) {
+                    // The attempt waiting for the JWT failed; the backoff spaces the next.
+                    self.fail_attempt(Cause::Auth(error));
+                }
+                self.drain_session();
             }
             Purpose::Fetch(batch) => {
                 // A refusal will be refused again; an overloaded or failing server may heal.
-                let retry_later = match &error {
-                    CallError::Api(e) => e.code == 401 || matches!(e.status, 429 | 502..=504),
-                    CallError::InvalidResponse { .. } | CallError::Transport(_) => true,
-                    _ => false,
-                };
-                if retry_later {
+                if live::may_heal(&error) {
                     crate::log!(
                         warn,
                         "sync fetch of {} failed ({error}); trying again later",
                         batch.data_type
                     );
                     self.sync.requeue(batch);
-                    self.fetch_resume_at = after(self.now, self.cfg.fetch_retry_delay);
+                    let delay = self.fetch_retry_delay();
+                    self.fetch_resume_at = after(self.now, delay);
                     // Keys deleted meanwhile were dropped, and their items settled with them.
                     self.sync_progressed();
                 } else {

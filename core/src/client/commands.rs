@@ -21,8 +21,17 @@ impl Client {
         if self.cfg.keep_api_key {
             self.api_key = Some(api_key);
         }
+        // A new start: whatever stopped live sync before is the past.
+        self.stopped = None;
+        self.streak = Streak::default();
+        self.started = self.cfg.live_sync;
+        self.session.mark_healthy();
         let id = self.call_id();
-        self.start(Purpose::Load(id, Load::Connect), json_req(url, &body), true);
+        self.start_with_retries(
+            Purpose::Load(id, Load::Connect),
+            json_req(url, &body),
+            FIRST_CONNECT_RETRIES,
+        );
         Ok(id)
     }
 
@@ -325,6 +334,9 @@ impl Client {
         self.jwt = None;
         self.api_key = None;
         self.closed = true;
+        self.event(Event::Stopped {
+            reason: StopReason::Closed,
+        });
     }
 
     pub(super) fn dam_url(

@@ -29,6 +29,21 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What [`Client::connect`](super::Client::connect) does when `/auth` fails with an error
+/// that may heal (the server cannot be reached, 5xx, 429, a timeout).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FirstConnect {
+    /// Try once more, then fail the call with the error, so an application or a command line
+    /// learns of a wrong URL or a server that is down at once. The default.
+    #[default]
+    FailFast,
+    /// Keep trying through the reconnect backoff until the server answers, for daemons that
+    /// start before the network or the server does. The call finishes when `/auth` succeeds,
+    /// or when the key is rejected.
+    KeepTrying,
+}
+
 /// Configuration of a [`Client`](super::Client).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -52,9 +67,17 @@ pub struct ClientConfig {
     pub download_timeout: Duration,
     /// Retries of failed reads.
     pub retry: RetryPolicy,
-    /// After a sync fetch failed even with its retries, wait this long before trying its keys
-    /// again. Default: 5 s.
+    /// After a sync fetch or the reload after a restore failed even with its retries (5xx,
+    /// 429, a timeout), wait this long before trying again; each further failure in a row
+    /// doubles the wait, up to [`fetch_retry_max`](ClientConfig::fetch_retry_max). The socket
+    /// stays connected meanwhile and the cursors wait. Default: 5 s.
     pub fetch_retry_delay: Duration,
+    /// The longest wait between fetch retries. Default: 60 s.
+    pub fetch_retry_max: Duration,
+    /// What `connect` does when `/auth` fails with an error that may heal. Default:
+    /// [`FirstConnect::FailFast`]. Once connected, live sync never stops on its own whatever
+    /// this says.
+    pub first_connect: FirstConnect,
     /// The largest response body accepted. Default: 256 MiB.
     pub max_response_bytes: usize,
     /// The largest download accepted. Default: 4 GiB.
@@ -92,6 +115,8 @@ impl ClientConfig {
             download_timeout: Duration::from_secs(600),
             retry: RetryPolicy::default(),
             fetch_retry_delay: Duration::from_secs(5),
+            fetch_retry_max: Duration::from_secs(60),
+            first_connect: FirstConnect::FailFast,
             max_response_bytes: 256 * 1024 * 1024,
             max_download_bytes: 4 * 1024 * 1024 * 1024,
             max_upload_bytes: 10_000_000,
@@ -152,6 +177,12 @@ impl ClientConfig {
     /// Sets the Sync API transport.
     pub fn transport(mut self, mode: crate::config::TransportMode) -> Self {
         self.session.transport = mode;
+        self
+    }
+
+    /// Sets what `connect` does when the server cannot be reached.
+    pub fn first_connect(mut self, mode: FirstConnect) -> Self {
+        self.first_connect = mode;
         self
     }
 

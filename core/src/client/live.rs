@@ -65,13 +65,35 @@ impl Client {
             recheck: BTreeSet::new(),
             started: false,
             since: 0,
+            retry_at: None,
         });
+        self.send_reload();
+    }
+
+    /// Sends the reload's `/init`, the first time or again after a failure that may heal.
+    pub(super) fn send_reload(&mut self) {
+        if let Some(r) = self.reload.as_mut() {
+            r.retry_at = None;
+        }
         let Ok(url) = self.cfg.urls.api("/init") else {
             return;
         };
         let body = json!({"omit_extended_definitions": self.cfg.omit_extended_definitions});
         let id = self.call_id();
         self.start(Purpose::Load(id, Load::Restore), json_req(url, &body), true);
+    }
+
+    /// The next wait of the fetch retry schedule: `fetch_retry_delay`, doubled for each
+    /// failure in a row, capped at `fetch_retry_max`.
+    pub(super) fn fetch_retry_delay(&mut self) -> Duration {
+        let factor = 1u32
+            .checked_shl(self.fetch_failures.min(16))
+            .unwrap_or(u32::MAX);
+        self.fetch_failures = self.fetch_failures.saturating_add(1);
+        self.cfg
+            .fetch_retry_delay
+            .saturating_mul(factor)
+            .min(self.cfg.fetch_retry_max.max(self.cfg.fetch_retry_delay))
     }
 
     /// Ends the reload once every key it waits for is in, or will never be: deleted since, or
@@ -138,9 +160,21 @@ impl Client {
         self.pump_sync_pages();
     }
 
-    /// The `/init` of a restore failed for good: the store keeps what it had, the application
-    /// is told, and sync goes on rather than waiting for ever on the restore.
+    /// The `/init` of a restore failed. If the failure may heal, it is sent again on the fetch
+    /// retry schedule, the cursors waiting meanwhile. Otherwise the store keeps what it had,
+    /// the application is told, and sync goes on rather than waiting for ever on the restore.
     pub(super) fn reload_failed(&mut self, error: &CallError) {
+        if self.reload.is_some() && may_heal(error) {
+            crate::log!(
+                warn,
+                "the reload after a restore failed ({error}); trying again later"
+            );
+            let delay = self.fetch_retry_delay();
+            if let Some(r) = self.reload.as_mut() {
+                r.retry_at = after(self.now, delay);
+            }
+            return;
+        }
         if let Some(r) = self.reload.take() {
             crate::log!(warn, "the reload after a restore failed: {error}");
             self.event(Event::SyncError {
@@ -217,8 +251,15 @@ impl Client {
     }
 
     pub(super) fn authenticate_socket(&mut self) {
+        self.socket_awaits_jwt = false;
         let auth = self.jwt.as_ref().map(|j| json!({"JWT": j.expose()}));
-        let _ = self.session.authenticate(self.now, "/", auth);
+        // The attempt that asked may have ended while `/auth` ran; the next one asks again.
+        if let Err(e) = self.session.authenticate(self.now, "/", auth) {
+            crate::log!(
+                debug,
+                "the socket's auth payload was not needed any more: {e}"
+            );
+        }
         self.drain_session();
     }
 
@@ -235,28 +276,16 @@ impl Client {
         match e {
             SessionEvent::AuthRequested { .. } => {
                 if self.jwt.is_none() && self.api_key.is_some() {
-                    self.start_reauth(AfterReauth::Authenticate);
+                    self.socket_awaits_jwt = true;
+                    self.start_reauth(false);
                 } else {
                     self.authenticate_socket();
                 }
             }
             SessionEvent::Connected { .. } => {
-                self.refusals = 0;
+                self.streak.reauthed = false;
                 self.event(Event::Connected);
-                let (cc, cursor) = self.sync.applied();
-                let payload =
-                    json!({"cc.cursor": cc, "project": self.cfg.urls.project(), "cursor": cursor});
-                match self.session.emit(
-                    self.now,
-                    "/",
-                    "initsync",
-                    vec![payload],
-                    Vec::new(),
-                    Some(self.cfg.initsync_timeout),
-                ) {
-                    Ok(ack) => self.initsync = ack,
-                    Err(e) => crate::log!(warn, "initsync could not be sent: {e}"),
-                }
+                self.send_initsync();
             }
             SessionEvent::Message {
                 event,
@@ -265,63 +294,26 @@ impl Client {
                 ..
             } => {
                 if let Some(id) = ack {
-                    let _ = self.session.ack(self.now, "/", id, Vec::new(), Vec::new());
+                    if let Err(e) = self.session.ack(self.now, "/", id, Vec::new(), Vec::new()) {
+                        crate::log!(debug, "the server's ack request {id} not answered: {e}");
+                    }
                 }
                 let first = if args.is_empty() {
                     Value::Null
                 } else {
                     args.swap_remove(0)
                 };
-                match event.as_str() {
-                    "sync" => match first {
-                        Value::Array(items) => {
-                            if self.initsync.is_some() {
-                                self.hold_sync(items);
-                            } else {
-                                self.apply_sync(items);
-                            }
-                        }
-                        _ => crate::log!(warn, "sync event without a list ignored"),
-                    },
-                    "authorization" => match first.get("JWT").and_then(Value::as_str) {
-                        Some(token)
-                            if !token.is_empty() && HeaderValue::from_str(token).is_ok() =>
-                        {
-                            self.set_jwt(token.to_string());
-                        }
-                        _ => crate::log!(warn, "authorization event without a usable JWT ignored"),
-                    },
-                    other => crate::log!(debug, "sync socket event {other:?} ignored"),
-                }
+                self.on_message(&event, first);
             }
             SessionEvent::AckReceived { id, mut args, .. } => {
-                if self.initsync != Some(id) {
-                    return;
-                }
-                self.initsync = None;
-                match if args.is_empty() {
-                    Value::Null
-                } else {
-                    args.swap_remove(0)
-                } {
-                    Value::Array(mut items) => {
-                        // The ack's items, then those that came while it was awaited, in one
-                        // go: the client is not caught up until both are in the store.
-                        self.catching_up = true;
-                        items.append(&mut self.held_sync);
-                        self.apply_sync(items);
-                    }
-                    _ => {
-                        // The seed reads a missing list as an auth problem.
-                        self.held_sync.clear();
-                        self.event(Event::SyncError {
-                            message: "initsync was answered without a list".into(),
-                        });
-                        if self.api_key.is_some() {
-                            self.jwt = None;
-                            self.start_reauth(AfterReauth::Reconnect);
-                        }
-                    }
+                if self.initsync == Some(id) {
+                    self.initsync = None;
+                    let first = if args.is_empty() {
+                        Value::Null
+                    } else {
+                        args.swap_remove(0)
+                    };
+                    self.on_initsync_answer(first);
                 }
             }
             SessionEvent::AckFailed { id, error } => {
@@ -329,38 +321,30 @@ impl Client {
                     self.initsync = None;
                     self.held_sync.clear();
                     if error == AckError::TimedOut {
-                        self.event(Event::SyncError {
-                            message: "initsync timed out; reconnecting".into(),
-                        });
-                        let _ = self.session.disconnect(self.now);
-                        let _ = self.session.connect(self.now);
+                        self.fail_attempt(Cause::Initsync(InitsyncFailure::TimedOut));
                     }
                 }
             }
-            SessionEvent::ConnectError { message, .. } => {
-                self.event(Event::SyncError {
-                    message: format!("the sync server refused the connection: {message}"),
-                });
-                self.refusals = self.refusals.saturating_add(1);
-                if self.api_key.is_some() && self.refusals <= 3 {
-                    self.jwt = None;
-                    self.start_reauth(AfterReauth::Reconnect);
+            SessionEvent::ConnectError { message, data, .. } => {
+                self.on_refused(message, data.as_ref())
+            }
+            SessionEvent::Disconnected { reason } => self.on_disconnected(reason),
+            SessionEvent::Reconnecting { attempt, delay } => {
+                if self.stopped.is_none() {
+                    let cause = self
+                        .streak
+                        .cause
+                        .clone()
+                        .unwrap_or(Cause::Socket(DisconnectReason::TransportClose));
+                    self.event(Event::Reconnecting {
+                        attempt,
+                        delay,
+                        cause,
+                    });
                 }
             }
-            SessionEvent::Disconnected { reason } => {
-                self.initsync = None;
-                self.held_sync.clear();
-                self.catching_up = false;
-                self.sync.on_disconnect();
-                self.refresh_cursors();
-                self.event(Event::Disconnected { reason });
-                self.schedule_job_poll();
-            }
-            SessionEvent::Reconnecting { attempt, delay } => {
-                self.event(Event::Reconnecting { attempt, delay })
-            }
             SessionEvent::ReconnectFailed { attempts } => {
-                self.event(Event::ReconnectFailed { attempts })
+                self.stop(StopReason::ReconnectFailed { attempts })
             }
             SessionEvent::Opened { .. }
             | SessionEvent::Upgraded
@@ -368,17 +352,194 @@ impl Client {
         }
     }
 
+    fn on_message(&mut self, event: &str, first: Value) {
+        match event {
+            "sync" => match first {
+                Value::Array(items) => {
+                    if self.initsync.is_some() {
+                        self.hold_sync(items);
+                    } else {
+                        self.apply_sync(items);
+                    }
+                }
+                _ => crate::log!(warn, "sync event without a list ignored"),
+            },
+            "authorization" => match first.get("JWT").and_then(Value::as_str) {
+                Some(token) if !token.is_empty() && HeaderValue::from_str(token).is_ok() => {
+                    self.set_jwt(token.to_string());
+                }
+                _ => crate::log!(warn, "authorization event without a usable JWT ignored"),
+            },
+            other => crate::log!(debug, "sync socket event {other:?} ignored"),
+        }
+    }
+
+    /// Sends `initsync` with the applied cursors, once per connection.
+    fn send_initsync(&mut self) {
+        // The CONNECT reply and a loss may come in one input: an emit now would wait in the
+        // buffer and go out after the next CONNECT, beside that connection's own initsync.
+        if !self.session.is_connected("/") {
+            return;
+        }
+        let (cc, cursor) = self.sync.applied();
+        let payload =
+            json!({"cc.cursor": cc, "project": self.cfg.urls.project(), "cursor": cursor});
+        let sent = self.session.emit(
+            self.now,
+            "/",
+            "initsync",
+            vec![payload],
+            Vec::new(),
+            Some(self.cfg.initsync_timeout),
+        );
+        match sent {
+            Ok(ack) => self.initsync = ack,
+            Err(UsageError::PayloadTooLarge { size, limit }) => {
+                // A server that cannot take 70 bytes breaks the protocol; if it keeps doing
+                // so, trying for ever only hides it.
+                self.streak.payload_strikes = self.streak.payload_strikes.saturating_add(1);
+                if self.streak.payload_strikes >= PAYLOAD_STRIKES {
+                    self.stop(StopReason::PayloadLimit { size, limit });
+                } else {
+                    self.fail_attempt(Cause::Initsync(InitsyncFailure::TooLarge { size, limit }));
+                }
+            }
+            Err(e) => self.fail_attempt(Cause::Initsync(InitsyncFailure::NotSent(e.to_string()))),
+        }
+    }
+
+    fn on_initsync_answer(&mut self, answer: Value) {
+        match answer {
+            Value::Array(mut items) => {
+                // Healthy at last: the next loss backs off from the first delay again.
+                self.synced = true;
+                self.session.mark_healthy();
+                self.streak = Streak::default();
+                // The ack's items, then those that came while it was awaited, in one go: the
+                // client is not caught up until both are in the store.
+                self.catching_up = true;
+                items.append(&mut self.held_sync);
+                self.apply_sync(items);
+            }
+            _ => {
+                self.held_sync.clear();
+                // The Python clients read a missing list as an auth problem.
+                self.renew_jwt_once();
+                self.fail_attempt(Cause::Initsync(InitsyncFailure::NoList));
+            }
+        }
+    }
+
+    /// A refused CONNECT. The session already scheduled the next attempt; what the client
+    /// decides here is whether a new JWT is needed first, or whether to stop.
+    fn on_refused(&mut self, message: String, data: Option<&Value>) {
+        crate::log!(warn, "the sync server refused the connection: {message}");
+        if health::names_auth(&message, data) {
+            if self.api_key.is_none() {
+                self.streak.fail(
+                    self.now,
+                    Cause::Refused {
+                        message: message.clone(),
+                    },
+                );
+                return self.stop(StopReason::JwtRejected { message });
+            }
+            // Renewed before the next attempt's CONNECT.
+            self.jwt = None;
+        } else {
+            // Perhaps an auth problem in disguise: renewing once per streak costs little.
+            self.renew_jwt_once();
+        }
+        self.streak.fail(self.now, Cause::Refused { message });
+    }
+
+    fn on_disconnected(&mut self, reason: DisconnectReason) {
+        self.initsync = None;
+        self.synced = false;
+        self.held_sync.clear();
+        self.catching_up = false;
+        self.sync.on_disconnect();
+        self.refresh_cursors();
+        match &reason {
+            DisconnectReason::ClientClose => {}
+            // The cause was noted where the client decided (a refusal, a failed initsync).
+            DisconnectReason::Refused { .. } | DisconnectReason::Restart(_) => {
+                self.streak.since.get_or_insert(self.now);
+            }
+            other => self.streak.fail(self.now, Cause::Socket(other.clone())),
+        }
+        let server_said_bye = reason == DisconnectReason::ServerDisconnect;
+        self.event(Event::Disconnected { reason });
+        if server_said_bye {
+            self.stop(StopReason::ServerDisconnect);
+        }
+        self.schedule_job_poll();
+    }
+
+    /// Drops the JWT so the next attempt renews it first, once per streak of refusals.
+    fn renew_jwt_once(&mut self) {
+        if self.api_key.is_some() && !self.streak.reauthed {
+            self.streak.reauthed = true;
+            self.jwt = None;
+        }
+    }
+
+    /// Gives up on this connection attempt and tries again through the session's backoff.
+    /// The caller drains the session.
+    pub(super) fn fail_attempt(&mut self, cause: Cause) {
+        crate::log!(info, "sync connection attempt failed: {cause}");
+        let reason = DisconnectReason::Restart(cause.to_string());
+        self.streak.fail(self.now, cause);
+        self.session.restart(self.now, reason);
+    }
+
+    /// Stops live sync for one of the reasons of [`StopReason`]: the socket is closed and
+    /// nothing reconnects it until the application calls `connect` again.
+    pub(super) fn stop(&mut self, reason: StopReason) {
+        if self.closed || self.stopped.is_some() {
+            return;
+        }
+        crate::log!(warn, "live sync stopped: {reason}");
+        self.stopped = Some(reason.clone());
+        self.socket_awaits_jwt = false;
+        if let Err(e) = self.session.disconnect(self.now) {
+            crate::log!(debug, "the socket was already closed: {e}");
+        }
+        self.event(Event::Stopped { reason });
+    }
+
     pub(super) fn hold_sync(&mut self, items: Vec<Value>) {
-        if self.held_sync.len().saturating_add(items.len()) > self.cfg.max_held_sync_items {
+        let limit = self.cfg.max_held_sync_items;
+        if self.held_sync.len().saturating_add(items.len()) > limit {
             crate::log!(
                 warn,
                 "too many sync items while initsync is pending; reconnecting"
             );
             self.held_sync.clear();
-            let _ = self.session.disconnect(self.now);
-            let _ = self.session.connect(self.now);
+            self.fail_attempt(Cause::Initsync(InitsyncFailure::Overflow { limit }));
             return;
         }
         self.held_sync.extend(items);
+    }
+}
+
+/// Attempts in a row whose `initsync` does not fit the server's `maxPayload` before live sync
+/// stops: one could be a fluke of a server starting up, three are its configuration.
+const PAYLOAD_STRIKES: u32 = 3;
+
+/// Whether a failed sync fetch or reload may succeed later: the server was overloaded, down,
+/// or the JWT expired, rather than refusing the request itself. A 501 says the server has no
+/// such endpoint, which no wait changes.
+pub(super) fn may_heal(error: &CallError) -> bool {
+    match error {
+        CallError::Api(e) => {
+            e.code == 401 || e.status == 429 || ((500..600).contains(&e.status) && e.status != 501)
+        }
+        CallError::InvalidResponse { .. } => true,
+        CallError::Transport(e) => !matches!(
+            e.kind,
+            TransportErrorKind::Tls | TransportErrorKind::TooLarge | TransportErrorKind::File
+        ),
+        _ => false,
     }
 }

@@ -4,9 +4,13 @@ mod calls;
 mod commands;
 mod config;
 mod files;
+mod health;
 mod live;
 
-pub use config::{ClientConfig, RetryPolicy};
+pub use config::{ClientConfig, FirstConnect, RetryPolicy};
+pub use health::{Cause, Health, InitsyncFailure, Stats, StopReason};
+
+use health::Streak;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
@@ -111,23 +115,26 @@ pub enum Command {
 pub enum Event {
     /// The Sync API socket is connected; `initsync` is on its way.
     Connected,
-    /// The Sync API socket went down. [`DisconnectReason::reconnects`] says whether a reconnect
-    /// follows.
+    /// The Sync API socket went down. An [`Event::Reconnecting`] follows, or an
+    /// [`Event::Stopped`] for the few reasons that stop live sync.
     Disconnected {
         /// Why.
         reason: DisconnectReason,
     },
-    /// A reconnect is scheduled.
+    /// A connection attempt failed, or a connection was lost: the next attempt is scheduled
+    /// through the backoff.
     Reconnecting {
-        /// 1 for the first attempt after a loss.
+        /// 1 for the first attempt after a loss, growing while attempts fail.
         attempt: u32,
         /// How long until it starts.
         delay: Duration,
+        /// Why the last attempt failed.
+        cause: Cause,
     },
-    /// The reconnect policy gave up.
-    ReconnectFailed {
-        /// The attempts made.
-        attempts: u32,
+    /// Live sync stopped: only the reasons of [`StopReason`] do this. Calls still work.
+    Stopped {
+        /// Why.
+        reason: StopReason,
     },
     /// Every change the server reported up to these cursors is in the store.
     CaughtUp {
@@ -164,7 +171,8 @@ pub enum Event {
     StoreReset,
     /// The JWT was renewed. The token itself is never in an event.
     TokenRefreshed,
-    /// Live sync hit a problem it is handling (a refused socket, a failed `initsync`).
+    /// Live sync hit a problem it handles without reconnecting (a reload after a restore that
+    /// the server refused, a re-authentication that brought no JWT).
     SyncError {
         /// What happened.
         message: String,
@@ -300,19 +308,14 @@ struct Reload {
     /// The sync sequence when the reload's fetches were queued: only batches taken after it
     /// bring the restored data.
     since: u64,
+    /// When to send the reload's `/init` again after it failed in a way that may heal.
+    retry_at: Option<Instant>,
 }
 
 #[derive(Debug)]
 struct TrackedJob {
     call: CallId,
     deadline: Option<Instant>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AfterReauth {
-    Nothing,
-    Authenticate,
-    Reconnect,
 }
 
 /// The Unicat client as a sans-IO machine: it calls the API, merges each response into its
@@ -337,6 +340,20 @@ enum AfterReauth {
 /// * `cc.version` items report [`Event::VersionChanged`]; a finished restore of the project
 ///   reloads the store and fetches again the records and assets it held.
 /// * A re-authentication never moves the cursors; only a load from scratch does.
+///
+/// # Staying connected
+///
+/// Live sync never stops on its own. Every failure of the connection (a lost, reset or
+/// silent transport, a refused CONNECT whatever its message, a timeout, an `/auth` answered
+/// 5xx or 429 or not at all, an `initsync` that failed) ends in a reconnect scheduled through
+/// the session's [`ReconnectPolicy`](crate::config::ReconnectPolicy), reported as
+/// [`Event::Reconnecting`] with its [`Cause`]. The backoff starts again from its first delay
+/// only once a connection is healthy: CONNECT accepted and `initsync` answered. A refusal
+/// whose message names auth renews the JWT with the kept key before the next attempt; any
+/// other refusal does so at most once per streak of refusals. A failed sync fetch or reload is
+/// retried on its own schedule without touching the socket. Only the reasons of
+/// [`StopReason`] stop live sync, each with an [`Event::Stopped`]; [`health`](Client::health)
+/// tells which state the client is in at any moment.
 #[derive(Debug)]
 pub struct Client {
     cfg: ClientConfig,
@@ -353,10 +370,20 @@ pub struct Client {
     calls: BTreeMap<RequestId, Call>,
     retry_at: BTreeMap<(Instant, u64), Call>,
     auth_wait: Vec<Call>,
-    after_reauth: AfterReauth,
-    refusals: u32,
+    /// The socket's CONNECT waits for the `/auth` under way.
+    socket_awaits_jwt: bool,
     files: BTreeMap<RequestId, FileOp>,
     initsync: Option<AckId>,
+    /// `initsync` was answered on this connection.
+    synced: bool,
+    /// `connect` was called, and live sync is on.
+    started: bool,
+    /// Why live sync stopped, if it did.
+    stopped: Option<StopReason>,
+    /// The failures since the connection was last healthy.
+    streak: Streak,
+    /// Sync fetches (and reloads) failed in a row: the exponent of the fetch retry delay.
+    fetch_failures: u32,
     held_sync: Vec<Value>,
     catching_up: bool,
     fetch_resume_at: Option<Instant>,
@@ -377,15 +404,25 @@ pub struct Client {
 
 const RECENT_JOBS: usize = 256;
 
+/// Retries of a `connect`'s `/auth` after a failure that may heal, before it fails (or, with
+/// [`FirstConnect::KeepTrying`], before the next backoff step): one, so a typo or a server
+/// that is down shows at once, and a single dropped packet does not.
+const FIRST_CONNECT_RETRIES: u32 = 1;
+
 fn is_read(endpoint: &str) -> bool {
     endpoint.ends_with("/get") || endpoint == "/init" || endpoint == "//init"
 }
 
 impl Client {
     /// A new client. Nothing happens until [`connect`](Client::connect) or a call.
-    pub fn new(cfg: ClientConfig, now: Instant) -> Self {
+    pub fn new(mut cfg: ClientConfig, now: Instant) -> Self {
+        // A connector must come back when a server that refused it for a while accepts it
+        // again, and only it knows when a connection is healthy: `initsync` answered.
+        cfg.session.retry_refused = true;
+        let mut session = Session::new(cfg.session.clone(), now);
+        session.owner_judges_health();
         Client {
-            session: Session::new(cfg.session.clone(), now),
+            session,
             multipart_seed: cfg.session.rng_seed,
             cfg,
             #[cfg(feature = "record")]
@@ -400,10 +437,14 @@ impl Client {
             calls: BTreeMap::new(),
             retry_at: BTreeMap::new(),
             auth_wait: Vec::new(),
-            after_reauth: AfterReauth::Nothing,
-            refusals: 0,
+            socket_awaits_jwt: false,
             files: BTreeMap::new(),
             initsync: None,
+            synced: false,
+            started: false,
+            stopped: None,
+            streak: Streak::default(),
+            fetch_failures: 0,
             held_sync: Vec::new(),
             catching_up: false,
             fetch_resume_at: None,
@@ -442,9 +483,58 @@ impl Client {
     /// reported is in the store: no sync item waits for a fetch.
     pub fn is_caught_up(&self) -> bool {
         self.session.is_connected("/")
+            && self.synced
             && self.initsync.is_none()
             && !self.catching_up
             && self.sync.is_settled()
+    }
+
+    /// How live sync is doing. Never waits on anything.
+    pub fn health(&self) -> Health {
+        if self.closed {
+            return Health::Stopped {
+                reason: StopReason::Closed,
+            };
+        }
+        if let Some(reason) = &self.stopped {
+            return Health::Stopped {
+                reason: reason.clone(),
+            };
+        }
+        if !self.started {
+            return Health::Idle;
+        }
+        if self.session.is_connected("/") {
+            return if self.is_caught_up() {
+                Health::Connected
+            } else {
+                Health::CatchingUp
+            };
+        }
+        match (&self.streak.since, &self.streak.cause) {
+            (Some(since), Some(cause)) => Health::Reconnecting {
+                since: *since,
+                attempts: self.session.attempts(),
+                cause: cause.clone(),
+            },
+            _ => Health::Connecting,
+        }
+    }
+
+    /// Queue lengths, to watch for growth. Never waits on anything.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            held_sync_items: self
+                .held_sync
+                .len()
+                .saturating_add(self.sync.held_back_len()),
+            queued_fetches: self.sync.queued_len(),
+            fetches_in_flight: self.fetches_in_flight(),
+            pending_calls: self.pending_calls().count(),
+            buffered_emits: self.session.buffered_emits("/"),
+            pending_acks: self.session.pending_acks(),
+            store_objects: self.store.len(),
+        }
     }
 
     /// Every call the client is making, sent or waiting to be (for a retry, for a JWT).
@@ -877,6 +967,14 @@ impl Client {
             self.fetch_resume_at = None;
             self.pump_fetches();
         }
+        if self
+            .reload
+            .as_ref()
+            .and_then(|r| r.retry_at)
+            .is_some_and(|t| t <= now)
+        {
+            self.send_reload();
+        }
         let expired: Vec<String> = self
             .jobs
             .iter()
@@ -907,6 +1005,7 @@ impl Client {
             self.session.poll_timeout(),
             self.retry_at.keys().next().map(|(t, _)| *t),
             self.fetch_resume_at,
+            self.reload.as_ref().and_then(|r| r.retry_at),
             self.job_poll_at,
             jobs,
         ]

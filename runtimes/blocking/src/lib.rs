@@ -42,7 +42,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use unicat_core::api::{CallError, Secret};
-use unicat_core::client::{CallId, CallOptions, Client, ClientConfig, Event, TransformOptions};
+use unicat_core::client::{
+    CallId, CallOptions, Client, ClientConfig, Event, FirstConnect, Health, Stats, StopReason,
+    TransformOptions,
+};
 use unicat_core::config::{ReconnectPolicy, TransportMode};
 use unicat_core::error::UsageError;
 use unicat_core::store::Store;
@@ -71,6 +74,8 @@ pub enum Error {
     Call(CallError),
     /// The client was closed.
     Closed,
+    /// Live sync stopped, for this reason (see [`Health::Stopped`]).
+    Stopped(StopReason),
     /// The runtime could not start (a thread, the TLS setup).
     Setup(String),
     /// A wait ran out of time.
@@ -83,6 +88,7 @@ impl fmt::Display for Error {
             Error::Usage(e) => write!(f, "usage error: {e}"),
             Error::Call(e) => write!(f, "call failed: {e}"),
             Error::Closed => f.write_str("the client is closed"),
+            Error::Stopped(reason) => write!(f, "live sync stopped: {reason}"),
             Error::Setup(e) => write!(f, "could not start the client: {e}"),
             Error::Timeout => f.write_str("timed out"),
         }
@@ -222,6 +228,13 @@ impl Builder {
     /// Keep the API key to re-authenticate by itself when the JWT expires. Default: false.
     pub fn keep_api_key(self, keep: bool) -> Self {
         self.with(|c| c.keep_api_key(keep))
+    }
+
+    /// What [`connect`](UnicatApi::connect) does when the server cannot be reached: fail
+    /// at once with the error (the default), or, for daemons, keep trying through the
+    /// reconnect backoff until it answers.
+    pub fn first_connect(self, mode: FirstConnect) -> Self {
+        self.with(|c| c.first_connect(mode))
     }
 
     /// Keep the store fresh through the Sync API socket. Default: true.
@@ -537,13 +550,25 @@ impl UnicatApi {
         self.run(|c, now| c.track_job(now, token, timeout))
     }
 
+    /// How live sync is doing: connected, catching up, reconnecting since when and why, or
+    /// stopped and why. Never waits on the network.
+    pub fn health(&self) -> Health {
+        read(&self.machine).health()
+    }
+
+    /// Queue lengths (held sync items, queued fetches, pending calls, buffered emits), to
+    /// watch for growth. Never waits on the network.
+    pub fn stats(&self) -> Stats {
+        read(&self.machine).stats()
+    }
+
     /// The local store, for reading. Never waits on the network.
     pub fn store(&self) -> StoreRef<'_> {
         StoreRef(read(&self.machine))
     }
 
     /// Waits until the Sync API socket is connected and every change it reported up to then
-    /// is in the store.
+    /// is in the store. Fails at once with [`Error::Stopped`] when live sync stops.
     pub fn wait_caught_up(&self, timeout: Duration) -> Result<(), Error> {
         // A timeout too long for `Instant` waits without end.
         let deadline = Instant::now().checked_add(timeout);
@@ -555,8 +580,12 @@ impl UnicatApi {
                 if client.is_caught_up() {
                     return Ok(());
                 }
-                if client.is_closed() {
-                    return Err(Error::Closed);
+                match client.health() {
+                    Health::Stopped {
+                        reason: StopReason::Closed,
+                    } => return Err(Error::Closed),
+                    Health::Stopped { reason } => return Err(Error::Stopped(reason)),
+                    _ => {}
                 }
             }
             let left = deadline.map_or(Duration::MAX, |d| {

@@ -1,12 +1,12 @@
 //! Deterministic replay of recorded Unicat client sessions.
 //!
-//! # The log format (version 1)
+//! # The log format (version 2)
 //!
 //! A session recorded by a live runtime (the `record` feature, then `Builder::record(path)`
 //! in `unicat-blocking` or `unicat-smol`; or `mirror --record FILE`) is JSON Lines:
 //!
 //! ```text
-//! {"format":"unicat-replay","version":1,"library":"0.1.0","config":{…}}   header: no secrets
+//! {"format":"unicat-replay","version":2,"library":"0.1.0","config":{…}}   header: no secrets
 //! {"at_us":1200,"cmd":{"command":"connect","api_key":"REDACTED-API-KEY"}}  an application command
 //! {"out":{"kind":"http","id":0,"method":"POST","uri":"…/auth",…}}         what the client did
 //! {"at_us":5312,"in":{"kind":"http_response","id":0,"status":200,…}}     what the world answered
@@ -50,7 +50,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use unicat_core::client::{Client, Event};
 use unicat_core::io::{Input, Machine, Output, RequestId, WsId};
-use unicat_core::record::{Header, InputRecord, Line, OutputRecord, FORMAT, VERSION};
+use unicat_core::record::{
+    Header, InputRecord, Line, OutputRecord, FORMAT, OLDEST_VERSION, VERSION,
+};
 use unicat_core::store::Store;
 
 /// A parsed replay log.
@@ -86,6 +88,12 @@ pub enum ReplayError {
     },
     /// The log is of another format or version.
     Format(String),
+    /// The log was recorded in an older format version, by a library whose outputs differ
+    /// from this one's: it replays with [`Mode::Lenient`] only.
+    NeedsLenient {
+        /// The log's format version.
+        version: u32,
+    },
     /// The client produced something other than the recorded output.
     Divergence {
         /// The line of the recorded output (or of the next input when the client produced an
@@ -104,6 +112,12 @@ impl fmt::Display for ReplayError {
             ReplayError::Io(e) => write!(f, "cannot read the log: {e}"),
             ReplayError::Parse { line, message } => write!(f, "line {line}: {message}"),
             ReplayError::Format(m) => write!(f, "not a replay log this version can read: {m}"),
+            ReplayError::NeedsLenient { version } => write!(
+                f,
+                "this log is format version {version}, recorded by an older library whose \
+                 events differ from this one's (reconnects and stops now report their cause); \
+                 replay it with --lenient"
+            ),
             ReplayError::Divergence {
                 line,
                 expected,
@@ -133,9 +147,9 @@ impl Log {
                 line: 1,
                 message: format!("header: {e}"),
             })?;
-        if header.format != FORMAT || header.version != VERSION {
+        if header.format != FORMAT || !(OLDEST_VERSION..=VERSION).contains(&header.version) {
             return Err(ReplayError::Format(format!(
-                "{} version {} (this library reads {FORMAT} version {VERSION})",
+                "{} version {} (this library reads {FORMAT} versions {OLDEST_VERSION} to {VERSION})",
                 header.format, header.version
             )));
         }
@@ -193,6 +207,11 @@ pub fn replay(log: &Log, mode: Mode) -> Result<Outcome, ReplayError> {
         .config
         .to_config()
         .map_err(|e| ReplayError::Format(format!("config: {e}")))?;
+    if mode == Mode::Strict && log.header.version < VERSION {
+        return Err(ReplayError::NeedsLenient {
+            version: log.header.version,
+        });
+    }
     let t0 = Instant::now();
     let client = Client::new(config, t0);
     match mode {
