@@ -88,6 +88,27 @@ impl Params {
         }
     }
 
+    pub(crate) fn opt_f64(&self, key: &str) -> Result<Option<f64>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0)
+                .map(Some)
+                .ok_or_else(|| ApiError::wrong_type(key, "non-negative number")),
+        }
+    }
+
+    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| ApiError::wrong_type(key, "boolean")),
+        }
+    }
+
     pub(crate) fn opt_obj(&self, key: &str) -> Result<Option<&Map<String, Value>>, ApiError> {
         match self.get(key) {
             None => Ok(None),
@@ -269,6 +290,75 @@ fn content_length_too_large(req: &Request) -> bool {
 /// Entry point of every HTTP request that isn't Socket.IO.
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request) -> Response<Body> {
     let path = req.uri().path().to_owned();
+    let api = ["/api/", "/dam/"].iter().any(|p| path.starts_with(p))
+        || path == "/sync/get"
+        || path == "/sync/cursors";
+    if !api {
+        return route(shared, req, path).await;
+    }
+    let plan = lock(&shared.faults).plan();
+    if !plan.delay.is_zero() {
+        tokio::time::sleep(plan.delay).await;
+    }
+    if let Some((status, html)) = plan.fail {
+        shared.count(&format!("fault {status}"));
+        return injected_failure(status, html);
+    }
+    let resp = route(shared.clone(), req, path).await;
+    if plan.stall {
+        shared.count("fault stall");
+        return stall(resp).await;
+    }
+    resp
+}
+
+/// How long a stalled answer hangs before its connection is dropped: longer than any test
+/// waits, shorter than forever.
+const STALL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The failure a fault plan asked for: Unicat's JSON envelope, or a proxy's HTML page.
+fn injected_failure(status: u16, html: bool) -> Response<Body> {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let reason = code.canonical_reason().unwrap_or("Error");
+    let mut resp = if html {
+        let page = format!(
+            "<html><head><title>{status} {reason}</title></head><body><h1>{status} {reason}</h1></body></html>"
+        );
+        let mut r = Response::new(Body::from(page));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        r
+    } else {
+        error_response(&ApiError::new(status, reason, json!({})))
+    };
+    *resp.status_mut() = code;
+    if status == 429 || status == 503 {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+/// The answer with its full `Content-Length`, but only the first half of its body, then
+/// nothing until [`STALL`] passes: the client sees a response that stops halfway.
+async fn stall(resp: Response<Body>) -> Response<Body> {
+    use futures_util::StreamExt;
+    let (mut parts, body) = resp.into_parts();
+    let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let len = bytes.len();
+    let half = bytes.slice(..len / 2);
+    let rest = futures_util::stream::once(async {
+        tokio::time::sleep(STALL).await;
+        Err::<Bytes, _>(std::io::Error::other("stalled on purpose"))
+    });
+    let stream = futures_util::stream::once(async move { Ok(half) }).chain(rest);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response<Body> {
     if let Some(rest) = path.strip_prefix("/_dev/") {
         let peer = req
             .extensions()

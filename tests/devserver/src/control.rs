@@ -13,6 +13,8 @@ use axum::http::Response;
 use serde_json::{json, Value};
 
 use crate::api::{error_response, json_response, read_body, Params};
+use crate::faults::{ApiFailure, Fault};
+use crate::net::{Cut, Restart};
 use crate::server::Shared;
 use crate::store::{ApiError, RestoreSource};
 use crate::{lock, seed, sio};
@@ -378,7 +380,147 @@ impl Control {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn drop_transports(&self) -> usize {
-        sio::drop_transports(&self.shared, None)
+        sio::drop_transports(&self.shared, Cut::Fin, None)
+    }
+
+    /// Resets every open TCP connection: the client reads an RST, not a FIN. Like
+    /// [`drop_transports`](Self::drop_transports) otherwise. Returns how many.
+    ///
+    /// HTTP: `POST /_dev/reset_transports` → `{"reset"}`.
+    pub fn reset_transports(&self) -> usize {
+        sio::drop_transports(&self.shared, Cut::Reset, None)
+    }
+
+    /// Silences every open TCP connection: the server stops reading and writing it and sends
+    /// nothing, no FIN either, as a network that drops every packet would. Only the client's
+    /// heartbeat (or its request timeouts) can notice. The connections stay open until the
+    /// server shuts down. Returns how many.
+    ///
+    /// HTTP: `POST /_dev/silence_transports` → `{"silenced"}`.
+    pub fn silence_transports(&self) -> usize {
+        sio::drop_transports(&self.shared, Cut::Silence, None)
+    }
+
+    /// Sends every WebSocket a close frame (code 1000) between two of its frames, with no
+    /// Engine.IO or Socket.IO goodbye; the server sends nothing after it. Returns how many
+    /// connections were told (HTTP ones ignore it).
+    ///
+    /// HTTP: `POST /_dev/close_websockets` → `{"closed"}`.
+    pub fn close_websockets(&self) -> usize {
+        self.shared.conns.cut_all(Cut::CloseFrame, None)
+    }
+
+    /// Refuses every Socket.IO CONNECT for `duration` with a CONNECT_ERROR carrying
+    /// `message` (`"Service unavailable"`, `"Permission denied"`, anything), whatever the
+    /// JWT.
+    ///
+    /// HTTP: `POST /_dev/refuse_connects {"seconds", "message"}` → `{}`.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// server.control().refuse_connects(std::time::Duration::from_secs(2), "Service unavailable");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn refuse_connects(&self, duration: std::time::Duration, message: &str) {
+        lock(&self.shared.faults).refuse(duration, message.to_owned());
+    }
+
+    /// Fails a share of API requests (`/api/…`, `/sync/get`, `/sync/cursors`, `/dam/…`) with
+    /// the given statuses, as Unicat's JSON envelope or as a proxy's HTML page; `None` stops.
+    /// Failures are counted as `"fault <status>"` in [`counters`](Self::counters).
+    ///
+    /// HTTP: `POST /_dev/fail_api {"statuses": [503, …], "fraction", "count"?, "html"?}` → `{}`.
+    pub fn fail_api(&self, failure: Option<ApiFailure>) {
+        lock(&self.shared.faults).fail_api(failure);
+    }
+
+    /// Delays every API answer by `delay` (zero stops).
+    ///
+    /// HTTP: `POST /_dev/delay_api {"ms"}` → `{}`.
+    pub fn delay_api(&self, delay: std::time::Duration) {
+        lock(&self.shared.faults).delay_api(delay);
+    }
+
+    /// Delays every `sync` broadcast by `delay`, keeping their order (zero stops; broadcasts
+    /// already delayed still arrive first).
+    ///
+    /// HTTP: `POST /_dev/delay_sync {"ms"}` → `{}`.
+    pub fn delay_sync(&self, delay: std::time::Duration) {
+        if let Some(d) = lock(&self.shared.inner).delivery.as_mut() {
+            d.set_delay(delay);
+        }
+    }
+
+    /// The next `count` API answers send their headers and half their body, then stall
+    /// (counted as `"fault stall"`).
+    ///
+    /// HTTP: `POST /_dev/stall_responses {"count"}` → `{}`.
+    pub fn stall_responses(&self, count: u64) {
+        lock(&self.shared.faults).stall(count);
+    }
+
+    /// Restarts the server: every connection is cut at once with no Socket.IO DISCONNECT,
+    /// nothing listens for `down` (connections are refused), the Engine.IO sessions are
+    /// forgotten, and then it listens again on the same port with its data kept. Returns at
+    /// once; the restart happens on the server's thread.
+    ///
+    /// HTTP: `POST /_dev/restart {"ms"}` → `{}` (answered before the restart).
+    pub fn restart(&self, down: std::time::Duration) {
+        let shared = Arc::downgrade(&self.shared);
+        let forget = Box::new(move || {
+            if let Some(shared) = shared.upgrade() {
+                lock(&shared.eio_sessions).drop_all();
+            }
+        });
+        if self.shared.restarts.send(Restart { down, forget }).is_err() {
+            log::warn!("restart asked of a server that has shut down");
+        }
+    }
+
+    /// Ends every server-side fault: refusals, API failures, delays and stalls.
+    ///
+    /// HTTP: `POST /_dev/clear_faults` → `{}`.
+    pub fn clear_faults(&self) {
+        lock(&self.shared.faults).clear();
+        self.delay_sync(std::time::Duration::ZERO);
+    }
+
+    /// Makes one [`Fault`] happen.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use unicat_devserver::{ApiFailure, Fault};
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// control.inject(&Fault::FailApi(ApiFailure { statuses: vec![503], fraction: 0.5, count: Some(10), html: false }));
+    /// control.inject(&Fault::Restart { down: Duration::from_millis(200) });
+    /// control.clear_faults();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn inject(&self, fault: &Fault) {
+        match fault {
+            Fault::Drop => {
+                self.drop_transports();
+            }
+            Fault::Reset => {
+                self.reset_transports();
+            }
+            Fault::Silence => {
+                self.silence_transports();
+            }
+            Fault::CloseFrame => {
+                self.close_websockets();
+            }
+            Fault::Refuse { duration, message } => self.refuse_connects(*duration, message),
+            Fault::FailApi(f) => self.fail_api(Some(f.clone())),
+            Fault::DelayApi(d) => self.delay_api(*d),
+            Fault::DelaySync(d) => self.delay_sync(*d),
+            Fault::ExpireJwts => {
+                self.expire_jwts();
+            }
+            Fault::Restart { down } => self.restart(*down),
+            Fault::Stall { count } => self.stall_responses(*count),
+        }
     }
 
     /// Server-side Socket.IO disconnect (`41`) of every socket: clients must not reconnect.
@@ -619,9 +761,20 @@ pub(crate) async fn handle_http(
     if op == "state" {
         return json_response(200, control.state_json().into_bytes());
     }
-    if op == "drop_transports" {
-        let dropped = sio::drop_transports(&control.shared, peer);
-        return json_response(200, json!({"dropped": dropped}).to_string().into_bytes());
+    let cut = match op.as_str() {
+        "drop_transports" => Some((Cut::Fin, "dropped")),
+        "reset_transports" => Some((Cut::Reset, "reset")),
+        "silence_transports" => Some((Cut::Silence, "silenced")),
+        "close_websockets" => Some((Cut::CloseFrame, "closed")),
+        _ => None,
+    };
+    if let Some((how, key)) = cut {
+        let n = if how == Cut::CloseFrame {
+            control.shared.conns.cut_all(how, peer)
+        } else {
+            sio::drop_transports(&control.shared, how, peer)
+        };
+        return json_response(200, json!({ key: n }).to_string().into_bytes());
     }
     match control_op(&control, &op, &params) {
         Ok(v) => json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
@@ -700,6 +853,70 @@ fn control_op(c: &Control, op: &str, p: &Params) -> Result<Value, ApiError> {
             json!({"paused": false})
         }
         "expire_jwts" => json!({"expired": c.expire_jwts()}),
+        "refuse_connects" => {
+            let seconds = p
+                .opt_f64("seconds")?
+                .ok_or_else(|| ApiError::missing("seconds"))?;
+            let duration = std::time::Duration::try_from_secs_f64(seconds)
+                .map_err(|_| ApiError::wrong_type("seconds", "smaller number"))?;
+            c.refuse_connects(
+                duration,
+                p.opt_str("message")?.unwrap_or("Service unavailable"),
+            );
+            json!({})
+        }
+        "fail_api" => {
+            let statuses = match p.get("statuses") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|s| s.as_u64().and_then(|s| u16::try_from(s).ok()))
+                    .collect::<Option<Vec<u16>>>()
+                    .ok_or_else(|| ApiError::wrong_type("statuses", "list of statuses"))?,
+                _ => return Err(ApiError::missing("statuses")),
+            };
+            let fraction = p.opt_f64("fraction")?.unwrap_or(1.0).min(1.0);
+            c.fail_api(Some(ApiFailure {
+                statuses,
+                fraction,
+                count: p.opt_u64("count")?,
+                html: p.opt_bool("html")?.unwrap_or(false),
+            }));
+            json!({})
+        }
+        "delay_api" => {
+            c.delay_api(std::time::Duration::from_millis(
+                p.opt_u64("ms")?.unwrap_or(0),
+            ));
+            json!({})
+        }
+        "delay_sync" => {
+            c.delay_sync(std::time::Duration::from_millis(
+                p.opt_u64("ms")?.unwrap_or(0),
+            ));
+            json!({})
+        }
+        "stall_responses" => {
+            c.stall_responses(
+                p.opt_u64("count")?
+                    .ok_or_else(|| ApiError::missing("count"))?,
+            );
+            json!({})
+        }
+        "restart" => {
+            let down = std::time::Duration::from_millis(p.opt_u64("ms")?.unwrap_or(0));
+            // After a moment, so that this request's answer leaves before every connection
+            // is cut.
+            let control = c.clone();
+            c.shared.rt.spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                control.restart(down);
+            });
+            json!({})
+        }
+        "clear_faults" => {
+            c.clear_faults();
+            json!({})
+        }
         "push_authorization" => json!({"sent": c.push_authorization()}),
         "issue_jwt" => json!({"JWT": c.issue_jwt()}),
         "counters" => serde_json::to_value(c.counters()).unwrap_or_default(),

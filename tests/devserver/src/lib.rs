@@ -121,6 +121,15 @@
 //! | `POST /_dev/restore {version?}` → `{job.token}` | [`Control::restore`] |
 //! | `POST /_dev/job {token}` → `{status}` | [`Control::job_status`] |
 //! | `POST /_dev/drop_transports` → `{dropped}` | [`Control::drop_transports`] |
+//! | `POST /_dev/reset_transports` → `{reset}` | [`Control::reset_transports`] |
+//! | `POST /_dev/silence_transports` → `{silenced}` | [`Control::silence_transports`] |
+//! | `POST /_dev/close_websockets` → `{closed}` | [`Control::close_websockets`] |
+//! | `POST /_dev/refuse_connects {seconds, message}` | [`Control::refuse_connects`] |
+//! | `POST /_dev/fail_api {statuses, fraction, count?, html?}` | [`Control::fail_api`] |
+//! | `POST /_dev/delay_api {ms}`, `POST /_dev/delay_sync {ms}` | [`Control::delay_api`], [`Control::delay_sync`] |
+//! | `POST /_dev/stall_responses {count}` | [`Control::stall_responses`] |
+//! | `POST /_dev/restart {ms}` | [`Control::restart`] |
+//! | `POST /_dev/clear_faults` | [`Control::clear_faults`] |
 //! | `POST /_dev/disconnect_sockets` → `{disconnected}` | [`Control::disconnect_sockets`] |
 //! | `POST /_dev/pause_sync`, `POST /_dev/resume_sync` | [`Control::pause_sync`], [`Control::resume_sync`] |
 //! | `POST /_dev/expire_jwts` → `{expired}` | [`Control::expire_jwts`] |
@@ -153,6 +162,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # The fault matrix
+//!
+//! Every fault a real network or server can make, made for real on the socket or in the
+//! server, never simulated in a client: connections cut with a FIN, an RST, a WebSocket close
+//! frame, or silence (no data and no FIN, so only a heartbeat notices); Socket.IO CONNECTs
+//! refused for a while with any message; JWTs invalidated; API answers failed with any status
+//! (as Unicat's JSON envelope or a proxy's HTML page), delayed, or stalled halfway through
+//! their body; `sync` broadcasts delayed in order; and restarts, where every connection is
+//! cut at once, nothing listens for a while, and Engine.IO sessions are forgotten while the
+//! data stays. [`Fault`] names each one for [`Control::inject`], so tests can pick them at
+//! random.
+
 //! # The seeded project
 //!
 //! Deterministic for a given [`DevConfig::seed`] and [`DevConfig::records`] (gids are UUID-shaped
@@ -189,6 +210,7 @@
 mod api;
 mod config;
 mod control;
+mod faults;
 mod ids;
 mod net;
 mod seed;
@@ -198,6 +220,7 @@ mod store;
 
 pub use config::DevConfig;
 pub use control::{Control, ControlError};
+pub use faults::{ApiFailure, Fault};
 pub use server::{DevServer, MAX_BODY};
 
 /// Locks a mutex, ignoring poisoning: the state stays usable even if a thread panicked while

@@ -16,8 +16,9 @@ use socketioxide::SocketIo;
 
 use crate::config::DevConfig;
 use crate::control::Control;
+use crate::faults::{Delivery, Faults};
 use crate::ids::TokenGen;
-use crate::net::{ConnRegistry, KillListener, PeerAddr};
+use crate::net::{ConnRegistry, KillListener, PeerAddr, Restart};
 use crate::store::Inner;
 use crate::{api, lock, sio};
 
@@ -117,6 +118,10 @@ pub(crate) struct Shared {
     pub(crate) counters: Mutex<BTreeMap<String, u64>>,
     pub(crate) conns: Arc<ConnRegistry>,
     pub(crate) eio_sessions: Mutex<sio::EioSessions>,
+    /// The server-side faults in force.
+    pub(crate) faults: Mutex<Faults>,
+    /// Restart orders for the listener.
+    pub(crate) restarts: tokio::sync::mpsc::UnboundedSender<Restart>,
     pub(crate) io: SocketIo,
     pub(crate) rt: tokio::runtime::Handle,
     pub(crate) closed: AtomicBool,
@@ -207,7 +212,8 @@ impl DevServer {
         };
 
         let started = Instant::now();
-        let inner = Inner::new(cfg.seed, cfg.records);
+        let mut inner = Inner::new(cfg.seed, cfg.records);
+        inner.delivery = Some(Delivery::start(rt.handle()));
         log::debug!("seeded {} records in {:?}", cfg.records, started.elapsed());
         let project = inner.project.clone();
         let api_key = inner.api_key.clone();
@@ -216,6 +222,7 @@ impl DevServer {
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
         let (layer, io) = sio::build(&cfg);
         let conns = Arc::new(ConnRegistry::default());
+        let (restarts, restart_orders) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             base_url: url.clone(),
             project: project.clone(),
@@ -225,6 +232,8 @@ impl DevServer {
             counters: Mutex::new(BTreeMap::new()),
             conns: Arc::clone(&conns),
             eio_sessions: Mutex::new(sio::EioSessions::default()),
+            faults: Mutex::new(Faults::new(cfg.seed)),
+            restarts,
             io: io.clone(),
             rt: rt.handle().clone(),
             closed: AtomicBool::new(false),
@@ -255,7 +264,7 @@ impl DevServer {
             }));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let serve = axum::serve(
-            KillListener::new(listener, Arc::clone(&conns), acceptor),
+            KillListener::new(listener, Arc::clone(&conns), acceptor, restart_orders)?,
             app.into_make_service_with_connect_info::<PeerAddr>(),
         );
         drop(_guard);

@@ -18,6 +18,7 @@ use socketioxide::SocketIo;
 
 use crate::config::DevConfig;
 use crate::lock;
+use crate::net::Cut;
 use crate::server::{Shared, TokenInfo, MAX_BODY};
 use crate::store::SockEntry;
 
@@ -78,9 +79,13 @@ pub(crate) async fn session_gate(shared: Weak<Shared>, req: Request, next: Next)
 }
 
 /// Cuts every TCP connection (but `spare`) and makes the Engine.IO sessions seen so far unknown.
-pub(crate) fn drop_transports(shared: &Shared, spare: Option<std::net::SocketAddr>) -> usize {
+pub(crate) fn drop_transports(
+    shared: &Shared,
+    how: Cut,
+    spare: Option<std::net::SocketAddr>,
+) -> usize {
     lock(&shared.eio_sessions).drop_all();
-    shared.conns.kill_all_except(spare)
+    shared.conns.cut_all(how, spare)
 }
 
 /// The Socket.IO layer at `/sync/io`.
@@ -121,6 +126,11 @@ pub(crate) fn register(io: &SocketIo, shared: &Arc<Shared>) {
             let shared = weak
                 .upgrade()
                 .ok_or_else(|| "server shutting down".to_owned())?;
+            let refusal = lock(&shared.faults).refusal();
+            if let Some(message) = refusal {
+                shared.count("socket.io connect_error");
+                return Err(message);
+            }
             match check_auth(&shared, &auth) {
                 Ok(info) => {
                     shared.count("socket.io connect");

@@ -293,6 +293,8 @@ pub(crate) struct Inner {
     backups: BTreeMap<u64, ProjectData>,
     pub(crate) sockets: HashMap<Sid, SockEntry>,
     paused: bool,
+    /// Where delayed broadcasts wait (set once the server's runtime runs).
+    pub(crate) delivery: Option<crate::faults::Delivery>,
 }
 
 /// Where the sync log starts: the seeded data sits "before" these cursors.
@@ -353,6 +355,7 @@ impl Inner {
             backups: BTreeMap::new(),
             sockets: HashMap::new(),
             paused: false,
+            delivery: None,
         }
     }
 
@@ -535,7 +538,13 @@ impl Inner {
             return;
         }
         let end = self.log.len();
-        let Inner { log, sockets, .. } = self;
+        let Inner {
+            log,
+            sockets,
+            delivery,
+            ..
+        } = self;
+        let delayed = delivery.as_ref().filter(|d| d.is_active());
         let mut cache: HashMap<usize, Vec<Obj>> = HashMap::new();
         for entry in sockets.values_mut() {
             let Some(from) = entry.synced_upto else {
@@ -551,7 +560,9 @@ impl Inner {
                     .collect()
             });
             for list in lists.iter() {
-                if let Err(e) = entry.sock.emit("sync", &**list) {
+                if let Some(d) = delayed {
+                    d.send(entry.sock.clone(), list.clone());
+                } else if let Err(e) = entry.sock.emit("sync", &**list) {
                     log::warn!("sync event to socket {} not sent: {e}", entry.sock.id);
                 }
             }
