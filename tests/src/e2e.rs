@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use unicat_core::api::CallError;
-use unicat_core::client::Event;
+use unicat_core::client::{ClientConfig, Event, Health, Stats};
 use unicat_core::store::{DataType, Store};
 use unicat_core::sync::Action;
 use unicat_devserver::{DevConfig, DevServer};
@@ -25,6 +25,8 @@ pub struct Options {
     pub asset_folder: Option<PathBuf>,
     /// Trust only this root certificate (DER), for a dev server in TLS mode.
     pub tls_root: Option<Vec<u8>>,
+    /// Adjusts the core's configuration (shorter timeouts and backoff for fault tests).
+    pub configure: Option<fn(ClientConfig) -> ClientConfig>,
 }
 
 /// A runtime's Unicat client, as the suite drives it. Errors are flattened to [`CallError`]
@@ -46,6 +48,10 @@ pub trait UnicatHandle: Sized + Send + Sync {
     fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T;
     /// The handle's `Debug` output.
     fn debug(&self) -> String;
+    /// How live sync is doing.
+    fn health(&self) -> Health;
+    /// Queue lengths.
+    fn stats(&self) -> Stats;
 }
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use unicat_core::api::CallError;
-use unicat_core::client::Event;
+use unicat_core::client::{Event, Health, Stats};
 use unicat_core::config::SessionConfig;
 use unicat_core::session::{AckError, SessionEvent};
 use unicat_core::store::Store;
@@ -45,6 +45,9 @@ impl UnicatHandle for Blocking {
         if let Some(root) = options.tls_root {
             b = b.tls_roots(vec![root]);
         }
+        if let Some(f) = options.configure {
+            b = b.configure(f);
+        }
         Blocking(b.build().unwrap())
     }
     fn connect(&self, api_key: &str) -> Result<Value, Option<CallError>> {
@@ -68,6 +71,12 @@ impl UnicatHandle for Blocking {
     fn debug(&self) -> String {
         format!("{:?}", self.0)
     }
+    fn health(&self) -> Health {
+        self.0.health()
+    }
+    fn stats(&self) -> Stats {
+        self.0.stats()
+    }
 }
 
 impl UnicatHandle for Smol {
@@ -79,6 +88,9 @@ impl UnicatHandle for Smol {
         }
         if let Some(root) = options.tls_root {
             b = b.tls_roots(vec![root]);
+        }
+        if let Some(f) = options.configure {
+            b = b.configure(f);
         }
         Smol(b.build().unwrap())
     }
@@ -102,6 +114,12 @@ impl UnicatHandle for Smol {
     }
     fn debug(&self) -> String {
         format!("{:?}", self.0)
+    }
+    fn health(&self) -> Health {
+        self.0.health()
+    }
+    fn stats(&self) -> Stats {
+        self.0.stats()
     }
 }
 

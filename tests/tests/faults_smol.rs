@@ -1,0 +1,4 @@
+//! The fault matrix on the smol runtime: every fault the dev server can make, for real, and
+//! the client converges after each.
+
+unicat_tests::fault_matrix!(unicat_tests::runtimes::Smol);
