@@ -462,6 +462,16 @@ impl Sync {
         *n = n.saturating_add(1);
     }
 
+    /// Holds the cursor at a waiter from before a disconnect again, in the new generation.
+    pub(crate) fn rehold(&mut self, w: &Waiter) -> Waiter {
+        let w = Waiter {
+            generation: self.generation,
+            ..w.clone()
+        };
+        self.hold(&w);
+        w
+    }
+
     /// The waiting item's effect is in the store (or no longer wanted).
     pub(crate) fn release(&mut self, w: &Waiter) {
         if w.generation != self.generation {

@@ -349,8 +349,30 @@ impl Client {
         }
     }
 
+    /// The cursors a load read the server at, and whether it is newer than the load whose
+    /// data is in the store. The cursors decide, not the order the loads were sent in: a
+    /// retried load reads the server later than one first sent after it.
+    fn load_is_newest(&self, id: CallId, result: &Map<String, Value>) -> ((i64, i64), bool) {
+        let cursor = |k: &str| result.get(k).and_then(Value::as_i64).filter(|c| *c > 0);
+        let loaded = (
+            cursor("cc.cursor").unwrap_or(0),
+            cursor("cursor").unwrap_or(0),
+        );
+        let newest = self
+            .last_load
+            .is_none_or(|(last, at)| loaded > at || (loaded == at && id >= last));
+        (loaded, newest)
+    }
+
     pub(super) fn on_success(&mut self, call: Call, resp: api::Response) {
-        self.note_version(&resp.result);
+        let load = match call.purpose {
+            Purpose::Load(id, _) => Some(self.load_is_newest(id, &resp.result)),
+            _ => None,
+        };
+        // A load older than the store says nothing about the version now.
+        if load.is_none_or(|(_, newest)| newest) {
+            self.note_version(&resp.result);
+        }
         let result = Value::Object(resp.result.clone());
         match call.purpose {
             Purpose::App(id) => {
@@ -358,22 +380,12 @@ impl Client {
                 self.finish(id, Ok(result));
             }
             Purpose::Load(id, kind) => {
-                let cursor = |k: &str| {
-                    resp.result
-                        .get(k)
-                        .and_then(Value::as_i64)
-                        .filter(|c| *c > 0)
-                };
-                let loaded = (
-                    cursor("cc.cursor").unwrap_or(0),
-                    cursor("cursor").unwrap_or(0),
-                );
+                let (loaded, newest) = load.unwrap_or_default();
                 let waiting = self.sync.end_load();
-                // A load sent before the one that landed last is no newer than it: that load
-                // and the items handled since are the store.
-                let newest = self.last_load.is_none_or(|last| id >= last);
+                // A load that read the server before the one that landed last is no newer
+                // than it: that load and the items handled since are the store.
                 if newest {
-                    self.last_load = Some(id);
+                    self.last_load = Some((id, loaded));
                     self.load_landed(&kind, resp.data, loaded);
                 } else {
                     crate::log!(

@@ -209,7 +209,11 @@ impl Client {
     }
 
     pub(super) fn check_caught_up(&mut self) {
-        if self.catching_up && self.initsync.is_none() && self.sync.is_settled() {
+        if self.catching_up
+            && self.initsync.is_none()
+            && self.sync.is_settled()
+            && self.reload.is_none()
+        {
             self.catching_up = false;
             let (cc_cursor, cursor) = self.sync.applied();
             self.event(Event::CaughtUp { cc_cursor, cursor });
@@ -459,6 +463,11 @@ impl Client {
         self.held_sync.clear();
         self.catching_up = false;
         self.sync.on_disconnect();
+        if let Some(r) = self.reload.as_mut() {
+            // The restore's item will come again, but a load landing before it does would
+            // carry the cursor past it while the reload is not done: keep holding it.
+            r.barrier = self.sync.rehold(&r.barrier);
+        }
         self.refresh_cursors();
         match &reason {
             DisconnectReason::ClientClose => {}

@@ -388,8 +388,8 @@ pub struct Client {
     catching_up: bool,
     fetch_resume_at: Option<Instant>,
     reload: Option<Reload>,
-    /// The last load from scratch whose data went into the store.
-    last_load: Option<CallId>,
+    /// The last load from scratch whose data went into the store, and the cursors it read at.
+    last_load: Option<(CallId, (i64, i64))>,
     sync_pages: Vec<CallId>,
     sync_pages_done: Vec<CallId>,
     jobs: BTreeMap<String, TrackedJob>,
@@ -480,13 +480,15 @@ impl Client {
     }
 
     /// Whether the Sync API socket is connected, its `initsync` answered, and every change it
-    /// reported is in the store: no sync item waits for a fetch.
+    /// reported is in the store: no sync item waits for a fetch, and no reload after a
+    /// restore is under way.
     pub fn is_caught_up(&self) -> bool {
         self.session.is_connected("/")
             && self.synced
             && self.initsync.is_none()
             && !self.catching_up
             && self.sync.is_settled()
+            && self.reload.is_none()
     }
 
     /// How live sync is doing. Never waits on anything.
