@@ -6,7 +6,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -232,27 +231,28 @@ fn assert_converged<H: UnicatHandle>(h: &H, server: &DevServer, held: &[String])
     });
 }
 
-/// The socket dropped 20 times during 2,000 changes; afterwards every held record equals the
-/// server's.
+/// The socket dropped 20 times during 2,000 changes, each drop cutting a live socket;
+/// afterwards every held record equals the server's.
 pub fn twenty_drops_during_two_thousand_changes<H: UnicatHandle>() {
     let server = server(200);
-    let h: H = connected(&server, Options::default());
+    let h: H = connected(
+        &server,
+        Options {
+            // Short reconnect delays, so twenty drops fit in the test.
+            configure: Some(crate::faults::quick),
+            ..Options::default()
+        },
+    );
     let held = server.control().record_gids(200);
     for chunk in held.chunks(100) {
         h.call("/records/get", json!({"records": chunk})).unwrap();
     }
-    let done = Arc::new(AtomicBool::new(false));
+    crate::faults::drain(&h);
+    let changing = AtomicBool::new(true);
+    let mut dropped = 0;
     std::thread::scope(|scope| {
         let control = server.control();
-        let flag = Arc::clone(&done);
-        scope.spawn(move || {
-            for _ in 0..20 {
-                std::thread::sleep(Duration::from_millis(25));
-                control.drop_transports();
-            }
-            flag.store(true, Ordering::SeqCst);
-        });
-        let control = server.control();
+        let changing = &changing;
         scope.spawn(move || {
             for round in 0..20 {
                 control
@@ -260,15 +260,26 @@ pub fn twenty_drops_during_two_thousand_changes<H: UnicatHandle>() {
                     .unwrap();
                 std::thread::sleep(Duration::from_millis(5));
             }
+            changing.store(false, Ordering::SeqCst);
         });
+        for _ in 0..20 {
+            // The drop cuts the socket the client has now: it sees it go, and comes back.
+            assert!(server.control().drop_transports() >= 1);
+            wait_for(&h, "Disconnected", |e| {
+                matches!(e, Event::Disconnected { .. })
+            });
+            dropped += 1;
+            wait_for(&h, "Connected again", |e| matches!(e, Event::Connected));
+        }
     });
-    assert!(done.load(Ordering::SeqCst));
+    assert!(!changing.load(Ordering::SeqCst));
+    assert_eq!(dropped, 20);
     assert!(h.wait_caught_up(WAIT));
     assert_converged(&h, &server, &held);
 }
 
-/// The JWT expires while the client is disconnected: it re-authenticates with the kept key
-/// and catches up without losing a change.
+/// The JWT expires while the client is disconnected: the reconnect is refused, the client
+/// re-authenticates with the kept key, and catches up without losing a change.
 pub fn an_expired_jwt_while_disconnected_re_authenticates<H: UnicatHandle>() {
     let server = server(20);
     let h: H = connected(
@@ -280,12 +291,26 @@ pub fn an_expired_jwt_while_disconnected_re_authenticates<H: UnicatHandle>() {
     );
     let held = server.control().record_gids(20);
     h.call("/records/get", json!({"records": held})).unwrap();
+    // The first connection's events are spent: a Connected seen below is the reconnect's.
+    crate::faults::drain(&h);
+    server.control().reset_counters();
     server.control().pause_sync();
     server.control().expire_jwts();
     server.control().drop_transports();
     server.control().change_records(20, Some("price")).unwrap();
     server.control().resume_sync();
     wait_for(&h, "Connected again", |e| matches!(e, Event::Connected));
+    let counters = server.control().counters();
+    assert_eq!(
+        counters.get("socket.io connect_error"),
+        Some(&1),
+        "{counters:?}"
+    );
+    assert_eq!(
+        counters.get("/auth"),
+        Some(&1),
+        "one re-authentication: {counters:?}"
+    );
     assert!(h.wait_caught_up(WAIT));
     assert_converged(&h, &server, &held);
     // Calls work with the new token too.

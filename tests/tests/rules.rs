@@ -349,7 +349,6 @@ fn rule_2_jwt_from_the_authorization_header_and_dropped_on_www_authenticate() {
         .unwrap();
     assert_eq!(s.take("/records/get").auth.as_deref(), Some("Bearer jwt-2"));
 
-    // DAM responses never renew the JWT.
     // A challenge drops the token; without a kept API key the 401 is the call's result.
     let call = s
         .client
@@ -362,6 +361,23 @@ fn rule_2_jwt_from_the_authorization_header_and_dropped_on_www_authenticate() {
         Some(401)
     );
     assert!(!s.client.is_authenticated());
+}
+
+#[test]
+fn rule_2_dam_responses_never_renew_the_jwt() {
+    let mut s = with_asset();
+    s.client.publish(s.now, "a1").unwrap();
+    let r = s.take("/publish/a1~7.png");
+    let body = envelope(
+        json!({"public_url": "http://unicat.test/media/x.png"}),
+        json!({}),
+    );
+    s.reply(r.id, 200, body, Some("jwt-from-the-dam"));
+    assert!(!s.events.contains(&Event::TokenRefreshed));
+    s.client
+        .call(s.now, "/records/get", None, CallOptions::default())
+        .unwrap();
+    assert_eq!(s.take("/records/get").auth.as_deref(), Some("Bearer jwt-1"));
 }
 
 #[test]
