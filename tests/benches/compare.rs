@@ -10,6 +10,8 @@
 //! * catch-up: the client holds 10,000 records, its transport is dropped, the server changes
 //!   all of them, and the time runs from the reconnect to the store converged; HTTP requests
 //!   served come from the dev server's counters;
+//! * catch-up meeting faults: the same, with the first reconnects refused for 1 s, and with
+//!   every API answer 20 ms late, timed from the drop;
 //! * propagation: 1,000 single ERP changes one after another, from the control call to the
 //!   client's store holding the new value; p50 and p99;
 //! * memory: peak resident memory (VmHWM) of a process holding 100,000 records, against the
@@ -168,7 +170,28 @@ fn ours_connect<H: UnicatHandle>(n: usize) -> f64 {
     )
 }
 
-fn ours_catchup<H: UnicatHandle>(n: usize) -> (f64, u64) {
+/// A fault the catch-up meets, as the seed's `bench_seed.py catchup-<fault>` meets it.
+#[derive(Clone, Copy, PartialEq)]
+enum Meets {
+    Nothing,
+    /// The reconnects are refused for the first second.
+    Refusals,
+    /// Every API answer comes 20 ms late.
+    SlowAnswers,
+}
+
+impl Meets {
+    fn scenario(self) -> &'static str {
+        match self {
+            Meets::Nothing => "catchup",
+            Meets::Refusals => "catchup-refused",
+            Meets::SlowAnswers => "catchup-slow",
+        }
+    }
+}
+
+/// The catch-up's time (from the reconnect, or with a fault from the drop) and requests.
+fn ours_catchup<H: UnicatHandle>(n: usize, meets: Meets) -> (f64, u64) {
     let server = server(n);
     let h: H = client(&server);
     let c = server.control();
@@ -176,6 +199,12 @@ fn ours_catchup<H: UnicatHandle>(n: usize) -> (f64, u64) {
     while h.next_event(Duration::ZERO).is_some() {}
     c.pause_sync();
     c.reset_counters();
+    match meets {
+        Meets::Nothing => {}
+        Meets::Refusals => c.refuse_connects(Duration::from_secs(1), "Service unavailable"),
+        Meets::SlowAnswers => c.delay_api(Duration::from_millis(20)),
+    }
+    let dropped = Instant::now();
     c.drop_transports();
     c.change_records(n, Some("price")).unwrap();
     let (_, target) = c.cursors();
@@ -191,7 +220,13 @@ fn ours_catchup<H: UnicatHandle>(n: usize) -> (f64, u64) {
         assert!(Instant::now() < deadline, "no convergence");
         std::thread::sleep(Duration::from_micros(200));
     }
-    let t = reconnected.elapsed().as_secs_f64();
+    let t = if meets == Meets::Nothing {
+        reconnected.elapsed()
+    } else {
+        dropped.elapsed()
+    }
+    .as_secs_f64();
+    c.clear_faults();
     let requests: u64 = c
         .counters()
         .iter()
@@ -340,8 +375,8 @@ fn main() {
     ));
 
     // Catch-up.
-    let (cb_t, cb_req) = ours_catchup::<Blocking>(sizes.catchup);
-    let (cs_t, cs_req) = ours_catchup::<Smol>(sizes.catchup);
+    let (cb_t, cb_req) = ours_catchup::<Blocking>(sizes.catchup, Meets::Nothing);
+    let (cs_t, cs_req) = ours_catchup::<Smol>(sizes.catchup, Meets::Nothing);
     let server_s = server(sizes.catchup);
     let seed_c = seed("catchup", &server_s, sizes.catchup);
     drop(server_s);
@@ -357,6 +392,29 @@ fn main() {
         "catch-up of {}: blocking {:.3} s ({cb_req} requests), smol {:.3} s ({cs_req} requests), seed {:.3} s ({seed_req} requests)",
         sizes.catchup, cb_t, cs_t, seed_t
     ));
+
+    // Catch-up meeting faults: the first reconnects refused for 1 s, or 20 ms more per API
+    // answer; timed from the drop.
+    let mut faulted = Vec::new();
+    for meets in [Meets::Refusals, Meets::SlowAnswers] {
+        let (b, _) = ours_catchup::<Blocking>(sizes.catchup, meets);
+        let (s, _) = ours_catchup::<Smol>(sizes.catchup, meets);
+        let server_f = server(sizes.catchup);
+        let seed_f = seed(meets.scenario(), &server_f, sizes.catchup)["catchup_s"]
+            .as_f64()
+            .unwrap();
+        drop(server_f);
+        results.insert(
+            meets.scenario(),
+            json!({"changed": sizes.catchup, "blocking_s": b, "smol_s": s, "seed_s": seed_f}),
+        );
+        line(format!(
+            "{} of {}: blocking {b:.3} s, smol {s:.3} s, seed {seed_f:.3} s",
+            meets.scenario(),
+            sizes.catchup
+        ));
+        faulted.push((meets, b, s, seed_f));
+    }
 
     // Propagation.
     let (b50, b99) = ours_propagation::<Blocking>(sizes.propagation);
@@ -423,6 +481,17 @@ fn main() {
         "| catch-up HTTP requests | {cb_req} ({:.2}/100 records) | {cs_req} ({:.2}/100 records) | seed {seed_req} | — | — | ≤ 1 per 100 records |",
         per100(cb_req), per100(cs_req)
     ));
+    for (meets, b, s, seed_f) in &faulted {
+        let what = match meets {
+            Meets::Refusals => "with the first reconnects refused for 1 s",
+            _ => "with every API answer 20 ms late",
+        };
+        line(format!(
+            "| catch-up {what}, from the drop | {b:.3} s | {s:.3} s | seed {seed_f:.2} s | {:.1}× faster | {:.1}× faster | — |",
+            seed_f / b,
+            seed_f / s
+        ));
+    }
     line(format!(
         "| propagation p50 | {:.2} ms | {:.2} ms | seed {:.2} ms | {:.2}× | {:.2}× | ≤ 0.2× |",
         b50 * 1e3,

@@ -6,6 +6,9 @@ Usage: python bench_seed.py SCENARIO URL PROJECT API_KEY [N]
   connect      auth + socket connected + initsync handled
   catchup      hold N records, drop the transport, change all N, time from the reconnect to
                the cursor reaching the server's
+  catchup-refused   the same with the reconnects refused for the first second, timed from
+               the drop
+  catchup-slow the same with every API answer delayed 20 ms, timed from the drop
   propagation  N single ERP changes one after another: control call to the store's new value
   memory-sdk   the Python SDK holding N records: peak resident memory (VmHWM)
 The last line on stdout is one JSON object with the figures. Every wait is bounded.
@@ -116,7 +119,7 @@ async def connect_scenario(url, project, api_key, n):
     return {"connect_s": sorted(times)[len(times) // 2], "runs": n}
 
 
-async def catchup_scenario(url, project, api_key, n):
+async def catchup_scenario(url, project, api_key, n, fault=None):
     gids = dev(url, "record_gids", {"count": n})["records"]
     api = await connected(url, project, api_key)
     await load(api, gids)
@@ -131,6 +134,11 @@ async def catchup_scenario(url, project, api_key, n):
     api.sio_ns.on_connect = on_connect
     dev(url, "pause_sync")
     dev(url, "counters/reset")
+    if fault == "refused":
+        dev(url, "refuse_connects", {"seconds": 1.0, "message": "Service unavailable"})
+    elif fault == "slow":
+        dev(url, "delay_api", {"ms": 20})
+    dropped = time.perf_counter()
     dev(url, "drop_transports")
     dev(url, "change_records", {"count": n})
     target = dev(url, "info")["cursor"]
@@ -138,10 +146,12 @@ async def catchup_scenario(url, project, api_key, n):
     with contextlib.redirect_stdout(sys.stderr):
         await wait_for(lambda: api.project_cursor >= target, "the catch-up", step=0.01)
     end = time.perf_counter()
+    dev(url, "clear_faults")
     counters = dev(url, "counters")
     requests = sum(v for k, v in counters.items() if not k.startswith("socket") and k != "initsync")
     await api.disconnect()
-    return {"catchup_s": end - reconnected["at"], "requests": requests, "changed": n}
+    start = reconnected["at"] if fault is None else dropped
+    return {"catchup_s": end - start, "requests": requests, "changed": n}
 
 
 async def propagation_scenario(url, project, api_key, n):
@@ -192,6 +202,8 @@ def main():
         run = {
             "connect": connect_scenario,
             "catchup": catchup_scenario,
+            "catchup-refused": lambda *a: catchup_scenario(*a, fault="refused"),
+            "catchup-slow": lambda *a: catchup_scenario(*a, fault="slow"),
             "propagation": propagation_scenario,
         }[scenario]
         result = asyncio.run(run(url, project, api_key, n))
