@@ -18,6 +18,12 @@ io.use((socket, next) =>
     ? next(Object.assign(new Error("unauthorized"), { data: { why: "bad token" } }))
     : next());
 
+const connections = new Set();
+httpServer.on("connection", (c) => {
+  connections.add(c);
+  c.on("close", () => connections.delete(c));
+});
+
 const onConnection = (socket) => {
   socket.emit("auth", socket.handshake.auth);
   socket.on("echo", (...args) => {
@@ -29,7 +35,11 @@ const onConnection = (socket) => {
   });
   socket.on("blob", (n) => socket.emit("blob-back", Buffer.from([1, 2, 3, n]), { nested: Buffer.from("hi") }));
   socket.on("kick", () => socket.disconnect(true));
-  socket.on("drop", () => socket.conn.close());
+  // A clean Engine.IO close: the server ends the session, no Socket.IO DISCONNECT.
+  socket.on("close_engine", () => socket.conn.close());
+  // An abrupt cut: every TCP connection reset (RST), as a crashed server or a dropped NAT
+  // entry would leave them.
+  socket.on("cut", () => { for (const c of connections) c.resetAndDestroy(); });
 };
 io.on("connection", onConnection);
 io.of("/admin").on("connection", onConnection);

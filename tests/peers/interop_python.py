@@ -50,9 +50,10 @@ async def kick(ns, sid, *args):
     await sio.disconnect(sid, namespace=ns)
 
 
-@sio.on("drop", namespace="*")
-async def drop(ns, sid, *args):
-    # A transport-level close: the Engine.IO session ends without a Socket.IO DISCONNECT.
+@sio.on("close_engine", namespace="*")
+async def close_engine(ns, sid, *args):
+    # A clean Engine.IO close: the session ends without a Socket.IO DISCONNECT. (An abrupt
+    # TCP cut cannot be made from an ASGI handler; the Node peer makes that one.)
     await sio.eio.disconnect(sio.manager.eio_sid_from_sid(sid, ns))
 
 

@@ -243,7 +243,11 @@ fn compare(store: &Store, state: &Value, loaded: &BTreeSet<String>) -> Option<St
 /// Changes some records, by round: prices and stocks, a new field every few rounds, and (in
 /// round 3) a deleted record.
 pub fn changes<H: UnicatHandle>(rig: &mut Rig<'_, H>, round: usize, count: usize) {
-    let field = if round.is_multiple_of(2) { "stock" } else { "price" };
+    let field = if round.is_multiple_of(2) {
+        "stock"
+    } else {
+        "price"
+    };
     rig.world.change_records(count, field);
     if round % 4 == 1 {
         rig.world.add_field(&format!("extra_{round}"));

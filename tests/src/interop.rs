@@ -275,10 +275,27 @@ pub fn server_disconnect_does_not_reconnect<H: SioHandle>(server: Server, mode: 
     assert!(!reconnected, "{later:#?}");
 }
 
-/// A dropped transport reconnects, asking for a fresh auth.
-pub fn dropped_transport_reconnects_with_fresh_auth<H: SioHandle>(
+/// The server closes the Engine.IO session cleanly (no Socket.IO DISCONNECT): the client
+/// reconnects, asking for a fresh auth.
+pub fn an_engine_io_close_reconnects_with_fresh_auth<H: SioHandle>(
     server: Server,
     mode: TransportMode,
+) {
+    reconnects_with_fresh_auth_after::<H>(server, mode, "close_engine");
+}
+
+/// The server resets every TCP connection under a WebSocket session (the Node peer only: an
+/// ASGI app cannot): the client reconnects, asking for a fresh auth. Over polling a reset of
+/// the HTTP connections does not end the Engine.IO session, which the server keeps, so the
+/// client rightly carries on there; the dev server's drops also forget the session.
+pub fn a_reset_tcp_connection_reconnects_with_fresh_auth<H: SioHandle>() {
+    reconnects_with_fresh_auth_after::<H>(Server::Node, TransportMode::WebSocket, "cut");
+}
+
+fn reconnects_with_fresh_auth_after<H: SioHandle>(
+    server: Server,
+    mode: TransportMode,
+    fault: &str,
 ) {
     let peer = server.start();
     let (auth, connects) = counting_auth();
@@ -288,7 +305,7 @@ pub fn dropped_transport_reconnects_with_fresh_auth<H: SioHandle>(
         "Connected",
         |e| matches!(e, SessionEvent::Connected { ns, .. } if ns == "/"),
     );
-    h.emit("/", "drop", vec![]);
+    h.emit("/", fault, vec![]);
     wait_for(
         &h,
         "Disconnected",

@@ -16,7 +16,7 @@ macro_rules! suite {
             #[test] fn binary_events_are_reassembled() { interop::binary_events_are_reassembled::<SmolSio>(S, M) }
             #[test] fn heartbeats_hold() { interop::heartbeats_hold::<SmolSio>(S, M) }
             #[test] fn server_disconnect_does_not_reconnect() { interop::server_disconnect_does_not_reconnect::<SmolSio>(S, M) }
-            #[test] fn dropped_transport_reconnects_with_fresh_auth() { interop::dropped_transport_reconnects_with_fresh_auth::<SmolSio>(S, M) }
+            #[test] fn an_engine_io_close_reconnects_with_fresh_auth() { interop::an_engine_io_close_reconnects_with_fresh_auth::<SmolSio>(S, M) }
         }
     )*};
 }
@@ -26,6 +26,11 @@ suite! {
     Node / Polling => node_polling;
     Python / WebSocket => python_websocket;
     Python / Polling => python_polling;
+}
+
+#[test]
+fn node_websocket_a_reset_tcp_connection_reconnects_with_fresh_auth() {
+    interop::a_reset_tcp_connection_reconnects_with_fresh_auth::<SmolSio>()
 }
 
 #[test]
