@@ -213,9 +213,9 @@ fn main() {
         .position(|a| a == "--seed")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or_else(faults::soak_seed);
-    // Two faults per round on average: 260 rounds make over 500 faults, and 200 changes a
+    // Two faults per round on average: 300 rounds make about 600 faults, and 200 changes a
     // round over 50,000 changes.
-    let (rounds, per_round) = if quick { (20, 200) } else { (260, 200) };
+    let (rounds, per_round) = if quick { (20, 200) } else { (300, 200) };
     out(&format!(
         "soak seed {seed}: {rounds} rounds of {per_round} changes per runtime"
     ));
