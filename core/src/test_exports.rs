@@ -351,6 +351,18 @@ pub fn client_script(data: &[u8]) {
         let limits = &client.config().session.limits;
         assert!(client.session_for_tests().pending_acks() <= limits.max_pending_acks);
         assert!(client.session_for_tests().buffered_emits("/") <= limits.max_buffered_emits);
+        // Never a quiet stop: a client that is not idle or stopped waits for a timer or for
+        // an answer.
+        let health = client.health();
+        if !matches!(
+            health,
+            crate::client::Health::Idle | crate::client::Health::Stopped { .. }
+        ) {
+            assert!(
+                client.poll_timeout().is_some() || client.stats().pending_calls > 0,
+                "{health:?} with nothing under way"
+            );
+        }
     }
 }
 
