@@ -48,6 +48,7 @@ use crate::client::{ClientConfig, Command, Event, FirstConnect};
 use crate::config::{Limits, ReconnectPolicy, TransportMode};
 use crate::error::{TransportError, TransportErrorKind, UsageError};
 use crate::io::{Body, BodyTarget, FileInfo, Input, Output, RequestId, WsFrame, WsId};
+use crate::socketio::{PacketType, SioPacket};
 
 /// The format name in the header.
 pub const FORMAT: &str = "unicat-replay";
@@ -843,7 +844,6 @@ enum Kind {
 
 /// The recorder inside a [`Client`](crate::client::Client): lines wait in a queue that the
 /// runtime drains with `poll_record` and writes wherever it likes.
-#[derive(Debug)]
 pub(crate) struct Recorder {
     t0: Instant,
     lines: VecDeque<String>,
@@ -851,6 +851,16 @@ pub(crate) struct Recorder {
     secrets: Vec<(String, String)>,
     jwts: usize,
     sids: usize,
+}
+
+/// Counts only: the recorder knows every secret it redacts.
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("lines", &self.lines.len())
+            .field("secrets", &self.secrets.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Recorder {
@@ -922,29 +932,38 @@ impl Recorder {
         }
     }
 
-    /// Replaces the secrets in Socket.IO text: the CONNECT auth and `authorization` events.
-    fn redact_frame(&mut self, frame: &mut FrameRecord) {
-        let FrameRecord::Text(text) = frame else {
+    /// Replaces the secrets in one Engine.IO text packet: the JWT of a Socket.IO CONNECT's
+    /// auth and of an `authorization` event, in any namespace and with any ack id. The packet
+    /// is read with the client's own codec, so what it would send or accept is what is
+    /// redacted; anything else is left as it is.
+    fn redact_engine_text(&mut self, text: &mut String) {
+        let Some(sio) = text.strip_prefix('4') else {
             return;
         };
-        for prefix in ["40", "42[\"authorization\","] {
-            if !text.starts_with(prefix) || !text.contains("\"JWT\"") {
-                continue;
-            }
-            let json_start = text.find(['{', '[']).unwrap_or(text.len());
-            let (head, json) = text.split_at(json_start);
-            if let Ok(mut v) = serde_json::from_str::<Value>(json) {
-                let slot = if prefix == "40" {
-                    Some(&mut v)
-                } else {
-                    v.get_mut(1)
-                };
-                if let Some(Value::String(jwt)) = slot.and_then(|o| o.get_mut("JWT")) {
-                    let p = self.placeholder(jwt, Kind::Jwt);
-                    *jwt = p;
-                    *text = format!("{head}{v}");
+        let Ok(mut packet) = SioPacket::decode(sio, usize::MAX) else {
+            return;
+        };
+        let slot = match packet.kind {
+            PacketType::Connect => packet.data.as_mut(),
+            PacketType::Event | PacketType::BinaryEvent => match packet.data.as_mut() {
+                Some(Value::Array(args))
+                    if args.first().and_then(Value::as_str) == Some("authorization") =>
+                {
+                    args.get_mut(1)
                 }
-            }
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(Value::String(jwt)) = slot.and_then(|o| o.get_mut("JWT")) {
+            *jwt = self.placeholder(jwt, Kind::Jwt);
+            *text = format!("4{}", packet.encode());
+        }
+    }
+
+    fn redact_frame(&mut self, frame: &mut FrameRecord) {
+        if let FrameRecord::Text(text) = frame {
+            self.redact_engine_text(text);
         }
     }
 
@@ -956,12 +975,9 @@ impl Recorder {
             let packets: Vec<String> = text
                 .split('\x1e')
                 .map(|p| {
-                    let mut frame = FrameRecord::Text(p.to_string());
-                    self.redact_frame(&mut frame);
-                    match frame {
-                        FrameRecord::Text(t) => t,
-                        FrameRecord::Binary(_) => p.to_string(),
-                    }
+                    let mut packet = p.to_string();
+                    self.redact_engine_text(&mut packet);
+                    packet
                 })
                 .collect();
             *text = packets.join("\x1e");
@@ -1075,5 +1091,63 @@ impl Recorder {
             _ => {}
         }
         self.push(&Line::Out { out });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A test's one clock reading: the recorder only subtracts it.
+    #[allow(clippy::disallowed_methods)]
+    fn recorder() -> Recorder {
+        let cfg = ClientConfig::new("http://unicat.test", "p1").unwrap();
+        Recorder::new(Instant::now(), &cfg)
+    }
+
+    #[test]
+    fn jwts_are_found_with_namespaces_and_ack_ids_too() {
+        let mut r = recorder();
+        for (frame, kept) in [
+            (
+                r#"40{"JWT":"jwt-secret-one"}"#,
+                r#"40{"JWT":"REDACTED-JWT-1"}"#,
+            ),
+            (
+                r#"40/admin,{"JWT":"jwt-secret-two"}"#,
+                r#"40/admin,{"JWT":"REDACTED-JWT-2"}"#,
+            ),
+            (
+                r#"42/admin,17["authorization",{"JWT":"jwt-secret-three"}]"#,
+                r#"42/admin,17["authorization",{"JWT":"REDACTED-JWT-3"}]"#,
+            ),
+            (
+                r#"42["authorization",{"JWT":"jwt-secret-one"}]"#,
+                r#"42["authorization",{"JWT":"REDACTED-JWT-1"}]"#,
+            ),
+            (r#"42["sync",[]]"#, r#"42["sync",[]]"#),
+        ] {
+            let mut f = FrameRecord::Text(frame.into());
+            r.redact_frame(&mut f);
+            assert_eq!(f, FrameRecord::Text(kept.into()), "{frame}");
+        }
+        let mut body = BodyRecord::Text("2\x1e40/admin,{\"JWT\":\"jwt-secret-four\"}".into());
+        r.redact_body(&mut body);
+        assert_eq!(
+            body,
+            BodyRecord::Text("2\x1e40/admin,{\"JWT\":\"REDACTED-JWT-4\"}".into())
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut r = recorder();
+        r.note_api_key(&Secret::new("api-key-secret"));
+        r.note_jwt("jwt-secret-five");
+        let text = format!("{r:?}");
+        assert!(
+            !text.contains("api-key-secret") && !text.contains("jwt-secret-five"),
+            "{text}"
+        );
     }
 }

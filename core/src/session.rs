@@ -237,18 +237,29 @@ enum NsState {
     Refused,
 }
 
-#[derive(Debug)]
 struct Buffered {
     packet: SioPacket,
     attachments: Vec<Vec<u8>>,
 }
 
-#[derive(Debug)]
 struct Namespace {
     name: String,
     state: NsState,
     held: VecDeque<SessionEvent>,
     buffer: VecDeque<Buffered>,
+}
+
+/// Held events and buffered emits are the server's and the application's data (an
+/// `authorization` event carries a JWT): counted, never shown.
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("name", &self.name)
+            .field("state", &self.state)
+            .field("held", &self.held.len())
+            .field("buffered", &self.buffer.len())
+            .finish()
+    }
 }
 
 impl Namespace {
@@ -296,7 +307,6 @@ struct PendingAck {
 ///   exponential backoff and seeded jitter. The backoff starts again from its first delay only
 ///   once a namespace's CONNECT is accepted, never on a mere Engine.IO open: a server that
 ///   opens and then refuses is retried ever more slowly.
-#[derive(Debug)]
 pub struct Session {
     cfg: SessionConfig,
     now: Instant,
@@ -319,6 +329,19 @@ pub struct Session {
     force_polling: bool,
     epoch: u64,
     out: VecDeque<Output<SessionEvent>>,
+}
+
+/// The shape of the session only: packets, events and the Engine.IO `sid` may carry secrets.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("state", &self.state)
+            .field("namespaces", &self.namespaces)
+            .field("pending_acks", &self.acks.len())
+            .field("attempts", &self.attempts)
+            .field("outputs", &self.out.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {

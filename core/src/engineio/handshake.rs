@@ -8,14 +8,31 @@ use crate::error::DecodeError;
 /// `now + interval`.
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// The data of the Engine.IO open packet.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The longest silence the client waits out before it calls a connection dead, whatever the
+/// server advertises.
+pub(crate) const MAX_HEARTBEAT: Duration = Duration::from_secs(300);
+
+/// The data of the Engine.IO open packet. Its `Debug` output hides the `sid`, which lets
+/// whoever has it inject packets into the session.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Handshake {
     pub(crate) sid: String,
     pub(crate) upgrades: Vec<String>,
     pub(crate) ping_interval: Duration,
     pub(crate) ping_timeout: Duration,
     pub(crate) max_payload: usize,
+}
+
+impl std::fmt::Debug for Handshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handshake")
+            .field("sid", &"<redacted>")
+            .field("upgrades", &self.upgrades)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("max_payload", &self.max_payload)
+            .finish()
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,12 +75,14 @@ impl Handshake {
     }
 
     /// How long the client waits for the next ping before it calls the connection dead:
-    /// `pingInterval + pingTimeout`, never less than one second. python-engineio advertises
-    /// sub-second intervals as `0`, which would otherwise expire at once.
+    /// `pingInterval + pingTimeout`, never less than one second (python-engineio advertises
+    /// sub-second intervals as `0`, which would otherwise expire at once) and never more than
+    /// [`MAX_HEARTBEAT`] (a server advertising hours would leave a dead link undetected for
+    /// hours).
     pub(crate) fn heartbeat(&self) -> Duration {
         self.ping_interval
             .saturating_add(self.ping_timeout)
-            .max(Duration::from_secs(1))
+            .clamp(Duration::from_secs(1), MAX_HEARTBEAT)
     }
 
     /// Whether the server offers an upgrade to WebSocket.

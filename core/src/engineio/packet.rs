@@ -11,8 +11,9 @@ const SEPARATOR: char = '\x1e';
 /// POST carries more.
 pub(crate) const MAX_PACKETS_PER_POST: usize = 16;
 
-/// One Engine.IO packet.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One Engine.IO packet. Its `Debug` output shows the kind and length only: a queued packet may
+/// be a CONNECT carrying a JWT.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum EnginePacket {
     /// `0` + the handshake JSON, parsed separately by [`super::Handshake`].
     Open(String),
@@ -30,6 +31,21 @@ pub(crate) enum EnginePacket {
     Upgrade,
     /// `6`.
     Noop,
+}
+
+impl std::fmt::Debug for EnginePacket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnginePacket::Open(t) => write!(f, "Open({} bytes)", t.len()),
+            EnginePacket::Close => f.write_str("Close"),
+            EnginePacket::Ping(t) => write!(f, "Ping({} bytes)", t.len()),
+            EnginePacket::Pong(t) => write!(f, "Pong({} bytes)", t.len()),
+            EnginePacket::Text(t) => write!(f, "Text({} bytes)", t.len()),
+            EnginePacket::Binary(b) => write!(f, "Binary({} bytes)", b.len()),
+            EnginePacket::Upgrade => f.write_str("Upgrade"),
+            EnginePacket::Noop => f.write_str("Noop"),
+        }
+    }
 }
 
 impl EnginePacket {

@@ -67,6 +67,10 @@ fn network_intervals_are_clamped_and_sub_second_ones_floored() {
     let hs = Handshake::parse(r#"{"sid":"a","pingInterval":18446744073709551615,"pingTimeout":0}"#)
         .unwrap();
     assert_eq!(hs.ping_interval, Duration::from_secs(3600));
+    // However long the server says, a silent link is called dead within five minutes.
+    assert_eq!(hs.heartbeat(), Duration::from_secs(300));
+    let hs = Handshake::parse(r#"{"sid":"a","pingInterval":200000,"pingTimeout":200000}"#).unwrap();
+    assert_eq!(hs.heartbeat(), Duration::from_secs(300));
     // python-engineio advertises a 0.3 s interval as 0.
     let hs = Handshake::parse(r#"{"sid":"a","pingInterval":0,"pingTimeout":0}"#).unwrap();
     assert_eq!(hs.heartbeat(), Duration::from_secs(1));

@@ -59,8 +59,9 @@ impl PacketType {
     }
 }
 
-/// One Socket.IO packet, as carried in an Engine.IO message.
-#[derive(Clone, Debug, PartialEq)]
+/// One Socket.IO packet, as carried in an Engine.IO message. Its `Debug` output leaves the data
+/// out: a CONNECT carries the auth payload, an `authorization` event a JWT.
+#[derive(Clone, PartialEq)]
 pub(crate) struct SioPacket {
     pub(crate) kind: PacketType,
     pub(crate) nsp: String,
@@ -68,6 +69,18 @@ pub(crate) struct SioPacket {
     pub(crate) data: Option<Value>,
     /// Binary attachments that follow, for the binary types only.
     pub(crate) attachments: usize,
+}
+
+impl std::fmt::Debug for SioPacket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SioPacket")
+            .field("kind", &self.kind)
+            .field("nsp", &self.nsp)
+            .field("id", &self.id)
+            .field("data", &self.data.as_ref().map(|_| "…"))
+            .field("attachments", &self.attachments)
+            .finish()
+    }
 }
 
 impl SioPacket {
