@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 use crate::error::TransportError;
 
 /// The log targets of the transport crates the runtimes use that dump raw traffic at TRACE:
-/// tungstenite every frame's payload (the Socket.IO CONNECT carries the JWT), ureq-proto every
-/// request and response head and body in hex rows (`Authorization` headers). A logger that
-/// must never see a secret drops their TRACE records; the examples do.
-pub const TRAFFIC_DUMP_TARGETS: [&str; 3] = ["tungstenite", "async_tungstenite", "ureq_proto"];
+/// tungstenite every frame's payload (the Socket.IO CONNECT carries the JWT), ureq and
+/// ureq-proto (both under `ureq`) every request and response head and body in hex rows
+/// (`Authorization` headers). A logger that must never see a secret drops their TRACE records;
+/// the examples do.
+pub const TRAFFIC_DUMP_TARGETS: [&str; 3] = ["tungstenite", "async_tungstenite", "ureq"];
 
 /// Whether TRACE records of this log target dump raw traffic, secrets included.
 pub fn dumps_traffic(target: &str) -> bool {

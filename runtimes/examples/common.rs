@@ -26,14 +26,20 @@ impl Env {
     }
 }
 
-/// Logs to stderr through the `RUST_LOG` filter (default: warnings), except the TRACE records
-/// of the transport crates that dump raw traffic (`unicat_core::io::TRAFFIC_DUMP_TARGETS`).
+/// Whether a log record may be written: not the TRACE records of the transport crates that
+/// dump raw traffic, JWTs included (`unicat_core::io::TRAFFIC_DUMP_TARGETS`), whatever
+/// `RUST_LOG` says.
+pub fn shows(m: &log::Metadata<'_>) -> bool {
+    !(m.level() == log::Level::Trace && unicat_core::io::dumps_traffic(m.target()))
+}
+
+/// Logs to stderr through the `RUST_LOG` filter (default: warnings), except what [`shows`]
+/// refuses.
 pub fn init_logging() {
     struct Capped(env_logger::Logger);
     impl log::Log for Capped {
         fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-            !(m.target().starts_with("tungstenite") && m.level() == log::Level::Trace)
-                && self.0.enabled(m)
+            shows(m) && self.0.enabled(m)
         }
         fn log(&self, r: &log::Record<'_>) {
             if self.enabled(r.metadata()) {
