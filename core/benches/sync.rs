@@ -1,6 +1,7 @@
 //! The core's two hot paths, each beside a bare `serde_json::from_slice::<Value>` of the same
 //! bytes: applying one `sync` frame of 10,000 items, and merging one `/records/get` response of
-//! 1,000 records (about 5 MB). Target: at most 1.5× the bare parse.
+//! 1,000 records (about 5 MB). Target: at most 1.5× the bare parse. And the cost of a frame
+//! deleting every key of a long fetch queue, at three lengths: it must grow linearly.
 //!
 //! Run: `cargo bench -p unicat-core --bench sync`.
 
@@ -201,5 +202,86 @@ fn bench_records_response(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_sync_frame, bench_records_response);
+/// A frame of `n` UPDATEs of held records (the fetches beyond the first few wait in the
+/// queue), then a frame deleting all of them.
+fn bench_deletes_of_queued_keys(c: &mut Criterion) {
+    let mut g = c.benchmark_group("a frame deleting every key of a fetch queue");
+    g.sample_size(10);
+    for n in [10_000usize, 20_000, 40_000] {
+        let frame = |action: &str, first: i64| {
+            let items: Vec<Value> = (0..n)
+                .map(|i| json!({"type": "p1", "cursor": first + i as i64, "action": action, "data_type": "records", "data_key": gid(i)}))
+                .collect();
+            format!("42[\"sync\",{}]", Value::Array(items))
+        };
+        let (updates, deletes) = (frame("UPDATE", 2), frame("DELETE", 2 + n as i64));
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function(format!("{n} keys"), |b| {
+            b.iter_batched(
+                || {
+                    let (mut client, ws, now) = connected_small(n);
+                    client.handle_input(
+                        now,
+                        Input::WsMessage {
+                            id: ws,
+                            frame: WsFrame::Text(updates.clone()),
+                        },
+                    );
+                    drain(&mut client);
+                    (client, ws, now, deletes.clone())
+                },
+                |(mut client, ws, now, deletes)| {
+                    client.handle_input(
+                        now,
+                        Input::WsMessage {
+                            id: ws,
+                            frame: WsFrame::Text(deletes),
+                        },
+                    );
+                    black_box(drain(&mut client));
+                    client
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+/// [`connected`] with `held` small records.
+fn connected_small(held: usize) -> (Client, WsId, Instant) {
+    let (mut c, ws, now) = connected(0);
+    c.call(
+        now,
+        "/records/get",
+        Some(json!({"records": []})),
+        CallOptions::default(),
+    )
+    .unwrap();
+    let id = drain(&mut c)
+        .into_iter()
+        .find_map(|o| match o {
+            Output::Http { id, .. } => Some(id),
+            _ => None,
+        })
+        .unwrap();
+    let records: serde_json::Map<String, Value> = (0..held)
+        .map(|i| (gid(i), json!({"gid": gid(i)})))
+        .collect();
+    let body = json!({"success": true, "result": {}, "data": {"records": records}});
+    let response = http::Response::builder()
+        .status(200)
+        .body(Body(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    c.handle_input(now, Input::HttpResponse { id, response });
+    drain(&mut c);
+    (c, ws, now)
+}
+
+criterion_group!(
+    benches,
+    bench_sync_frame,
+    bench_records_response,
+    bench_deletes_of_queued_keys
+);
 criterion_main!(benches);

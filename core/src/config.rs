@@ -119,6 +119,13 @@ pub struct SessionConfig {
     /// again. The Unicat client always sets it: a connector whose one job is to stay in sync
     /// must come back when a server that refused it for a while accepts it again.
     pub retry_refused: bool,
+    /// Deliver event and ack arguments as the JSON text they came as
+    /// ([`SessionEvent::Message::raw`](crate::session::SessionEvent::Message), `args` left
+    /// empty) rather than as trees, for an application that parses them straight into its
+    /// own types. Otherwise arguments are parsed into `Value`s, and a frame whose tree would
+    /// take more than four times its size (plus 64 KiB) is a protocol violation. Binary
+    /// events are always parsed. Default: false; the Unicat client sets it.
+    pub raw_args: bool,
     /// The namespaces to connect, in order. Default: `["/"]`.
     pub namespaces: Vec<String>,
     /// Extra query parameters for every Engine.IO request.
@@ -176,6 +183,7 @@ impl SessionConfig {
             transport: TransportMode::WebSocket,
             fallback_to_polling: true,
             retry_refused: false,
+            raw_args: false,
             namespaces: vec!["/".to_string()],
             query: Vec::new(),
             reconnect: ReconnectPolicy::default(),

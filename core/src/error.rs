@@ -106,6 +106,13 @@ pub enum DecodeError {
     InvalidJson(String),
     /// The JSON parses, but its shape is not allowed for this packet type.
     InvalidPayload(&'static str),
+    /// The JSON would take more memory as a tree than four times its size (plus 64 KiB):
+    /// it is refused rather than parsed. The Unicat client reads sync lists straight into
+    /// items and never meets this for them.
+    TooComplex {
+        /// The JSON's size in bytes.
+        size: usize,
+    },
     /// The packet is larger than the configured limit.
     TooLarge {
         /// The size seen.
@@ -128,6 +135,10 @@ impl fmt::Display for DecodeError {
             DecodeError::InvalidAckId => f.write_str("invalid ack id"),
             DecodeError::InvalidJson(e) => write!(f, "invalid JSON: {e}"),
             DecodeError::InvalidPayload(what) => write!(f, "invalid payload: {what}"),
+            DecodeError::TooComplex { size } => write!(
+                f,
+                "JSON of {size} bytes would take more than four times its size as a tree"
+            ),
             DecodeError::TooLarge { size, limit } => {
                 write!(f, "packet of {size} bytes is over the limit of {limit}")
             }

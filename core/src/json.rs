@@ -6,7 +6,82 @@
 //! character, as a lossy UTF-8 decoder would.
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::borrow::Cow;
+
+use crate::error::DecodeError;
+
+/// A parsed tree may take this many times the bytes of its JSON, plus [`TREE_SLACK`]. Past
+/// that the text is refused rather than parsed: `[0,0,0,…]` would take 16 times its size as a
+/// `Value`, and `[{},{},…]` hundreds of times.
+pub(crate) const TREE_FACTOR: usize = 4;
+
+/// What any small document may take, whatever its shape: an empty object alone is a B-tree
+/// node of several hundred bytes.
+pub(crate) const TREE_SLACK: usize = 64 * 1024;
+
+/// An upper estimate of the memory of the `Value` that `text` parses into: the text itself
+/// (string contents), a slot per value (arrays grow by doubling), and a B-tree node per
+/// object. One pass over the bytes, no allocation.
+pub(crate) fn tree_cost(text: &str) -> usize {
+    const SLOT: usize = 64;
+    const OBJECT: usize = 640;
+    let mut cost = text.len().saturating_add(SLOT);
+    let (mut in_string, mut escaped) = (false, false);
+    for b in text.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        cost = cost.saturating_add(match b {
+            b'"' => {
+                in_string = true;
+                0
+            }
+            b'{' => OBJECT,
+            b',' | b'[' => SLOT,
+            _ => 0,
+        });
+    }
+    cost
+}
+
+/// Calls `f` with the elements of a JSON array, borrowed from its text (nothing is parsed into
+/// a tree; a lone surrogate escape is repaired first, as [`from_str`] does); `None` when the
+/// text is not an array.
+pub(crate) fn with_array_items<R>(
+    text: &str,
+    f: impl FnOnce(&[&serde_json::value::RawValue]) -> R,
+) -> Option<R> {
+    type Items<'a> = Vec<&'a serde_json::value::RawValue>;
+    if let Ok(items) = serde_json::from_str::<Items<'_>>(text) {
+        return Some(f(&items));
+    }
+    match repair_surrogates(text) {
+        Cow::Owned(fixed) => serde_json::from_str::<Items<'_>>(&fixed)
+            .ok()
+            .map(|items| f(&items)),
+        Cow::Borrowed(_) => None,
+    }
+}
+
+/// Parses a `Value`, refusing JSON whose tree would outgrow [`TREE_FACTOR`] times its size
+/// plus [`TREE_SLACK`].
+pub(crate) fn tree_bounded(text: &str) -> Result<Value, DecodeError> {
+    let budget = text
+        .len()
+        .saturating_mul(TREE_FACTOR)
+        .saturating_add(TREE_SLACK);
+    if tree_cost(text) > budget {
+        return Err(DecodeError::TooComplex { size: text.len() });
+    }
+    from_str(text).map_err(|e| DecodeError::InvalidJson(e.to_string()))
+}
 
 /// Parses `text`, repairing unpaired surrogate escapes if the first attempt fails.
 pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, serde_json::Error> {
@@ -108,6 +183,28 @@ mod tests {
     fn a_high_surrogate_at_the_end_is_repaired() {
         let v: Value = from_str(r#""\ud800""#).unwrap();
         assert_eq!(v, Value::String("\u{fffd}".into()));
+    }
+
+    #[test]
+    fn trees_are_bounded_by_the_size_of_their_text() {
+        let zeros = format!("[{}0]", "0,".repeat(100_000));
+        assert!(matches!(
+            tree_bounded(&zeros),
+            Err(DecodeError::TooComplex { .. })
+        ));
+        let objects = format!("[{}{{}}]", "{},".repeat(1_000));
+        assert!(matches!(
+            tree_bounded(&objects),
+            Err(DecodeError::TooComplex { .. })
+        ));
+        // Ordinary documents parse: strings dominate, and small ones fit the slack.
+        let text = serde_json::to_string(&vec!["a fairly long string of text"; 10_000]).unwrap();
+        assert!(tree_bounded(&text).is_ok());
+        assert!(tree_bounded(r#"{"JWT":"x"}"#).is_ok());
+        // Braces and commas inside strings are text.
+        let text = serde_json::to_string(&vec!["{,{,{,{,[,[,[, braces and commas {,{,[,["; 10_000])
+            .unwrap();
+        assert!(tree_bounded(&text).is_ok());
     }
 
     #[test]

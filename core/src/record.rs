@@ -940,24 +940,31 @@ impl Recorder {
         let Some(sio) = text.strip_prefix('4') else {
             return;
         };
-        let Ok(mut packet) = SioPacket::decode(sio, usize::MAX) else {
+        let Ok(packet) = SioPacket::decode(sio, usize::MAX) else {
             return;
         };
-        let slot = match packet.kind {
-            PacketType::Connect => packet.data.as_mut(),
-            PacketType::Event | PacketType::BinaryEvent => match packet.data.as_mut() {
-                Some(Value::Array(args))
-                    if args.first().and_then(Value::as_str) == Some("authorization") =>
-                {
-                    args.get_mut(1)
-                }
-                _ => None,
-            },
-            _ => None,
+        let at = match packet.kind {
+            PacketType::Connect => None,
+            PacketType::Event | PacketType::BinaryEvent
+                if packet.event_name().as_deref() == Some("authorization") =>
+            {
+                Some(1)
+            }
+            _ => return,
+        };
+        let Some(Ok(mut value)) = packet.value() else {
+            return;
+        };
+        let slot = match at {
+            None => Some(&mut value),
+            Some(i) => value.get_mut(i),
         };
         if let Some(Value::String(jwt)) = slot.and_then(|o| o.get_mut("JWT")) {
             *jwt = self.placeholder(jwt, Kind::Jwt);
-            *text = format!("4{}", packet.encode());
+            let mut redacted = SioPacket::new(packet.kind, &packet.nsp, Some(value));
+            redacted.id = packet.id;
+            redacted.attachments = packet.attachments;
+            *text = format!("4{}", redacted.encode());
         }
     }
 

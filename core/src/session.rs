@@ -46,6 +46,35 @@ pub enum AckError {
     Closed,
 }
 
+/// JSON text as received from the peer, validated but not parsed into a tree: parse it
+/// straight into your own types. Its `Debug` output shows its length only.
+#[derive(Clone)]
+pub struct RawJson(pub(crate) Box<serde_json::value::RawValue>);
+
+impl RawJson {
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The raw value itself.
+    pub fn into_inner(self) -> Box<serde_json::value::RawValue> {
+        self.0
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawJson({} bytes)", self.get().len())
+    }
+}
+
 /// Which transport carries the session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TransportKind {
@@ -114,7 +143,11 @@ pub enum SessionEvent {
         /// The event name.
         event: String,
         /// The arguments. Binary arguments are `{"_placeholder": true, "num": k}` objects.
+        /// Empty when [`SessionConfig::raw_args`] is set: then `raw` holds them.
         args: Vec<Value>,
+        /// With [`SessionConfig::raw_args`] (and no binary attachments), the packet's JSON as
+        /// received: the array of the event name and its arguments.
+        raw: Option<RawJson>,
         /// The binary attachments the placeholders refer to.
         attachments: Vec<Vec<u8>>,
         /// If set, the server waits for an ack: answer with [`Session::ack`].
@@ -124,8 +157,11 @@ pub enum SessionEvent {
     AckReceived {
         /// The emit.
         id: AckId,
-        /// The ack's arguments.
+        /// The ack's arguments; empty when [`SessionConfig::raw_args`] is set.
         args: Vec<Value>,
+        /// With [`SessionConfig::raw_args`] (and no binary attachments), the JSON array of the
+        /// ack's arguments as received.
+        raw: Option<RawJson>,
         /// Their binary attachments.
         attachments: Vec<Vec<u8>>,
     },
@@ -1221,14 +1257,13 @@ impl Session {
                         limit,
                     }));
                 }
-                let packets = match engineio::decode_payload(body.as_bytes()) {
+                let mut packets = match engineio::payload_entries(body.as_bytes()) {
                     Ok(p) => p,
                     Err(e) => return self.violation(ProtocolViolation::Decode(e)),
                 };
-                let mut packets = packets.into_iter();
                 if matches!(role, Role::Handshake) {
                     let hs = match packets.next() {
-                        Some(EnginePacket::Open(json)) => match Handshake::parse(&json) {
+                        Some(Ok(EnginePacket::Open(json))) => match Handshake::parse(&json) {
                             Ok(hs) => hs,
                             Err(e) => return self.violation(ProtocolViolation::Decode(e)),
                         },
@@ -1238,7 +1273,10 @@ impl Session {
                 }
                 let epoch = self.epoch;
                 for packet in packets {
-                    self.on_engine_packet(packet);
+                    match packet {
+                        Ok(packet) => self.on_engine_packet(packet),
+                        Err(e) => return self.violation(ProtocolViolation::Decode(e)),
+                    }
                     if self.epoch != epoch {
                         return;
                     }
@@ -1351,14 +1389,23 @@ impl Session {
 
     fn on_engine_packet(&mut self, packet: EnginePacket) {
         match packet {
-            EnginePacket::Ping(data) => {
+            EnginePacket::Ping(_) => {
                 let heartbeat = match &self.state {
                     State::Open(open) => open.hs.heartbeat(),
                     _ => return,
                 };
                 self.timers
                     .set(Timer::Heartbeat, after(self.now, heartbeat));
-                self.send_engine(EnginePacket::Pong(data));
+                // The pong carries no data: echoing it would let a server make the client
+                // send back whatever it sends. (Only the client's own upgrade probe expects
+                // `probe` back, and that is the server's pong.) Over polling, one pong waiting
+                // for its POST answers every ping before it.
+                let waiting = matches!(&self.state, State::Open(open)
+                    if matches!(&open.link, Link::Polling(p)
+                        if p.queue.iter().any(|q| matches!(q, EnginePacket::Pong(_)))));
+                if !waiting {
+                    self.send_engine(EnginePacket::Pong(String::new()));
+                }
             }
             EnginePacket::Close => self.lose_transport(DisconnectReason::TransportClose),
             EnginePacket::Text(text) => self.on_sio_text(&text),
@@ -1420,12 +1467,11 @@ impl Session {
                     );
                     return;
                 }
-                let sid = packet
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("sid"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                let sid = match packet.value() {
+                    Some(Ok(v)) => v.get("sid").and_then(Value::as_str).map(str::to_string),
+                    Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
+                    None => None,
+                };
                 match sid {
                     Some(sid) => self.on_ns_connected(idx, sid),
                     None => self.violation(ProtocolViolation::IncompatibleServer),
@@ -1435,7 +1481,12 @@ impl Session {
                 if !self.namespaces.get(idx).is_some_and(Namespace::is_pending) {
                     return;
                 }
-                let (message, data) = match packet.data {
+                let value = match packet.value() {
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
+                    None => None,
+                };
+                let (message, data) = match value {
                     Some(Value::String(s)) => (s, None),
                     Some(Value::Object(mut o)) => (
                         match o.remove("message") {
@@ -1488,13 +1539,23 @@ impl Session {
             PacketType::Event | PacketType::BinaryEvent => {
                 let id = packet.id;
                 let ns = packet.nsp.clone();
-                let Some((event, args)) = packet.into_event() else {
-                    return;
+                let raw = self.cfg.raw_args && attachments.is_empty();
+                let (event, args, raw) = if raw {
+                    let Some(event) = packet.event_name() else {
+                        return;
+                    };
+                    (event, Vec::new(), packet.data.map(RawJson))
+                } else {
+                    match packet.into_event() {
+                        Ok((event, args)) => (event, args, None),
+                        Err(e) => return self.violation(ProtocolViolation::Decode(e)),
+                    }
                 };
                 let message = SessionEvent::Message {
                     ns,
                     event,
                     args,
+                    raw,
                     attachments,
                     ack: id,
                 };
@@ -1530,13 +1591,19 @@ impl Session {
                         self.ack_deadlines.remove(&(d, id));
                     }
                 }
-                let args = match packet.data {
-                    Some(Value::Array(a)) => a,
-                    _ => Vec::new(),
+                let (args, raw) = if self.cfg.raw_args && attachments.is_empty() {
+                    (Vec::new(), packet.data.map(RawJson))
+                } else {
+                    match packet.value() {
+                        Some(Ok(Value::Array(a))) => (a, None),
+                        Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
+                        _ => (Vec::new(), None),
+                    }
                 };
                 self.event(SessionEvent::AckReceived {
                     id,
                     args,
+                    raw,
                     attachments,
                 });
             }

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::store::{DataType, Store};
@@ -72,17 +73,89 @@ pub(crate) enum Family {
     Project,
 }
 
-/// One sync item as the server sends it.
-#[derive(Clone, Debug, Deserialize)]
+/// One sync item as the server sends it, read straight from the JSON text: no tree of it is
+/// ever built, so a list costs about its own size in memory.
+#[derive(Debug, Deserialize)]
 pub(crate) struct SyncItem {
-    #[serde(rename = "type")]
-    pub(crate) family: String,
+    #[serde(rename = "type", deserialize_with = "family")]
+    pub(crate) family: Family,
     pub(crate) cursor: i64,
-    pub(crate) action: String,
+    /// `None` for an action this client does not know.
+    #[serde(deserialize_with = "action")]
+    pub(crate) action: Option<Action>,
     pub(crate) data_type: String,
     pub(crate) data_key: String,
+    /// Only `jobs` items carry data, read when they are handled.
     #[serde(default)]
-    pub(crate) data: Option<Value>,
+    pub(crate) data: Option<Box<RawValue>>,
+}
+
+/// `"cc"` is the global family; any other value the project's.
+fn family<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Family, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Family;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a family name")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Family, E> {
+            Ok(if v == "cc" {
+                Family::Cc
+            } else {
+                Family::Project
+            })
+        }
+    }
+    d.deserialize_str(V)
+}
+
+fn action<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Action>, D::Error> {
+    struct V;
+    impl serde::de::Visitor<'_> for V {
+        type Value = Option<Action>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an action")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<Action>, E> {
+            Ok(Action::parse(v))
+        }
+    }
+    d.deserialize_str(V)
+}
+
+/// Reads a JSON list of sync items: the items, and how many entries were not sync items
+/// (skipped, and reported once per list by the caller). `None` when the text is not a list.
+pub(crate) fn parse_items(text: &str) -> Option<(Vec<SyncItem>, usize)> {
+    struct Items;
+    impl<'de> serde::de::Visitor<'de> for Items {
+        type Value = (Vec<SyncItem>, usize);
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of sync items")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            let mut malformed = 0usize;
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                match serde_json::from_str::<SyncItem>(raw.get()) {
+                    Ok(item) => items.push(item),
+                    Err(_) => malformed = malformed.saturating_add(1),
+                }
+            }
+            Ok((items, malformed))
+        }
+    }
+    let parse = |text: &str| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        serde::Deserializer::deserialize_seq(&mut de, Items).ok()
+    };
+    // A lone surrogate escape makes serde_json give up on the whole list: repair, then retry.
+    parse(text).or_else(|| match crate::json::repair_surrogates(text) {
+        std::borrow::Cow::Owned(fixed) => parse(&fixed),
+        std::borrow::Cow::Borrowed(_) => None,
+    })
 }
 
 /// The progress of a job, from a `jobs` sync item.
@@ -145,8 +218,28 @@ pub(crate) struct Waiter {
 /// Keys waiting to be fetched, for one data type, in the order they were asked for.
 #[derive(Debug, Default)]
 struct Pending {
+    /// The order keys were asked for in. A key leaves `waiters` at once when a delete drops
+    /// it, but stays here until it is reached or the stale entries pile up: removing it from
+    /// the middle of a long queue for every delete would make a frame of deletes quadratic.
     order: VecDeque<String>,
+    /// The keys waiting, each with the items waiting for its fetch: at most one per family
+    /// and connection, the oldest, which is the one that holds the cursor back.
     waiters: BTreeMap<String, Vec<Waiter>>,
+}
+
+impl Pending {
+    /// Drops a key from the queue; its waiters, if it was queued.
+    fn remove(&mut self, key: &str) -> Option<Vec<Waiter>> {
+        let waiters = self.waiters.remove(key)?;
+        // Stale entries are bounded by the live ones (plus a little), amortised O(1).
+        if self.order.len() > self.waiters.len().saturating_mul(2).saturating_add(64) {
+            let mut kept = BTreeSet::new();
+            let live = &self.waiters;
+            self.order
+                .retain(|k| live.contains_key(k) && kept.insert(k.clone()));
+        }
+        Some(waiters)
+    }
 }
 
 /// A batch of keys of one type taken for one request.
@@ -176,12 +269,18 @@ pub(crate) struct Sync {
     batches_out: BTreeSet<u64>,
     /// Loads from scratch under way, and the sync items held back until they land.
     loads_out: u32,
-    held_back: Vec<Value>,
+    held_back: Vec<SyncItem>,
     /// Batches taken at or before this sequence were sent before the last load landed.
     loaded_at: u64,
     /// Keys that left the fetch queue without being fetched (deleted, refused).
     dropped: Vec<(DataType, String)>,
     seq: u64,
+}
+
+/// A job item's data, parsed within bounds: `None` when it is not a job.
+fn job_info(raw: &RawValue) -> Option<JobInfo> {
+    let value = crate::json::tree_bounded(raw.get()).ok()?;
+    serde_json::from_value(value).ok()
 }
 
 /// Schema types are fetched on INSERT: a new definition or field changes how records read.
@@ -262,7 +361,7 @@ impl Sync {
     }
 
     /// A load landed or failed: once none is out, the items held back, to be applied on top.
-    pub(crate) fn end_load(&mut self) -> Vec<Value> {
+    pub(crate) fn end_load(&mut self) -> Vec<SyncItem> {
         self.loads_out = self.loads_out.saturating_sub(1);
         if self.loads_out == 0 {
             std::mem::take(&mut self.held_back)
@@ -313,7 +412,7 @@ impl Sync {
     /// queueing the fetches that are.
     pub(crate) fn apply(
         &mut self,
-        items: Vec<Value>,
+        items: Vec<SyncItem>,
         store: &mut Store,
         project: &str,
         effects: &mut Vec<Effect>,
@@ -323,12 +422,20 @@ impl Sync {
             self.held_back.extend(items);
             return;
         }
-        for raw in items {
-            match serde_json::from_value::<SyncItem>(raw) {
-                Ok(item) => self.apply_item(item, store, project, effects),
-                Err(e) => crate::log!(warn, "malformed sync item skipped: {e}"),
-            }
+        for item in items {
+            self.apply_item(item, store, project, effects);
         }
+    }
+
+    /// Whether a load from scratch is out, so that items are held back.
+    pub(crate) fn loading(&self) -> bool {
+        self.loads_out > 0
+    }
+
+    /// Forgets the items held back for a load: the connection restarts from the applied
+    /// cursors, and the server sends them again.
+    pub(crate) fn drop_held_back(&mut self) {
+        self.held_back = Vec::new();
     }
 
     pub(crate) fn apply_item(
@@ -338,11 +445,7 @@ impl Sync {
         project: &str,
         effects: &mut Vec<Effect>,
     ) {
-        let family = if item.family == "cc" {
-            Family::Cc
-        } else {
-            Family::Project
-        };
+        let family = item.family;
         let is_job = item.data_type == "jobs";
         if !is_job && item.cursor <= self.cursors(family).seen {
             return;
@@ -363,8 +466,8 @@ impl Sync {
                     });
                 }
             }
-            "jobs" => match item.data.map(serde_json::from_value::<JobInfo>) {
-                Some(Ok(job)) => {
+            "jobs" => match item.data.as_deref().map(job_info) {
+                Some(Some(job)) => {
                     let ours = job.project_gid.as_deref().is_none_or(|p| p == project);
                     if ours && job.job == "restore_project" && job.status == "done" {
                         self.hold(&waiter);
@@ -377,15 +480,15 @@ impl Sync {
                 }
                 _ => crate::log!(warn, "jobs item without job data skipped"),
             },
-            name => match (DataType::from_name(name), Action::parse(&item.action)) {
+            name => match (DataType::from_name(name), item.action) {
                 (Some(t), Some(action)) => {
                     self.apply_change(t, item.data_key, action, waiter, store, project, effects)
                 }
                 (None, _) => crate::log!(debug, "sync item of unknown data type {name:?} ignored"),
                 (_, None) => crate::log!(
                     debug,
-                    "sync item with unknown action {:?} ignored",
-                    item.action
+                    "sync item {} with an unknown action ignored",
+                    item.cursor
                 ),
             },
         }
@@ -409,8 +512,7 @@ impl Sync {
             Action::Delete => {
                 // Earlier items for this key are superseded: their fetch is no longer wanted.
                 if let Some(p) = self.pending.get_mut(&t) {
-                    if let Some(ws) = p.waiters.remove(&key) {
-                        p.order.retain(|k| k != &key);
+                    if let Some(ws) = p.remove(&key) {
                         for w in ws {
                             self.release(&w);
                         }
@@ -486,15 +588,25 @@ impl Sync {
         }
     }
 
-    /// Queues a key for fetching on behalf of an item.
+    /// Queues a key for fetching on behalf of an item. A key already queued keeps the waiter
+    /// it has: that one is older and holds the cursor back already, and the one fetch covers
+    /// both items, however many updates of one key come before it goes out.
     pub(crate) fn want(&mut self, t: DataType, key: String, waiter: Waiter) {
-        self.hold(&waiter);
         let p = self.pending.entry(t).or_default();
         match p.waiters.get_mut(&key) {
-            Some(ws) => ws.push(waiter),
+            Some(ws) => {
+                let held = ws
+                    .iter()
+                    .any(|w| w.family == waiter.family && w.generation == waiter.generation);
+                if !held {
+                    ws.push(waiter.clone());
+                    self.hold(&waiter);
+                }
+            }
             None => {
                 p.order.push_back(key.clone());
-                p.waiters.insert(key, vec![waiter]);
+                p.waiters.insert(key, vec![waiter.clone()]);
+                self.hold(&waiter);
             }
         }
     }
@@ -517,10 +629,11 @@ impl Sync {
     pub(crate) fn take_batch(&mut self, size: usize, project: &str) -> Option<Batch> {
         let in_flight = &self.in_flight;
         let busy = |t: &DataType, k: &str| in_flight.get(t).is_some_and(|s| s.contains_key(k));
-        let (&t, p) = self
-            .pending
-            .iter_mut()
-            .find(|(t, p)| p.order.iter().any(|k| !busy(t, k)))?;
+        let (&t, p) = self.pending.iter_mut().find(|(t, p)| {
+            p.order
+                .iter()
+                .any(|k| p.waiters.contains_key(k) && !busy(t, k))
+        })?;
         let mut keys: Vec<String> = Vec::new();
         let mut waiters = Vec::new();
         // Busy keys are set aside and put back in front: there are at most as many as keys in
@@ -528,6 +641,10 @@ impl Sync {
         let mut busy_keys = Vec::new();
         let mut plural: Option<bool> = None;
         while let Some(key) = p.order.pop_front() {
+            if !p.waiters.contains_key(&key) {
+                // Dropped by a delete, or a repeat of a key taken already.
+                continue;
+            }
             if busy(&t, &key) {
                 busy_keys.push(key);
                 continue;
@@ -696,5 +813,50 @@ pub(crate) fn fetch_request(
             }
         }
         DataType::Languages => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(cursor: i64, action: &str, key: &str) -> SyncItem {
+        let text = json!({"type": "p1", "cursor": cursor, "action": action,
+            "data_type": "definitions", "data_key": key})
+        .to_string();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn a_queue_churned_by_inserts_and_deletes_stays_as_long_as_what_it_holds() {
+        let (mut sync, mut store, mut effects) = (Sync::default(), Store::default(), Vec::new());
+        // A definition inserted and deleted 20,000 times, and 50 others waiting meanwhile.
+        let mut cursor = 0;
+        for k in 0..50 {
+            cursor += 1;
+            sync.apply(
+                vec![item(cursor, "INSERT", &format!("d{k}"))],
+                &mut store,
+                "p1",
+                &mut effects,
+            );
+        }
+        for _ in 0..20_000 {
+            cursor += 2;
+            let items = vec![item(cursor - 1, "INSERT", "x"), item(cursor, "DELETE", "x")];
+            sync.apply(items, &mut store, "p1", &mut effects);
+        }
+        let p = &sync.pending[&DataType::Definitions];
+        assert_eq!(p.waiters.len(), 50);
+        assert!(
+            p.order.len() <= 2 * 50 + 64 + 1,
+            "{} entries",
+            p.order.len()
+        );
+        // What is taken is what waits, in order, once each.
+        let batch = sync.take_batch(100, "p1").unwrap();
+        let want: Vec<String> = (0..50).map(|k| format!("d{k}")).collect();
+        assert_eq!(batch.keys, want);
+        assert!(sync.take_batch(100, "p1").is_none());
     }
 }

@@ -94,8 +94,7 @@ pub fn envelope(data: &[u8]) {
 /// Sync items: any list applied to a store holding a few records keeps the cursors from going
 /// back and never panics.
 pub fn sync_items(data: &[u8]) {
-    let Ok(Value::Array(items)) = crate::json::from_str::<Value>(&String::from_utf8_lossy(data))
-    else {
+    let Some((items, _)) = crate::sync::parse_items(&String::from_utf8_lossy(data)) else {
         return;
     };
     let mut store = Store::default();
@@ -108,8 +107,10 @@ pub fn sync_items(data: &[u8]) {
     let mut sync = Sync::default();
     let mut effects = Vec::new();
     let mut last = sync.applied();
-    for chunk in items.chunks(7) {
-        sync.apply(chunk.to_vec(), &mut store, "p1", &mut effects);
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let chunk: Vec<_> = items.by_ref().take(7).collect();
+        sync.apply(chunk, &mut store, "p1", &mut effects);
         while let Some(batch) = sync.take_batch(3, "p1") {
             if batch.keys.len() % 2 == 0 {
                 sync.complete(batch, &store, &mut effects);

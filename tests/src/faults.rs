@@ -459,15 +459,19 @@ pub fn random_fault(rng: &mut Rng) -> Fault {
             message: MESSAGES[rng.below(MESSAGES.len() as u64) as usize].into(),
         },
         5 => {
+            let html = rng.below(2) == 0;
+            // A 403 in Unicat's envelope is the API rejecting the key, which rightly stops
+            // live sync; a proxy's 403 page is a passing fault.
+            let pool = if html { &STATUSES[..] } else { &STATUSES[..5] };
             let n = 1 + rng.below(3) as usize;
             let statuses = (0..n)
-                .map(|_| STATUSES[rng.below(STATUSES.len() as u64) as usize])
+                .map(|_| pool[rng.below(pool.len() as u64) as usize])
                 .collect();
             Fault::FailApi(ApiFailure {
                 statuses,
                 fraction: 0.2 + rng.below(8) as f64 / 10.0,
                 count: (rng.below(2) == 0).then(|| 1 + rng.below(20)),
-                html: rng.below(2) == 0,
+                html,
             })
         }
         6 => Fault::DelayApi(rng.millis(20, 400)),

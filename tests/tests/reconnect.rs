@@ -267,7 +267,7 @@ fn attempt_faults() -> Vec<AttemptFault> {
                     .collect();
                 s.push(json!(items));
             },
-            cause: |c| matches!(c, Cause::Initsync(InitsyncFailure::Overflow { limit: 3 })),
+            cause: |c| matches!(c, Cause::Overflow { limit: 3 }),
         },
     ]
 }

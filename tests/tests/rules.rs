@@ -1732,7 +1732,10 @@ fn load_all_records_walks_the_tree_page_by_page() {
         ),
         None,
     );
-    assert_eq!(s.result(call), Some(&Ok(json!({"records": 5}))));
+    assert_eq!(
+        s.result(call),
+        Some(&Ok(json!({"records": 5, "repeats": 0})))
+    );
     assert_eq!(s.client.store().records().len(), 5);
 }
 

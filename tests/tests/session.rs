@@ -715,6 +715,7 @@ fn a_binary_emit_sends_its_attachments_after_the_header_and_a_binary_ack_comes_b
         [SessionEvent::AckReceived {
             id,
             args: vec![json!({"_placeholder": true, "num": 0})],
+            raw: None,
             attachments: vec![vec![9]]
         }]
     );

@@ -306,6 +306,8 @@ pub(crate) struct Response {
     pub(crate) result: Map<String, Value>,
     /// The envelope's `data`, per known data type, keyed as the store keys them.
     pub(crate) data: Vec<(DataType, Vec<(String, Object)>)>,
+    /// `result.sync` of a `/sync/get` answer, as its JSON text.
+    pub(crate) sync: Option<Box<RawValue>>,
 }
 
 /// Body excerpts in errors are bounded, so a huge HTML error page cannot flood a log.
@@ -329,8 +331,8 @@ fn invalid(status: u16, body: &[u8], detail: impl Into<String>) -> CallError {
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
     success: bool,
-    #[serde(default)]
-    result: Option<Value>,
+    #[serde(borrow, default)]
+    result: Option<&'a RawValue>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
 }
@@ -374,10 +376,10 @@ fn parse_envelope(status: u16, body: &[u8]) -> Result<Response, CallError> {
         };
         invalid(status, body, detail)
     })?;
-    let mut result = match env.result {
-        Some(Value::Object(m)) => m,
-        None | Some(Value::Null) => Map::new(),
-        Some(_) => return Err(invalid(status, body, "`result` is not an object")),
+    let (mut result, sync) = match env.result {
+        None => (Map::new(), None),
+        Some(raw) if raw.get() == "null" => (Map::new(), None),
+        Some(raw) => split_result(raw).map_err(|detail| invalid(status, body, detail))?,
     };
     let mut data = Vec::new();
     if let Some(raw) = env.data {
@@ -386,7 +388,8 @@ fn parse_envelope(status: u16, body: &[u8]) -> Result<Response, CallError> {
         for (name, raw) in maps {
             if name == "files" {
                 // Downloadable file contents, not a store: the SDK moves them into the result.
-                let files: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+                let files = crate::json::tree_bounded(raw.get())
+                    .map_err(|e| invalid(status, body, format!("`data.files`: {e}")))?;
                 result.insert("data/files".to_string(), files);
                 continue;
             }
@@ -416,7 +419,29 @@ fn parse_envelope(status: u16, body: &[u8]) -> Result<Response, CallError> {
     if !env.success {
         return Err(CallError::Api(api_error(status, &result)));
     }
-    Ok(Response { result, data })
+    Ok(Response { result, data, sync })
+}
+
+/// A result's values, and its `sync` list as text.
+type SplitResult = (Map<String, Value>, Option<Box<RawValue>>);
+
+/// The envelope's `result`, each value parsed within bounds, except a `sync` list, kept as
+/// its text to be read straight into sync items.
+fn split_result(raw: &RawValue) -> Result<SplitResult, String> {
+    let pairs =
+        deserialize_pairs(raw.get()).map_err(|_| "`result` is not an object".to_string())?;
+    let mut result = Map::new();
+    let mut sync = None;
+    for (key, value) in pairs {
+        if key == "sync" {
+            sync = Some(value.to_owned());
+            continue;
+        }
+        let value =
+            crate::json::tree_bounded(value.get()).map_err(|e| format!("`result.{key}`: {e}"))?;
+        result.insert(key, value);
+    }
+    Ok((result, sync))
 }
 
 fn api_error(status: u16, result: &Map<String, Value>) -> ApiError {

@@ -453,10 +453,11 @@ impl Client {
             }
             Purpose::SyncPage(id) => {
                 let more = resp.result.contains_key("warning");
-                let items = match resp.result.get("sync") {
-                    Some(Value::Array(items)) => items.clone(),
-                    _ => Vec::new(),
-                };
+                let items = resp
+                    .sync
+                    .as_deref()
+                    .and_then(|raw| live::items_of(raw.get()))
+                    .unwrap_or_default();
                 self.merge(resp.data, None);
                 self.apply_sync(items);
                 if let Some(id) = id {

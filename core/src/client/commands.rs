@@ -172,6 +172,8 @@ impl Client {
         let walk = Walk {
             call: id,
             queue: VecDeque::new(),
+            visited: BTreeSet::new(),
+            repeats: 0,
             parent: None,
             top: 0,
             loaded: 0,
@@ -185,6 +187,7 @@ impl Client {
             None => {
                 if let Some(root) = result.get("root").and_then(Value::as_str) {
                     walk.loaded = walk.loaded.saturating_add(1);
+                    walk.visited.insert(root.to_string());
                     walk.queue.push_back(root.to_string());
                 }
             }
@@ -203,8 +206,16 @@ impl Client {
                     .and_then(Value::as_u64)
                     .unwrap_or(0);
                 let n = u64::try_from(children.len()).unwrap_or(u64::MAX);
-                walk.loaded = walk.loaded.saturating_add(n);
                 for child in children {
+                    if !walk.visited.insert(child.clone()) {
+                        crate::log!(
+                            warn,
+                            "record {child} reached twice in the tree; not walked again"
+                        );
+                        walk.repeats = walk.repeats.saturating_add(1);
+                        continue;
+                    }
+                    walk.loaded = walk.loaded.saturating_add(1);
                     let has_children = self
                         .store
                         .record(&child)
@@ -227,7 +238,10 @@ impl Client {
                     walk.parent = Some(next);
                     walk.top = 0;
                 }
-                None => return self.finish(walk.call, Ok(json!({ "records": walk.loaded }))),
+                None => {
+                    let result = json!({ "records": walk.loaded, "repeats": walk.repeats });
+                    return self.finish(walk.call, Ok(result));
+                }
             }
         }
         let body = json!({

@@ -73,6 +73,13 @@ pub enum Cause {
     Auth(CallError),
     /// `initsync` failed.
     Initsync(InitsyncFailure),
+    /// More sync items waited (for the `initsync` answer, or for a load from scratch) than
+    /// [`max_held_sync_items`](super::ClientConfig::max_held_sync_items): they were dropped, and
+    /// the client starts again from the cursors it has applied.
+    Overflow {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Cause {
@@ -82,6 +89,7 @@ impl fmt::Display for Cause {
             Cause::Refused { message } => write!(f, "the sync server refused: {message:?}"),
             Cause::Auth(e) => write!(f, "/auth failed: {e}"),
             Cause::Initsync(e) => write!(f, "initsync: {e}"),
+            Cause::Overflow { limit } => write!(f, "more than {limit} sync items held"),
         }
     }
 }
@@ -94,12 +102,6 @@ pub enum InitsyncFailure {
     TimedOut,
     /// The ack carried no list (the Python clients read this as an auth problem).
     NoList,
-    /// More sync items arrived while the ack was awaited than
-    /// [`max_held_sync_items`](super::ClientConfig::max_held_sync_items).
-    Overflow {
-        /// The limit.
-        limit: usize,
-    },
     /// The server's `maxPayload` is too small for the `initsync` packet.
     TooLarge {
         /// The packet's size.
@@ -116,12 +118,6 @@ impl fmt::Display for InitsyncFailure {
         match self {
             InitsyncFailure::TimedOut => f.write_str("no answer in time"),
             InitsyncFailure::NoList => f.write_str("answered without a list"),
-            InitsyncFailure::Overflow { limit } => {
-                write!(
-                    f,
-                    "more than {limit} sync items while waiting for the answer"
-                )
-            }
             InitsyncFailure::TooLarge { size, limit } => write!(
                 f,
                 "the packet of {size} bytes is over the server's maxPayload of {limit}"

@@ -9,7 +9,20 @@ impl Client {
         self.store.set_cursors(cc, project);
     }
 
-    pub(super) fn apply_sync(&mut self, items: Vec<Value>) {
+    pub(super) fn apply_sync(&mut self, items: Vec<SyncItem>) {
+        let limit = self.cfg.max_held_sync_items;
+        if self.sync.loading() && self.sync.held_back_len().saturating_add(items.len()) > limit {
+            // A load that never lands must not hold items without end: drop them and start
+            // again from the applied cursors, from which the server sends them once more.
+            crate::log!(
+                warn,
+                "too many sync items while a load is out; reconnecting"
+            );
+            self.sync.drop_held_back();
+            self.fail_attempt(Cause::Overflow { limit });
+            self.drain_session();
+            return;
+        }
         let mut effects = Vec::new();
         let project = self.cfg.urls.project().to_string();
         self.sync
@@ -292,32 +305,29 @@ impl Client {
                 self.send_initsync();
             }
             SessionEvent::Message {
-                event,
-                mut args,
-                ack,
-                ..
+                event, raw, ack, ..
             } => {
                 if let Some(id) = ack {
                     if let Err(e) = self.session.ack(self.now, "/", id, Vec::new(), Vec::new()) {
                         crate::log!(debug, "the server's ack request {id} not answered: {e}");
                     }
                 }
-                let first = if args.is_empty() {
-                    Value::Null
-                } else {
-                    args.swap_remove(0)
-                };
-                self.on_message(&event, first);
+                // The arguments come raw (`raw_args`): `[name, first, …]`. Binary events,
+                // which come parsed, are nothing the Sync API sends.
+                let text = raw.as_ref().map_or("null", |r| r.get());
+                crate::json::with_array_items(text, |items| {
+                    self.on_message(&event, items.get(1).copied())
+                })
+                .unwrap_or_else(|| crate::log!(debug, "sync socket event {event:?} unread"));
             }
-            SessionEvent::AckReceived { id, mut args, .. } => {
+            SessionEvent::AckReceived { id, raw, .. } => {
                 if self.initsync == Some(id) {
                     self.initsync = None;
-                    let first = if args.is_empty() {
-                        Value::Null
-                    } else {
-                        args.swap_remove(0)
-                    };
-                    self.on_initsync_answer(first);
+                    let text = raw.as_ref().map_or("null", |r| r.get());
+                    crate::json::with_array_items(text, |items| {
+                        self.on_initsync_answer(items.first().copied())
+                    })
+                    .unwrap_or_else(|| self.on_initsync_answer(None));
                 }
             }
             SessionEvent::AckFailed { id, error } => {
@@ -356,19 +366,24 @@ impl Client {
         }
     }
 
-    fn on_message(&mut self, event: &str, first: Value) {
+    fn on_message(&mut self, event: &str, first: Option<&RawValue>) {
         match event {
-            "sync" => match first {
-                Value::Array(items) => {
+            "sync" => match first.and_then(|raw| items_of(raw.get())) {
+                Some(items) => {
                     if self.initsync.is_some() {
                         self.hold_sync(items);
                     } else {
                         self.apply_sync(items);
                     }
                 }
-                _ => crate::log!(warn, "sync event without a list ignored"),
+                None => crate::log!(warn, "sync event without a list ignored"),
             },
-            "authorization" => match first.get("JWT").and_then(Value::as_str) {
+            "authorization" => match first
+                .and_then(|raw| crate::json::tree_bounded(raw.get()).ok())
+                .as_ref()
+                .and_then(|v| v.get("JWT"))
+                .and_then(Value::as_str)
+            {
                 Some(token) if !token.is_empty() && HeaderValue::from_str(token).is_ok() => {
                     self.set_jwt(token.to_string());
                 }
@@ -412,9 +427,9 @@ impl Client {
         }
     }
 
-    fn on_initsync_answer(&mut self, answer: Value) {
-        match answer {
-            Value::Array(mut items) => {
+    fn on_initsync_answer(&mut self, answer: Option<&RawValue>) {
+        match answer.and_then(|raw| items_of(raw.get())) {
+            Some(mut items) => {
                 // Healthy at last: the next loss backs off from the first delay again.
                 self.synced = true;
                 self.session.mark_healthy();
@@ -425,7 +440,7 @@ impl Client {
                 items.append(&mut self.held_sync);
                 self.apply_sync(items);
             }
-            _ => {
+            None => {
                 self.held_sync.clear();
                 // The Python clients read a missing list as an auth problem.
                 self.renew_jwt_once();
@@ -517,7 +532,7 @@ impl Client {
         self.event(Event::Stopped { reason });
     }
 
-    pub(super) fn hold_sync(&mut self, items: Vec<Value>) {
+    pub(super) fn hold_sync(&mut self, items: Vec<SyncItem>) {
         let limit = self.cfg.max_held_sync_items;
         if self.held_sync.len().saturating_add(items.len()) > limit {
             crate::log!(
@@ -525,11 +540,25 @@ impl Client {
                 "too many sync items while initsync is pending; reconnecting"
             );
             self.held_sync.clear();
-            self.fail_attempt(Cause::Initsync(InitsyncFailure::Overflow { limit }));
+            self.fail_attempt(Cause::Overflow { limit });
             return;
         }
         self.held_sync.extend(items);
     }
+}
+
+/// A JSON list of sync items, read straight into items; entries that are not sync items are
+/// skipped with one log line for the list. `None` when it is no list (`null`, say).
+pub(super) fn items_of(text: &str) -> Option<Vec<SyncItem>> {
+    let (items, malformed) = crate::sync::parse_items(text)?;
+    if malformed > 0 {
+        crate::log!(
+            warn,
+            "{malformed} malformed sync items skipped of a list of {}",
+            items.len().saturating_add(malformed)
+        );
+    }
+    Some(items)
 }
 
 /// Attempts in a row whose `initsync` does not fit the server's `maxPayload` before live sync

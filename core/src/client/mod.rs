@@ -24,8 +24,9 @@ use crate::error::{DisconnectReason, TransportError, TransportErrorKind, UsageEr
 use crate::io::{Body, BodyTarget, FileInfo, HttpRequest, Input, Machine, Output, RequestId};
 use crate::session::{AckError, AckId, Session, SessionEvent, SessionState};
 use crate::store::{DataType, Object, Store};
-use crate::sync::{self, Action, Batch, Effect, JobInfo, Sync, Waiter};
+use crate::sync::{self, Action, Batch, Effect, JobInfo, Sync, SyncItem, Waiter};
 use crate::timer::{after, earliest};
+use serde_json::value::RawValue;
 
 /// Identifies a call the application made; its result comes as [`Event::CallFinished`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -256,6 +257,11 @@ enum Purpose {
 struct Walk {
     call: CallId,
     queue: VecDeque<String>,
+    /// Every record reached: a record reached twice (the tree has a cycle, or a record two
+    /// parents) is not walked again.
+    visited: BTreeSet<String>,
+    /// Records reached again.
+    repeats: u64,
     parent: Option<String>,
     top: u64,
     loaded: u64,
@@ -384,7 +390,7 @@ pub struct Client {
     streak: Streak,
     /// Sync fetches (and reloads) failed in a row: the exponent of the fetch retry delay.
     fetch_failures: u32,
-    held_sync: Vec<Value>,
+    held_sync: Vec<SyncItem>,
     catching_up: bool,
     fetch_resume_at: Option<Instant>,
     reload: Option<Reload>,
@@ -419,6 +425,8 @@ impl Client {
         // A connector must come back when a server that refused it for a while accepts it
         // again, and only it knows when a connection is healthy: `initsync` answered.
         cfg.session.retry_refused = true;
+        // Sync lists are read straight into items, never into a tree.
+        cfg.session.raw_args = true;
         let mut session = Session::new(cfg.session.clone(), now);
         session.owner_judges_health();
         Client {
@@ -769,7 +777,8 @@ impl Client {
 
     /// Loads every record of the project into the store, walking the tree from
     /// `/records/root` through `/records/children`, page by page. The result is
-    /// `{"records": <number loaded>}`. Live sync keeps them fresh afterwards.
+    /// `{"records": <number loaded>, "repeats": <records reached twice>}`: a record reached again (a
+    /// cycle in the tree) is walked once and counted. Live sync keeps them fresh afterwards.
     pub fn load_all_records(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.run(now, Command::LoadAllRecords)
     }

@@ -8,7 +8,9 @@ mod handshake;
 mod packet;
 
 pub(crate) use handshake::Handshake;
-pub(crate) use packet::{decode_payload, encode_payload, EnginePacket, MAX_PACKETS_PER_POST};
+#[cfg(any(test, feature = "_test_exports"))]
+pub(crate) use packet::decode_payload;
+pub(crate) use packet::{encode_payload, payload_entries, EnginePacket, MAX_PACKETS_PER_POST};
 
 #[cfg(test)]
 mod tests;

@@ -147,14 +147,23 @@ impl EnginePacket {
 
 /// Splits a polling payload into its packets. An empty body, or an empty entry, is not a
 /// packet and is an error.
+#[cfg(any(test, feature = "_test_exports"))]
 pub(crate) fn decode_payload(body: &[u8]) -> Result<Vec<EnginePacket>, DecodeError> {
+    payload_entries(body)?.collect()
+}
+
+/// The packets of a polling payload, decoded one at a time as they are taken: a body of
+/// millions of tiny packets never becomes a list of millions.
+pub(crate) fn payload_entries(
+    body: &[u8],
+) -> Result<impl Iterator<Item = Result<EnginePacket, DecodeError>> + '_, DecodeError> {
     let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
     if text.is_empty() {
         return Err(DecodeError::Empty);
     }
-    text.split(SEPARATOR)
-        .map(EnginePacket::decode_polling_entry)
-        .collect()
+    Ok(text
+        .split(SEPARATOR)
+        .map(EnginePacket::decode_polling_entry))
 }
 
 /// Joins packets into one polling payload.

@@ -36,7 +36,7 @@ impl Assembler {
             ));
         }
         if packet.attachments == 0 {
-            check_placeholders(packet.data.as_ref(), 0)?;
+            check_raw_placeholders(&packet, 0)?;
             return Ok(Some((packet, Vec::new())));
         }
         let capacity = packet.attachments;
@@ -67,13 +67,22 @@ impl Assembler {
         let Some((packet, parts, _)) = self.pending.take() else {
             return Ok(None);
         };
-        check_placeholders(packet.data.as_ref(), parts.len())?;
+        check_raw_placeholders(&packet, parts.len())?;
         Ok(Some((packet, parts)))
     }
 
     /// Drops a half-assembled packet, on disconnect.
     pub(crate) fn reset(&mut self) {
         self.pending = None;
+    }
+}
+
+/// [`check_placeholders`] on a packet as received, its data parsed within bounds.
+fn check_raw_placeholders(packet: &SioPacket, count: usize) -> Result<(), ProtocolViolation> {
+    match packet.value() {
+        Some(Ok(v)) => check_placeholders(Some(&v), count),
+        Some(Err(e)) => Err(ProtocolViolation::Decode(e)),
+        None => check_placeholders(None, count),
     }
 }
 

@@ -1,3 +1,4 @@
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::DecodeError;
@@ -61,12 +62,16 @@ impl PacketType {
 
 /// One Socket.IO packet, as carried in an Engine.IO message. Its `Debug` output leaves the data
 /// out: a CONNECT carries the auth payload, an `authorization` event a JWT.
-#[derive(Clone, PartialEq)]
+///
+/// The payload is kept as the JSON text it came as (validated, not parsed): a frame costs its
+/// own size, and whoever reads it parses what it needs, within bounds ([`SioPacket::value`],
+/// [`SioPacket::into_event`]) or straight into its own types.
+#[derive(Clone)]
 pub(crate) struct SioPacket {
     pub(crate) kind: PacketType,
     pub(crate) nsp: String,
     pub(crate) id: Option<u64>,
-    pub(crate) data: Option<Value>,
+    pub(crate) data: Option<Box<RawValue>>,
     /// Binary attachments that follow, for the binary types only.
     pub(crate) attachments: usize,
 }
@@ -83,15 +88,41 @@ impl std::fmt::Debug for SioPacket {
     }
 }
 
+/// Packets are equal when their parts and their JSON text are.
+impl PartialEq for SioPacket {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.nsp == other.nsp
+            && self.id == other.id
+            && self.attachments == other.attachments
+            && self.data.as_deref().map(RawValue::get) == other.data.as_deref().map(RawValue::get)
+    }
+}
+
 impl SioPacket {
     pub(crate) fn new(kind: PacketType, nsp: &str, data: Option<Value>) -> Self {
         SioPacket {
             kind,
             nsp: nsp.to_string(),
             id: None,
-            data,
+            // Serialising a `Value` cannot fail: its map keys are strings.
+            data: data.and_then(|v| serde_json::value::to_raw_value(&v).ok()),
             attachments: 0,
         }
+    }
+
+    /// The payload as a tree, refused when it would outgrow four times its text.
+    pub(crate) fn value(&self) -> Option<Result<Value, DecodeError>> {
+        self.data
+            .as_deref()
+            .map(|raw| crate::json::tree_bounded(raw.get()))
+    }
+
+    /// The name of an EVENT or BINARY_EVENT, read without parsing its arguments.
+    pub(crate) fn event_name(&self) -> Option<String> {
+        event_head(self.data.as_deref()?)
+            .ok()?
+            .map(|(name, _)| name)
     }
 
     /// Encodes the packet as text (without the Engine.IO `4` in front).
@@ -110,8 +141,7 @@ impl SioPacket {
             out.push_str(&id.to_string());
         }
         if let Some(data) = &self.data {
-            // Serialising a `Value` cannot fail: its map keys are strings.
-            out.push_str(&serde_json::to_string(data).unwrap_or_default());
+            out.push_str(data.get());
         }
         out
     }
@@ -176,12 +206,12 @@ impl SioPacket {
                 "whitespace before the payload".into(),
             ));
         } else {
-            let value: Value =
+            let raw: Box<RawValue> =
                 crate::json::from_str(rest).map_err(|e| DecodeError::InvalidJson(e.to_string()))?;
-            Some(value)
+            Some(raw)
         };
 
-        check_payload(kind, data.as_ref())?;
+        check_payload(kind, data.as_deref())?;
         Ok(SioPacket {
             kind,
             nsp,
@@ -191,59 +221,123 @@ impl SioPacket {
         })
     }
 
-    /// The event name and arguments of an EVENT or BINARY_EVENT, already validated by
-    /// `decode`.
-    pub(crate) fn into_event(self) -> Option<(String, Vec<Value>)> {
-        let Some(Value::Array(mut items)) = self.data else {
-            return None;
+    /// The event name and arguments (as trees, within bounds) of an EVENT or BINARY_EVENT,
+    /// whose shape `decode` checked.
+    pub(crate) fn into_event(self) -> Result<(String, Vec<Value>), DecodeError> {
+        let mut items = match self.value() {
+            Some(Ok(Value::Array(items))) => items,
+            Some(Err(e)) => return Err(e),
+            _ => {
+                return Err(DecodeError::InvalidPayload(
+                    "EVENT payload must be an array",
+                ))
+            }
         };
         if items.is_empty() {
-            return None;
+            return Err(DecodeError::InvalidPayload("EVENT without a name"));
         }
         let name = match items.remove(0) {
             Value::String(s) => s,
             Value::Number(n) => n.to_string(),
-            _ => return None,
+            _ => return Err(DecodeError::InvalidPayload("EVENT without a name")),
         };
-        Some((name, items))
+        Ok((name, items))
     }
 }
 
-/// Applies socket.io-parser's `isPayloadValid` rules.
-fn check_payload(kind: PacketType, data: Option<&Value>) -> Result<(), DecodeError> {
+/// The first element of a JSON array, and how many elements follow it, reading the rest
+/// without building anything.
+fn array_head(raw: &RawValue) -> Result<Option<(&RawValue, usize)>, serde_json::Error> {
+    struct Head;
+    impl<'de> serde::de::Visitor<'de> for Head {
+        type Value = Option<(&'de RawValue, usize)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let Some(first) = seq.next_element::<&'de RawValue>()? else {
+                return Ok(None);
+            };
+            let mut rest = 0usize;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                rest = rest.saturating_add(1);
+            }
+            Ok(Some((first, rest)))
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    serde::Deserializer::deserialize_seq(&mut de, Head)
+}
+
+/// An event's name (a string, or a number as socket.io-parser allows) and how many arguments
+/// follow it; `None` for an empty array.
+fn event_head(raw: &RawValue) -> Result<Option<(String, usize)>, DecodeError> {
+    let bad = || DecodeError::InvalidPayload("EVENT must start with a string or number name");
+    let Some((first, rest)) = array_head(raw).map_err(|_| bad())? else {
+        return Ok(None);
+    };
+    let text = first.get();
+    let name = if text.starts_with('"') {
+        crate::json::from_str::<String>(text).map_err(|_| bad())?
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        text.to_string()
+    } else {
+        return Err(bad());
+    };
+    Ok(Some((name, rest)))
+}
+
+/// Applies socket.io-parser's `isPayloadValid` rules, from the payload's text: its first
+/// character tells an object, an array and a string apart.
+fn check_payload(kind: PacketType, data: Option<&RawValue>) -> Result<(), DecodeError> {
+    let starts = |c: char| data.is_some_and(|d| d.get().starts_with(c));
     match kind {
-        PacketType::Connect => match data {
-            None | Some(Value::Object(_)) => Ok(()),
-            Some(_) => Err(DecodeError::InvalidPayload(
-                "CONNECT payload must be an object",
-            )),
-        },
+        PacketType::Connect => {
+            if data.is_none() || starts('{') {
+                Ok(())
+            } else {
+                Err(DecodeError::InvalidPayload(
+                    "CONNECT payload must be an object",
+                ))
+            }
+        }
         // python-socketio's `always_connect` refuses with a DISCONNECT that carries a payload;
         // it is accepted and ignored rather than treated as a parse error.
         PacketType::Disconnect => Ok(()),
-        PacketType::ConnectError => match data {
-            Some(Value::Object(_)) | Some(Value::String(_)) => Ok(()),
-            _ => Err(DecodeError::InvalidPayload(
-                "CONNECT_ERROR payload must be an object or a string",
-            )),
-        },
-        PacketType::Event | PacketType::BinaryEvent => match data {
-            Some(Value::Array(items)) => match items.first() {
-                Some(Value::String(name)) if RESERVED_EVENTS.contains(&name.as_str()) => {
+        PacketType::ConnectError => {
+            if starts('{') || starts('"') {
+                Ok(())
+            } else {
+                Err(DecodeError::InvalidPayload(
+                    "CONNECT_ERROR payload must be an object or a string",
+                ))
+            }
+        }
+        PacketType::Event | PacketType::BinaryEvent => {
+            let Some(raw) = data.filter(|_| starts('[')) else {
+                return Err(DecodeError::InvalidPayload(
+                    "EVENT payload must be an array",
+                ));
+            };
+            match event_head(raw)? {
+                Some((name, _)) if RESERVED_EVENTS.contains(&name.as_str()) => {
                     Err(DecodeError::InvalidPayload("reserved event name"))
                 }
-                Some(Value::String(_)) | Some(Value::Number(_)) => Ok(()),
-                _ => Err(DecodeError::InvalidPayload(
+                Some(_) => Ok(()),
+                None => Err(DecodeError::InvalidPayload(
                     "EVENT must start with a string or number name",
                 )),
-            },
-            _ => Err(DecodeError::InvalidPayload(
-                "EVENT payload must be an array",
-            )),
-        },
-        PacketType::Ack | PacketType::BinaryAck => match data {
-            Some(Value::Array(_)) => Ok(()),
-            _ => Err(DecodeError::InvalidPayload("ACK payload must be an array")),
-        },
+            }
+        }
+        PacketType::Ack | PacketType::BinaryAck => {
+            if starts('[') {
+                Ok(())
+            } else {
+                Err(DecodeError::InvalidPayload("ACK payload must be an array"))
+            }
+        }
     }
 }

@@ -17,13 +17,10 @@ fn packet(
     data: Option<Value>,
     n: usize,
 ) -> SioPacket {
-    SioPacket {
-        kind,
-        nsp: nsp.into(),
-        id,
-        data,
-        attachments: n,
-    }
+    let mut p = SioPacket::new(kind, nsp, data);
+    p.id = id;
+    p.attachments = n;
+    p
 }
 
 /// Each wire string of the spec, with the packet it stands for; encoding gives the string back.
