@@ -111,6 +111,12 @@ pub struct ConfigRecord {
     pub max_download_bytes: u64,
     pub max_upload_bytes: u64,
     pub asset_folder: Option<PathBuf>,
+    #[serde(default)]
+    pub media_allow_http: bool,
+    #[serde(default)]
+    pub media_allow_local: bool,
+    #[serde(default)]
+    pub media_hosts: Vec<String>,
     pub omit_extended_definitions: bool,
     pub initsync_timeout_ms: u64,
     pub job_poll_interval_ms: u64,
@@ -160,6 +166,9 @@ impl ConfigRecord {
             max_download_bytes: c.max_download_bytes,
             max_upload_bytes: c.max_upload_bytes,
             asset_folder: c.asset_folder.clone(),
+            media_allow_http: c.media_hosts.allow_http,
+            media_allow_local: c.media_hosts.allow_local,
+            media_hosts: c.media_hosts.hosts.clone(),
             omit_extended_definitions: c.omit_extended_definitions,
             initsync_timeout_ms: ms(c.initsync_timeout),
             job_poll_interval_ms: ms(c.job_poll_interval),
@@ -224,6 +233,13 @@ impl ConfigRecord {
         c.max_download_bytes = self.max_download_bytes;
         c.max_upload_bytes = self.max_upload_bytes;
         c.asset_folder = self.asset_folder.clone();
+        let mut media = crate::api::MediaHosts::default();
+        media.allow_http = self.media_allow_http;
+        media.allow_local = self.media_allow_local;
+        for h in &self.media_hosts {
+            media = media.host(h.clone());
+        }
+        c.media_hosts = media;
         c.omit_extended_definitions = self.omit_extended_definitions;
         c.initsync_timeout = d(self.initsync_timeout_ms);
         c.job_poll_interval = d(self.job_poll_interval_ms);

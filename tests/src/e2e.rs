@@ -361,13 +361,6 @@ pub fn a_download_leaving_the_asset_folder_is_refused<H: UnicatHandle>() {
     let dir = std::env::temp_dir().join(format!("unicat-e2e-{}-{}", std::process::id(), unique()));
     let folder = dir.join("assets");
     std::fs::create_dir_all(&folder).unwrap();
-    let h: H = connected(
-        &server,
-        Options {
-            asset_folder: Some(folder.clone()),
-            ..Options::default()
-        },
-    );
     let state = server.control().state();
     let (gid, _) = state["data"]["assets"]
         .as_object()
@@ -376,6 +369,30 @@ pub fn a_download_leaving_the_asset_folder_is_refused<H: UnicatHandle>() {
         .find(|(_, a)| a["is_file"] == json!(true))
         .expect("a file asset");
     let gid = gid.clone();
+    // By default media comes over https from the API's domain only: the dev server's plain
+    // http on loopback is refused before a byte is fetched.
+    let strict: H = connected(
+        &server,
+        Options {
+            asset_folder: Some(folder.clone()),
+            ..Options::default()
+        },
+    );
+    strict.call("/assets/get", json!({"asset": gid})).unwrap();
+    server.control().reset_counters();
+    match strict.download(&gid, None) {
+        Err(Some(CallError::UntrustedUrl { reason, .. })) => assert_eq!(reason, "plain http"),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(server.control().counters().get("media"), None);
+    let h: H = connected(
+        &server,
+        Options {
+            asset_folder: Some(folder.clone()),
+            configure: Some(|c| c.media_hosts(unicat_core::api::MediaHosts::local_dev())),
+            ..Options::default()
+        },
+    );
     h.call("/assets/get", json!({"asset": gid})).unwrap();
     // A normal download lands inside the folder.
     let rel = h.download(&gid, None).unwrap();

@@ -1,5 +1,6 @@
 //! The Unicat HTTP API: URLs, request bodies, the response envelope, errors and the JWT.
 
+mod media;
 pub(crate) mod multipart;
 pub(crate) mod paths;
 pub(crate) mod transform;
@@ -12,6 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{TransportError, UsageError};
 use crate::store::{DataType, Object};
+
+pub use media::MediaHosts;
 
 /// A secret string: an API key or a JWT. It never shows in `Debug` output, has no `Display`,
 /// and is only handed out through [`Secret::expose`].
@@ -93,6 +96,13 @@ pub enum CallError {
     Transport(TransportError),
     /// A path built from server data would have left the asset folder.
     UnsafePath(String),
+    /// The server named a media URL the [`MediaHosts`] policy does not accept.
+    UntrustedUrl {
+        /// The URL, as the server sent it (at most 200 characters).
+        url: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// The client has no asset folder, or the asset is not a file.
     NotDownloadable(String),
     /// The operation did not finish in time.
@@ -119,6 +129,9 @@ impl fmt::Display for CallError {
             } => write!(f, "invalid response (HTTP {status}): {detail}: {excerpt:?}"),
             CallError::Transport(e) => e.fmt(f),
             CallError::UnsafePath(p) => write!(f, "refused path outside the asset folder: {p:?}"),
+            CallError::UntrustedUrl { url, reason } => {
+                write!(f, "refused media URL {url:?}: {reason}")
+            }
             CallError::NotDownloadable(why) => write!(f, "cannot download: {why}"),
             CallError::Timeout => f.write_str("timed out"),
             CallError::JobFailed { status, .. } => write!(f, "job failed with status {status:?}"),
@@ -189,6 +202,15 @@ impl Urls {
 
     pub(crate) fn project(&self) -> &str {
         &self.project
+    }
+
+    /// The API's host name (or address).
+    pub(crate) fn host(&self) -> String {
+        self.base
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(str::to_string))
+            .unwrap_or_default()
     }
 
     /// `//x` goes to the global API, `<base>/api/x`; anything else to the project API,

@@ -161,6 +161,40 @@ fn check_segment(segment: &str) -> Result<(), &'static str> {
     if segment.len() > MAX_SEGMENT_BYTES {
         return Err("segment too long");
     }
+    // The same folder must work on every platform the application may run on.
+    windows_name(segment)
+}
+
+/// Whether Windows can create a file of this name as written: no `<>:"|?*` (a `:` names an
+/// alternate data stream), no reserved device name with or without an extension (`CON`,
+/// `nul.jpg`, `COM1.txt`), and no trailing dot or space (which Windows drops, so the file
+/// would land under another name).
+pub(crate) fn windows_name(segment: &str) -> Result<(), &'static str> {
+    if segment.contains(['<', '>', ':', '"', '|', '?', '*']) {
+        return Err("a character Windows refuses in a file name");
+    }
+    if segment.ends_with(['.', ' ']) {
+        return Err("a trailing dot or space");
+    }
+    let stem = segment
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(' ');
+    let upper = stem.to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        upper
+            .strip_prefix(prefix)
+            .is_some_and(|n| matches!(n, "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9"))
+    };
+    let device = matches!(
+        upper.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) || numbered("COM")
+        || numbered("LPT");
+    if device {
+        return Err("a device name Windows reserves");
+    }
     Ok(())
 }
 
@@ -235,6 +269,47 @@ mod tests {
     const URL: &str = "https://h/media/p-x/src/abc~3.jpg";
 
     #[test]
+    fn names_windows_refuses_are_refused_everywhere() {
+        for bad in [
+            "CON",
+            "con.txt",
+            "NUL.jpg",
+            "nul",
+            "Aux.tar.gz",
+            "prn",
+            "COM1",
+            "com9.png",
+            "LPT3.doc",
+            "a:b.jpg",
+            "stream.jpg:hidden",
+            "what?.png",
+            "a*b",
+            "x<y",
+            "q\"q",
+            "p|p",
+            "trailing.",
+            "space ",
+        ] {
+            assert!(windows_name(bad).is_err(), "{bad}");
+            assert!(
+                download_path("/img/a.jpg", Some(&format!("/dir/{bad}")), None).is_err(),
+                "{bad}"
+            );
+        }
+        for good in [
+            "CONSOLE.txt",
+            "nullable.png",
+            "COM10",
+            "lpt",
+            "com",
+            "a.b.c",
+            "con-tact.pdf",
+        ] {
+            assert!(windows_name(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
     fn sdk_cases() {
         // (asset pathname, requested, public_url, expected relative path). The expected paths
         // are what the SDK's download() computes before stripping leading '/' and '\'.
@@ -291,12 +366,6 @@ mod tests {
                 None,
                 Some("https://h/m/...x.jpg"),
                 "img/...x.jpg",
-            ),
-            (
-                "/img/photo-1.jpg",
-                None,
-                Some("https://h/m/ab:c.jpg"),
-                "img/ab:c.jpg",
             ),
             (
                 "/img/photo-1.jpg",

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::Urls;
+use crate::api::{MediaHosts, Urls};
 use crate::config::SessionConfig;
 use crate::error::UsageError;
 
@@ -87,6 +87,9 @@ pub struct ClientConfig {
     pub max_upload_bytes: u64,
     /// Where downloads go. Default: none, and downloads are refused.
     pub asset_folder: Option<PathBuf>,
+    /// Which hosts downloads may fetch media from. Default: `https://` on the API's domain,
+    /// no local address.
+    pub media_hosts: MediaHosts,
     /// Sent with `/auth` and `/init`, as the SDK does. Default: false.
     pub omit_extended_definitions: bool,
     /// How long to wait for the `initsync` ack. Default: 60 s.
@@ -121,6 +124,7 @@ impl ClientConfig {
             max_download_bytes: 4 * 1024 * 1024 * 1024,
             max_upload_bytes: 10_000_000,
             asset_folder: None,
+            media_hosts: MediaHosts::default(),
             omit_extended_definitions: false,
             initsync_timeout: Duration::from_secs(60),
             job_poll_interval: Duration::from_secs(1),
@@ -153,6 +157,12 @@ impl ClientConfig {
     /// Sets the batch size of plural fetches (at least 1).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
+        self
+    }
+
+    /// Sets which hosts downloads may fetch media from.
+    pub fn media_hosts(mut self, policy: MediaHosts) -> Self {
+        self.media_hosts = policy;
         self
     }
 

@@ -42,6 +42,11 @@ impl Client {
                 }),
             );
         };
+        if let Err(reason) = self.cfg.media_hosts.check(&url, &self.cfg.urls.host()) {
+            crate::log!(warn, "refused media URL: {reason}");
+            let url = url.chars().take(200).collect();
+            return self.finish(d.call, Err(CallError::UntrustedUrl { url, reason }));
+        }
         let relative = match d.relative {
             Some(r) => r,
             None => match api::paths::download_path(&d.asset_pathname, None, Some(&url)) {

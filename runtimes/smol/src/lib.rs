@@ -185,6 +185,13 @@ impl Builder {
         self
     }
 
+    /// Which hosts downloads may fetch media from, beside the API's own domain over https.
+    /// Default: none; a dev server on loopback needs
+    /// [`MediaHosts::local_dev`](unicat_core::api::MediaHosts::local_dev).
+    pub fn media_hosts(self, policy: unicat_core::api::MediaHosts) -> Self {
+        self.with(|c| c.media_hosts(policy))
+    }
+
     /// Where downloads go. Created if missing.
     pub fn asset_folder(self, folder: impl Into<PathBuf>) -> Self {
         let folder = folder.into();

@@ -245,6 +245,7 @@ fn upload_publish_download_and_a_job() {
     unicat_smol::block_on(async {
         let api = UnicatApi::builder(server.url(), server.project())
             .asset_folder(&folder)
+            .media_hosts(unicat_core::api::MediaHosts::local_dev())
             .build()
             .unwrap();
         api.connect(server.api_key()).await.unwrap();
