@@ -11,13 +11,26 @@ use std::fmt;
 
 /// What went wrong below the protocol: the runtime reports these for HTTP requests and
 /// WebSockets it could not complete.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Two errors are equal when their kind and message are: the source underneath is kept for
+/// the application's error chain, and is neither compared nor recorded in replay logs.
+#[derive(Clone, Debug)]
 pub struct TransportError {
     /// The kind of failure, which decides what the core does about it.
     pub kind: TransportErrorKind,
     /// A human-readable detail from the runtime. Must not contain secrets.
     pub message: String,
+    /// The runtime's own error, for [`std::error::Error::source`].
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+impl PartialEq for TransportError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for TransportError {}
 
 /// The kinds of [`TransportError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +63,19 @@ impl TransportError {
         TransportError {
             kind,
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A new error of this kind, caused by `source`, whose text becomes the message.
+    pub fn with_source(
+        kind: TransportErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        TransportError {
+            kind,
+            message: source.to_string(),
+            source: Some(std::sync::Arc::new(source)),
         }
     }
 }
@@ -80,7 +106,13 @@ impl fmt::Display for TransportError {
     }
 }
 
-impl std::error::Error for TransportError {}
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// Why a packet could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]

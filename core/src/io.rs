@@ -9,18 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::error::TransportError;
 
-/// The log targets of the transport crates the runtimes use that dump raw traffic at TRACE:
-/// tungstenite every frame's payload (the Socket.IO CONNECT carries the JWT), ureq and
-/// ureq-proto (both under `ureq`) every request and response head and body in hex rows
-/// (`Authorization` headers). A logger that must never see a secret drops their TRACE records;
-/// the examples do.
-pub const TRAFFIC_DUMP_TARGETS: [&str; 3] = ["tungstenite", "async_tungstenite", "ureq"];
-
-/// Whether TRACE records of this log target dump raw traffic, secrets included.
-pub fn dumps_traffic(target: &str) -> bool {
-    TRAFFIC_DUMP_TARGETS.iter().any(|t| target.starts_with(t))
-}
-
 /// Identifies one HTTP request the core asked the runtime to perform.
 ///
 /// Every [`Output::Http`] is answered by at most one [`Input::HttpResponse`] or
@@ -145,21 +133,6 @@ pub const USER_AGENT: &str = concat!("unicat-rs/", env!("CARGO_PKG_VERSION"));
 /// land in memory.
 pub const FILE_ERROR_BODY_LIMIT: usize = 64 * 1024;
 
-/// Where a runtime streams a [`BodyTarget::File`] download before renaming it into place:
-/// beside the destination (a rename never crosses file systems), and named apart for every
-/// download, so two at once, from one client or two, never share a file.
-pub fn part_path(path: &std::path::Path) -> std::path::PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static PART: AtomicU64 = AtomicU64::new(0);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(
-        ".part-{}-{}",
-        std::process::id(),
-        PART.fetch_add(1, Ordering::Relaxed)
-    ));
-    tmp.into()
-}
-
 /// Where the runtime should put the body of a response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BodyTarget {
@@ -172,7 +145,8 @@ pub enum BodyTarget {
     },
     /// Stream the body into a file, creating its parent folders. The core built the path from
     /// the configured asset folder and a relative path it checked, so it cannot leave that
-    /// folder. The runtime writes to a temporary file beside it and renames it into place only
+    /// folder. The runtime writes to a temporary file beside it, created exclusively under a
+    /// random name so nothing planted there is followed, and renames it into place only
     /// when the status is 200 and the whole body arrived; the [`Input::HttpResponse`] then
     /// carries an empty body. For any other status the body is read into memory, up to
     /// [`FILE_ERROR_BODY_LIMIT`], so the core can report it.
@@ -246,21 +220,6 @@ pub struct FileInfo {
     pub size: u64,
     /// Its modification time in seconds since the Unix epoch, if the platform has one.
     pub modified: Option<f64>,
-}
-
-impl FileInfo {
-    /// The answer to [`Output::Stat`] from the metadata the runtime read: `None` unless it is
-    /// a regular file. Every runtime answers the same way.
-    pub fn of(metadata: &std::fs::Metadata) -> Option<FileInfo> {
-        metadata.is_file().then(|| FileInfo {
-            size: metadata.len(),
-            modified: metadata
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs_f64()),
-        })
-    }
 }
 
 /// A fact from the transport, fed to a machine with `handle_input`.

@@ -111,6 +111,7 @@ pub mod api;
 mod backoff;
 pub mod client;
 pub mod config;
+mod digest;
 mod engineio;
 pub mod error;
 pub mod io;

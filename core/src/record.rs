@@ -1,17 +1,18 @@
 //! Recording a client's session as a replay log (feature `record`).
 //!
-//! # The format (version 2)
+//! # The format (version 3)
 //!
 //! JSON Lines. The first line is a header:
 //!
 //! ```json
-//! {"format": "unicat-replay", "version": 2, "library": "0.1.0", "config": {…}}
+//! {"format": "unicat-replay", "version": 3, "library": "0.1.0", "config": {…}}
 //! ```
 //!
-//! Version 2 added the cause to `reconnecting` events, the `stopped` event (which replaced
-//! `reconnect_failed`), and two config fields (`fetch_retry_max_ms`, `first_connect`). A
-//! version 1 log still parses, its missing config fields taking their defaults, but its
-//! events differ from what this library emits: it replays leniently only.
+//! Version 3 added the `state` lines. Version 2 added the cause to `reconnecting` events,
+//! the `stopped` event (which replaced `reconnect_failed`), and two config fields
+//! (`fetch_retry_max_ms`, `first_connect`). A version 2 log replays strictly, without state
+//! checks. A version 1 log still parses, its missing config fields taking their defaults,
+//! but its events differ from what this library emits: it replays leniently only.
 //!
 //! `config` is the client's configuration without secrets (see [`ConfigRecord`]). Every
 //! following line is one of:
@@ -21,7 +22,11 @@
 //! * `{"at_us": N, "timeout": true}` — a `handle_timeout` call;
 //! * `{"at_us": N, "cmd": {…}}` — an application command ([`CommandRecord`]);
 //! * `{"out": {…}}` — an output the client produced ([`OutputRecord`]), in the order it came
-//!   out.
+//!   out;
+//! * `{"state": "<16 hex digits>"}` — after an input, timeout or command that changed the
+//!   store or its cursors: the store's [digest](crate::store::Store::digest), so a replay
+//!   finds the first step where its state parts from the recorded one, even when every
+//!   output still matches.
 //!
 //! # Secrets
 //!
@@ -53,7 +58,11 @@ use crate::socketio::{PacketType, SioPacket};
 /// The format name in the header.
 pub const FORMAT: &str = "unicat-replay";
 /// The format version this library writes, and the newest it reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+
+/// The oldest format version that replays strictly: older logs carry events this library no
+/// longer emits.
+pub const STRICT_SINCE: u32 = 2;
 
 /// The oldest format version this library reads (leniently only when older than
 /// [`VERSION`]).
@@ -233,9 +242,11 @@ impl ConfigRecord {
         c.max_download_bytes = self.max_download_bytes;
         c.max_upload_bytes = self.max_upload_bytes;
         c.asset_folder = self.asset_folder.clone();
-        let mut media = crate::api::MediaHosts::default();
-        media.allow_http = self.media_allow_http;
-        media.allow_local = self.media_allow_local;
+        let mut media = crate::api::MediaHosts {
+            allow_http: self.media_allow_http,
+            allow_local: self.media_allow_local,
+            ..Default::default()
+        };
         for h in &self.media_hosts {
             media = media.host(h.clone());
         }
@@ -849,6 +860,16 @@ pub enum Line {
         /// The output.
         out: OutputRecord,
     },
+    /// The store's digest after the step before it changed the state.
+    State {
+        /// The digest, 16 lowercase hex digits.
+        state: String,
+    },
+}
+
+/// How a digest is written in a `state` line.
+pub fn digest_text(digest: u64) -> String {
+    format!("{digest:016x}")
 }
 
 #[derive(Clone, Copy)]
@@ -867,6 +888,8 @@ pub(crate) struct Recorder {
     secrets: Vec<(String, String)>,
     jwts: usize,
     sids: usize,
+    /// The digest the last `state` line gave.
+    state: Option<u64>,
 }
 
 /// Counts only: the recorder knows every secret it redacts.
@@ -895,6 +918,17 @@ impl Recorder {
             secrets: Vec::new(),
             jwts: 0,
             sids: 0,
+            state: None,
+        }
+    }
+
+    /// Writes a `state` line when the digest differs from the last one written.
+    pub(crate) fn state(&mut self, digest: Option<u64>) {
+        if let Some(d) = digest.filter(|d| Some(*d) != self.state) {
+            self.state = Some(d);
+            self.push(&Line::State {
+                state: digest_text(d),
+            });
         }
     }
 

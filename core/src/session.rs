@@ -445,6 +445,15 @@ impl Session {
                 .any(|n| n.name == ns && n.state == NsState::Connected)
     }
 
+    /// The namespaces connected, in the order they were added.
+    pub fn connected_namespaces(&self) -> impl Iterator<Item = &str> {
+        let open = matches!(self.state, State::Open(_));
+        self.namespaces
+            .iter()
+            .filter(move |n| open && n.state == NsState::Connected)
+            .map(|n| n.name.as_str())
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.cfg

@@ -5,9 +5,18 @@
 //! number, every key order and every escape stays exactly as it arrived (a price never changes
 //! on its way through the store), and a record costs about its JSON size in memory instead of
 //! several times that. Reading parses on demand, which for one record takes microseconds.
+//!
+//! The maps are persistent (`imbl`'s B-trees, with keys and objects shared by reference
+//! count): cloning a [`Store`] copies a few pointers, whatever its size, and the clone is a
+//! snapshot that later changes to the original never touch. A change after a snapshot was
+//! taken copies only the tree nodes on its path, a few kilobytes. That is what lets the
+//! runtimes hand the application a store it can keep as long as it likes without ever
+//! holding the client up.
 
-use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
+
+use imbl::OrdMap;
 
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -93,9 +102,10 @@ impl fmt::Display for DataType {
     }
 }
 
-/// One stored value, exactly as the server sent it (usually a JSON object).
+/// One stored value, exactly as the server sent it (usually a JSON object). Cloning it counts
+/// a reference; the text is shared.
 #[derive(Clone)]
-pub struct Object(Box<RawValue>);
+pub struct Object(Arc<RawValue>);
 
 /// Two objects are equal when their JSON text is.
 impl PartialEq for Object {
@@ -108,7 +118,7 @@ impl Eq for Object {}
 
 impl Object {
     pub(crate) fn new(raw: Box<RawValue>) -> Self {
-        Object(raw)
+        Object(Arc::from(raw))
     }
 
     /// The JSON text, as received.
@@ -144,15 +154,78 @@ impl serde::Serialize for Object {
     }
 }
 
-/// The local store. Read it through the getters; the client keeps it up to date.
+/// A key of the store's maps, shared between the map and its snapshots.
+type Key = Arc<str>;
+
+/// The local store. Read it through the getters; the client keeps it up to date. A clone is
+/// a snapshot, and costs a few reference counts (see the module docs).
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    maps: [BTreeMap<String, Object>; 12],
-    by_pathname: BTreeMap<String, String>,
-    pathname_of: BTreeMap<String, String>,
+    maps: [OrdMap<Key, Object>; 12],
+    by_pathname: OrdMap<Key, Key>,
+    pathname_of: OrdMap<Key, Key>,
     cc_cursor: i64,
     cursor: i64,
     version: String,
+    /// The sum of every object's hash, when the client keeps a digest (it records or
+    /// replays a log): see [`Store::digest`].
+    sum: Option<u64>,
+}
+
+/// One map of the store, sorted by key: the view [`Store::map`] gives.
+#[derive(Clone, Copy)]
+pub struct Objects<'a>(&'a OrdMap<Key, Object>);
+
+impl<'a> Objects<'a> {
+    /// How many objects.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// One object.
+    pub fn get(&self, key: &str) -> Option<&'a Object> {
+        self.0.get(key)
+    }
+
+    /// Whether the map holds this key.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Keys and objects, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a Object)> + 'a {
+        self.0.iter().map(|(k, v)| (&**k, v))
+    }
+
+    /// The keys, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.keys().map(|k| &**k)
+    }
+
+    /// The objects, sorted by key.
+    pub fn values(&self) -> impl Iterator<Item = &'a Object> + 'a {
+        self.0.values()
+    }
+}
+
+impl<'a> IntoIterator for Objects<'a> {
+    type Item = (&'a str, &'a Object);
+    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a Object)> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl fmt::Debug for Objects<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 impl Store {
@@ -167,14 +240,18 @@ impl Store {
     }
 
     /// A whole map, sorted by key.
-    pub fn map(&self, data_type: DataType) -> &BTreeMap<String, Object> {
+    pub fn map(&self, data_type: DataType) -> Objects<'_> {
         // `maps` has one entry per `DataType`, so the index is always in range.
-        static EMPTY: BTreeMap<String, Object> = BTreeMap::new();
-        self.maps.get(data_type.index()).unwrap_or(&EMPTY)
+        static EMPTY: std::sync::OnceLock<OrdMap<Key, Object>> = std::sync::OnceLock::new();
+        Objects(
+            self.maps
+                .get(data_type.index())
+                .unwrap_or_else(|| EMPTY.get_or_init(OrdMap::new)),
+        )
     }
 
     /// Every record, sorted by gid.
-    pub fn records(&self) -> &BTreeMap<String, Object> {
+    pub fn records(&self) -> Objects<'_> {
         self.map(DataType::Records)
     }
 
@@ -199,17 +276,17 @@ impl Store {
     pub fn assets_by_pathname(&self) -> impl Iterator<Item = (&str, &Object)> {
         self.by_pathname
             .iter()
-            .filter_map(|(p, gid)| Some((p.as_str(), self.asset(gid)?)))
+            .filter_map(|(p, gid)| Some((&**p, self.asset(gid)?)))
     }
 
     /// How many objects the store holds, all maps together.
     pub fn len(&self) -> usize {
-        self.maps.iter().map(BTreeMap::len).sum()
+        self.maps.iter().map(OrdMap::len).sum()
     }
 
     /// Whether the store is empty.
     pub fn is_empty(&self) -> bool {
-        self.maps.iter().all(BTreeMap::is_empty)
+        self.maps.iter().all(OrdMap::is_empty)
     }
 
     /// The global (`cc`) sync cursor: every global change up to here is in the store.
@@ -225,6 +302,21 @@ impl Store {
     /// The server version (`cc.version`), empty until known.
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// A digest of the whole state: every object (its map, key and JSON text), both cursors
+    /// and the version, with a stable hash, so two stores with the same digest hold the same
+    /// data. Kept up to date as objects change, at the cost of hashing each one as it
+    /// arrives; `None` unless the client keeps it (it does while recording or replaying a
+    /// log).
+    pub fn digest(&self) -> Option<u64> {
+        let sum = self.sum?;
+        let mut h = crate::digest::StableHasher::new(1);
+        h.write_u64(sum);
+        h.write_u64(self.cc_cursor as u64);
+        h.write_u64(self.cursor as u64);
+        h.write(self.version.as_bytes());
+        Some(h.finish())
     }
 
     /// The whole store as one JSON document, the format of the `mirror` examples:
@@ -265,11 +357,7 @@ impl Store {
                 out.push('}');
             };
         for t in DataType::ALL {
-            write_map(
-                &mut out,
-                t.name(),
-                &mut self.map(t).iter().map(|(k, v)| (k.as_str(), v)),
-            );
+            write_map(&mut out, t.name(), &mut self.map(t).iter());
             if t == DataType::Assets {
                 write_map(
                     &mut out,
@@ -284,24 +372,46 @@ impl Store {
 
     // ---- changes, for the client only ----
 
+    /// Starts keeping the digest (see [`Store::digest`]), hashing what the store holds now.
+    pub(crate) fn keep_digest(&mut self) {
+        if self.sum.is_none() {
+            let sum = DataType::ALL
+                .into_iter()
+                .flat_map(|t| self.map(t).iter().map(move |(k, o)| object_hash(t, k, o)))
+                .fold(0u64, u64::wrapping_add);
+            self.sum = Some(sum);
+        }
+    }
+
     pub(crate) fn insert(&mut self, data_type: DataType, key: String, object: Object) {
         if data_type == DataType::Assets {
             self.index_asset(&key, &object);
         }
-        if let Some(map) = self.maps.get_mut(data_type.index()) {
-            map.insert(key, object);
+        if let Some(sum) = self.sum.as_mut() {
+            *sum = sum.wrapping_add(object_hash(data_type, &key, &object));
+        }
+        let old = self
+            .maps
+            .get_mut(data_type.index())
+            .and_then(|map| map.insert(Key::from(key.as_str()), object));
+        if let (Some(sum), Some(old)) = (self.sum.as_mut(), old) {
+            *sum = sum.wrapping_sub(object_hash(data_type, &key, &old));
         }
     }
 
     pub(crate) fn remove(&mut self, data_type: DataType, key: &str) -> Option<Object> {
         if data_type == DataType::Assets {
             if let Some(old) = self.pathname_of.remove(key) {
-                if self.by_pathname.get(&old).is_some_and(|g| g == key) {
+                if self.by_pathname.get(&old).is_some_and(|g| &**g == key) {
                     self.by_pathname.remove(&old);
                 }
             }
         }
-        self.maps.get_mut(data_type.index())?.remove(key)
+        let old = self.maps.get_mut(data_type.index())?.remove(key)?;
+        if let Some(sum) = self.sum.as_mut() {
+            *sum = sum.wrapping_sub(object_hash(data_type, key, &old));
+        }
+        Some(old)
     }
 
     /// Keeps `assets_by_pathname` right when an asset arrives: a rename drops the old pathname.
@@ -310,24 +420,27 @@ impl Store {
         struct Pathname {
             pathname: Option<String>,
         }
-        let new = object
+        let new: Option<Key> = object
             .deserialize::<Pathname>()
             .ok()
-            .and_then(|p| p.pathname);
+            .and_then(|p| p.pathname)
+            .map(Key::from);
         if let Some(old) = self.pathname_of.remove(gid) {
-            if Some(&old) != new.as_ref() && self.by_pathname.get(&old).is_some_and(|g| g == gid) {
+            if Some(&old) != new.as_ref() && self.by_pathname.get(&old).is_some_and(|g| &**g == gid)
+            {
                 self.by_pathname.remove(&old);
             }
         }
         if let Some(p) = new {
-            if let Some(prev) = self.by_pathname.insert(p.clone(), gid.to_string()) {
+            let gid = Key::from(gid);
+            if let Some(prev) = self.by_pathname.insert(Arc::clone(&p), Arc::clone(&gid)) {
                 if prev != gid {
                     // Another asset held this pathname (it moved away, and its update has not
                     // arrived yet): it is no longer reachable by this pathname.
                     self.pathname_of.remove(&prev);
                 }
             }
-            self.pathname_of.insert(gid.to_string(), p);
+            self.pathname_of.insert(gid, p);
         }
     }
 
@@ -336,6 +449,7 @@ impl Store {
             version: std::mem::take(&mut self.version),
             cc_cursor: self.cc_cursor,
             cursor: self.cursor,
+            sum: self.sum.map(|_| 0),
             ..Store::default()
         };
     }
@@ -353,6 +467,10 @@ impl Store {
             self.by_pathname.clear();
             self.pathname_of.clear();
         }
+        if self.sum.is_some() {
+            self.sum = None;
+            self.keep_digest();
+        }
     }
 
     pub(crate) fn set_cursors(&mut self, cc: i64, project: i64) {
@@ -369,6 +487,14 @@ impl Store {
         let old = std::mem::replace(&mut self.version, version);
         (!old.is_empty()).then_some(old)
     }
+}
+
+/// One object's part of the digest.
+fn object_hash(data_type: DataType, key: &str, object: &Object) -> u64 {
+    let mut h = crate::digest::StableHasher::new(data_type.index() as u64);
+    h.write(key.as_bytes());
+    h.write(object.json().as_bytes());
+    h.finish()
 }
 
 fn push_json_str(out: &mut String, s: &str) {

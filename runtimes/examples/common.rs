@@ -6,7 +6,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::Write;
-use std::path::Path;
 
 /// The connection settings, from `UNICAT_URL`, `UNICAT_PROJECT` and `UNICAT_API_KEY`.
 pub struct Env {
@@ -27,10 +26,10 @@ impl Env {
 }
 
 /// Whether a log record may be written: not the TRACE records of the transport crates that
-/// dump raw traffic, JWTs included (`unicat_core::io::TRAFFIC_DUMP_TARGETS`), whatever
+/// dump raw traffic, JWTs included (`unicat_runtime_support::TRAFFIC_DUMP_TARGETS`), whatever
 /// `RUST_LOG` says.
 pub fn shows(m: &log::Metadata<'_>) -> bool {
-    !(m.level() == log::Level::Trace && unicat_core::io::dumps_traffic(m.target()))
+    !(m.level() == log::Level::Trace && unicat_runtime_support::dumps_traffic(m.target()))
 }
 
 /// Logs to stderr through the `RUST_LOG` filter (default: warnings), except what [`shows`]
@@ -151,19 +150,6 @@ Keeps FILE equal to the synced store; exits cleanly on SIGINT and SIGTERM.
 /// How long the mirror waits after the last applied change before it writes, so that a
 /// catch-up of thousands of records is one write, not thousands.
 pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Replaces `path` with `contents` atomically: a temporary file beside it, synced, renamed.
-pub fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
 
 /// Sets `flag` on SIGINT and SIGTERM.
 pub fn stop_on_signals(

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -51,6 +52,10 @@ pub trait UnicatHandle: Sized + Send + Sync {
     fn health(&self) -> Health;
     /// Queue lengths.
     fn stats(&self) -> Stats;
+    /// A snapshot of the store, to keep.
+    fn store(&self) -> Store;
+    /// Closes the client; returns once it is closed.
+    fn close(&self);
 }
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -532,4 +537,171 @@ pub fn secrets_stay_out_of_debug_and_logs<H: UnicatHandle>(logs: &dyn Fn() -> St
         "the logs were captured: {} bytes",
         logs.len()
     );
+}
+
+/// A snapshot of the store is the application's to keep: calls go on while it is held (no
+/// lock is taken, so none can deadlock), live sync goes on, and the snapshot stays as it was
+/// taken while a newer one shows the change.
+pub fn a_snapshot_outlives_calls_and_changes<H: UnicatHandle>() {
+    let server = server(10);
+    let h: H = connected(&server, Options::default());
+    let gid = server.control().record_gids(1)[0].clone();
+    h.call("/records/get", json!({"record": gid})).unwrap();
+    let snapshot = h.store();
+    let before = price(&snapshot, &gid).expect("a price");
+    // Calls while the snapshot is held, the pattern that deadlocked a read guard:
+    // `if let Some(r) = api.store().record(g) { api.call(..) }`.
+    if snapshot.record(&gid).is_some() {
+        h.call("/records/get", json!({"record": gid})).unwrap();
+    }
+    server
+        .control()
+        .set_field(&gid, Some("en"), "price", json!(1234.5))
+        .unwrap();
+    eventually(&h, "the new price", |s| {
+        price(s, &gid) == Some(json!(1234.5))
+    });
+    assert_eq!(price(&snapshot, &gid), Some(before), "the snapshot changed");
+    assert!(h.wait_caught_up(WAIT));
+}
+
+/// The whole client over the IPv6 loopback: `http://[::1]:PORT`, whose bracketed host must
+/// reach the resolver bare, for HTTP and for the WebSocket alike.
+pub fn over_the_ipv6_loopback<H: UnicatHandle>() {
+    let server = DevServer::start(DevConfig {
+        records: 5,
+        ipv6: true,
+        ..DevConfig::default()
+    })
+    .expect("a dev server on [::1]");
+    assert!(
+        server.url().starts_with("http://[::1]:"),
+        "{}",
+        server.url()
+    );
+    let h: H = connected(&server, Options::default());
+    assert!(matches!(h.health(), Health::Connected | Health::CatchingUp));
+    let gid = server.control().record_gids(1)[0].clone();
+    h.call("/records/get", json!({"record": gid})).unwrap();
+    server
+        .control()
+        .set_field(&gid, Some("en"), "price", json!(6.0))
+        .unwrap();
+    eventually(&h, "the change, over the socket on [::1]", |s| {
+        price(s, &gid) == Some(json!(6.0))
+    });
+}
+
+/// Closing never waits for the network: with ten calls and two downloads under way against a
+/// server that stopped answering, `close` returns at once, and every caller gets its error
+/// well before its 60-second timeout.
+pub fn close_abandons_what_a_silent_server_holds<H: UnicatHandle + 'static>() {
+    let server = server(5);
+    let dir = std::env::temp_dir().join(format!("unicat-e2e-{}-{}", std::process::id(), unique()));
+    let h: Arc<H> = Arc::new(connected(
+        &server,
+        Options {
+            asset_folder: Some(dir.join("assets")),
+            configure: Some(|c| c.media_hosts(unicat_core::api::MediaHosts::local_dev())),
+            ..Options::default()
+        },
+    ));
+    let assets = file_assets(&server, 2);
+    for a in &assets {
+        h.call("/assets/get", json!({"asset": a})).unwrap();
+    }
+    let gid = server.control().record_gids(1)[0].clone();
+    // From now on no answer comes for ten minutes.
+    server.control().delay_api(Duration::from_secs(600));
+    let mut callers = Vec::new();
+    for _ in 0..10 {
+        let (h, gid) = (Arc::clone(&h), gid.clone());
+        callers.push(std::thread::spawn(move || {
+            h.call("/records/get", json!({"record": gid})).map(drop)
+        }));
+    }
+    for a in assets {
+        let h = Arc::clone(&h);
+        callers.push(std::thread::spawn(move || h.download(&a, None).map(drop)));
+    }
+    let deadline = Instant::now() + WAIT;
+    while h.stats().pending_calls < 12 {
+        assert!(Instant::now() < deadline, "the calls did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    h.close();
+    let closed_in = started.elapsed();
+    for c in callers {
+        let r = c.join().unwrap();
+        assert!(r.is_err(), "a call succeeded against a silent server");
+    }
+    let all_in = started.elapsed();
+    assert!(
+        closed_in < Duration::from_secs(5),
+        "close took {closed_in:?}"
+    );
+    assert!(
+        all_in < Duration::from_secs(5),
+        "the calls took {all_in:?} to fail"
+    );
+    server.control().clear_faults();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Gids of `n` file assets of the dev server's project.
+fn file_assets(server: &DevServer, n: usize) -> Vec<String> {
+    let state = server.control().state();
+    let found: Vec<String> = state["data"]["assets"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, a)| a["is_file"] == json!(true))
+        .map(|(gid, _)| gid.clone())
+        .take(n)
+        .collect();
+    assert_eq!(found.len(), n, "not enough file assets");
+    found
+}
+
+/// Downloads land through a temporary file nobody can plant: links waiting at the names the
+/// previous release used (`<file>.part-<pid>-<n>`) are never followed, and a file named with
+/// the file system's full 255 bytes downloads, its temporary name being short.
+pub fn downloads_ignore_planted_links_and_take_long_names<H: UnicatHandle>() {
+    let server = server(5);
+    let dir = std::env::temp_dir().join(format!("unicat-e2e-{}-{}", std::process::id(), unique()));
+    let folder = dir.join("assets");
+    std::fs::create_dir_all(&folder).unwrap();
+    let victim = dir.join("victim.txt");
+    std::fs::write(&victim, b"precious").unwrap();
+    let h: H = connected(
+        &server,
+        Options {
+            asset_folder: Some(folder.clone()),
+            configure: Some(|c| c.media_hosts(unicat_core::api::MediaHosts::local_dev())),
+            ..Options::default()
+        },
+    );
+    let gid = file_assets(&server, 1).remove(0);
+    let long = format!("/{}.jpg", "n".repeat(251));
+    h.call("/assets/get", json!({"asset": gid})).unwrap();
+    let dest = folder.join(&long[1..]);
+    #[cfg(unix)]
+    for n in 0..50 {
+        let planted = folder.join(format!("short.jpg.part-{}-{n}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, planted).unwrap();
+    }
+    let short = h.download(&gid, Some("/short.jpg")).unwrap();
+    assert!(folder.join(&short).is_file(), "{short}");
+    let rel = h.download(&gid, Some(&long)).unwrap();
+    assert!(dest.is_file(), "{rel}");
+    assert_eq!(dest.file_name().unwrap().len(), 255);
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let leftovers: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".unicat-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

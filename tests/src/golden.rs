@@ -58,7 +58,7 @@ pub fn record(name: &str, path: &Path) {
     })
     .expect("dev server");
     let control = server.control();
-    let mut api = UnicatApi::builder(server.url(), server.project())
+    let api = UnicatApi::builder(server.url(), server.project())
         .keep_api_key(true)
         .seed(7)
         .record(path)

@@ -11,7 +11,7 @@ impl log::Log for Capture {
     /// frame payloads, ureq-proto's hex rows of heads and bodies), as the examples' logger
     /// does and the README tells users to.
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        !(unicat_core::io::dumps_traffic(m.target()) && m.level() == log::Level::Trace)
+        !(unicat_runtime_support::dumps_traffic(m.target()) && m.level() == log::Level::Trace)
     }
 
     fn log(&self, record: &log::Record<'_>) {

@@ -77,6 +77,12 @@ impl UnicatHandle for Blocking {
     fn stats(&self) -> Stats {
         self.0.stats()
     }
+    fn store(&self) -> Store {
+        self.0.store()
+    }
+    fn close(&self) {
+        self.0.close()
+    }
 }
 
 impl UnicatHandle for Smol {
@@ -121,6 +127,12 @@ impl UnicatHandle for Smol {
     fn stats(&self) -> Stats {
         self.0.stats()
     }
+    fn store(&self) -> Store {
+        self.0.store()
+    }
+    fn close(&self) {
+        unicat_smol::block_on(self.0.close())
+    }
 }
 
 /// The blocking runtime's Socket.IO client.
@@ -164,7 +176,7 @@ impl SioHandle for SmolSio {
         )
     }
     fn emit(&self, ns: &str, event: &str, args: Vec<Value>) {
-        self.0.emit(ns, event, args).unwrap()
+        unicat_smol::block_on(self.0.emit(ns, event, args)).unwrap()
     }
     fn emit_with_ack(
         &self,
@@ -176,7 +188,7 @@ impl SioHandle for SmolSio {
         unicat_smol::block_on(self.0.emit_with_ack(ns, event, args, timeout)).unwrap()
     }
     fn ack(&self, ns: &str, id: u64, args: Vec<Value>) {
-        self.0.ack(ns, id, args).unwrap()
+        unicat_smol::block_on(self.0.ack(ns, id, args)).unwrap()
     }
     fn next_event(&self, timeout: Duration) -> Option<SessionEvent> {
         unicat_smol::block_on(self.0.next_event(timeout))

@@ -63,3 +63,23 @@ fn works_over_tls() {
 fn a_redirect_is_not_followed() {
     e2e::a_redirect_is_not_followed::<Smol>()
 }
+
+#[test]
+fn a_snapshot_outlives_calls_and_changes() {
+    e2e::a_snapshot_outlives_calls_and_changes::<Smol>()
+}
+
+#[test]
+fn over_the_ipv6_loopback() {
+    e2e::over_the_ipv6_loopback::<Smol>()
+}
+
+#[test]
+fn close_abandons_what_a_silent_server_holds() {
+    e2e::close_abandons_what_a_silent_server_holds::<Smol>()
+}
+
+#[test]
+fn downloads_ignore_planted_links_and_take_long_names() {
+    e2e::downloads_ignore_planted_links_and_take_long_names::<Smol>()
+}

@@ -468,8 +468,9 @@ fn check(held: BTreeSet<usize>, ops: Vec<Op>) {
     // deleted, and nothing the server does not have, each at the server's current version. A
     // key deleted and created again may be held or not: a load from scratch (the reload after
     // a restore) can read the server past the delete, and then the client never hears of it.
-    let records = w.s.client.store().records().clone();
-    for (k, o) in &records {
+    let store = w.s.client.store().clone();
+    let records = store.records();
+    for (k, o) in records {
         let want = w.server.records.get(k).map(|v| object(k, *v));
         assert_eq!(
             Some(o.to_value()),

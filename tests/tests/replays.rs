@@ -57,6 +57,49 @@ fn a_log_of_the_previous_format_replays_leniently_and_says_so_when_strict() {
 }
 
 #[test]
+fn logs_of_the_previous_format_replay_strictly_without_state_checks() {
+    for name in golden::SESSIONS {
+        let path = golden::dir().join(format!("v2/{name}.jsonl"));
+        let log = Log::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(log.header.version, 2);
+        let strict = replay(&log, Mode::Strict).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(strict.outputs > 10, "{name}");
+        assert_eq!(strict.store.digest(), None, "{name}: no digest is kept");
+    }
+}
+
+#[test]
+fn a_response_altered_in_the_log_is_caught_by_its_state() {
+    // Eight bytes of a recorded response body overwritten: a record's price. Every output
+    // still matches (no request or event names a price), so only the state lines can tell.
+    let text = std::fs::read_to_string(golden::dir().join("erp_burst.jsonl")).unwrap();
+    let (at, _) = text
+        .match_indices("0.24000000000000002")
+        .next()
+        .expect("the seeded price of A-00002");
+    let altered_line = text[..at].lines().count();
+    let mut tampered = text.clone();
+    tampered.replace_range(at..at + 8, "0.999999");
+    let log = Log::parse(tampered.as_bytes()).unwrap();
+    match replay(&log, Mode::Strict) {
+        Err(e @ ReplayError::StateDivergence { line, .. }) => {
+            assert!(line > altered_line, "{e}");
+            let state_line = tampered.lines().nth(line - 1).unwrap();
+            assert!(state_line.starts_with(r#"{"state":"#), "{state_line}");
+            // The first state line after the altered input.
+            let between = &tampered.lines().collect::<Vec<_>>()[altered_line..line - 1];
+            assert!(
+                between.iter().all(|l| !l.starts_with(r#"{"state":"#)),
+                "not the first state after the change: {e}"
+            );
+        }
+        other => panic!("the altered log replayed: {other:?}"),
+    }
+    // The untouched log replays to the end.
+    replay(&Log::parse(text.as_bytes()).unwrap(), Mode::Strict).unwrap();
+}
+
+#[test]
 fn a_recorded_session_replays_strictly_to_the_same_store() {
     let server = DevServer::start(DevConfig {
         records: 50,
@@ -65,7 +108,7 @@ fn a_recorded_session_replays_strictly_to_the_same_store() {
     .unwrap();
     let path = std::env::temp_dir().join(format!("unicat-replay-{}.jsonl", std::process::id()));
     let live = {
-        let mut api = UnicatApi::builder(server.url(), server.project())
+        let api = UnicatApi::builder(server.url(), server.project())
             .keep_api_key(true)
             .record(&path)
             .build()

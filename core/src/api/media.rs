@@ -58,7 +58,7 @@ impl MediaHosts {
             .trim_end_matches(']')
             .to_ascii_lowercase();
         if host == api_host
-            || self.hosts.iter().any(|h| *h == host)
+            || self.hosts.contains(&host)
             || in_domain(&host, &parent_domain(&api_host))
         {
             Ok(())

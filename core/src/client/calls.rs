@@ -315,7 +315,7 @@ impl Client {
                 }
                 let held: Vec<(DataType, String)> = [DataType::Records, DataType::Assets]
                     .into_iter()
-                    .flat_map(|t| self.store.map(t).keys().map(move |k| (t, k.clone())))
+                    .flat_map(|t| self.store.map(t).keys().map(move |k| (t, k.to_string())))
                     .collect();
                 for t in [DataType::Records, DataType::Assets] {
                     self.sync.want_quietly(

@@ -607,6 +607,21 @@ impl Client {
                 recorder.note_jwt(jwt.expose());
             }
             self.recorder = Some(recorder);
+            self.store.keep_digest();
+        }
+    }
+
+    /// Keeps [`Store::digest`](crate::store::Store::digest) up to date from now on, as a
+    /// recording client does; a replay checks a log's digests with it.
+    pub fn keep_digest(&mut self) {
+        self.store.keep_digest();
+    }
+
+    /// Logs the store's digest when a step changed it.
+    #[cfg(feature = "record")]
+    fn record_state(&mut self) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.state(self.store.digest());
         }
     }
 
@@ -633,6 +648,17 @@ impl Client {
         self.advance(now);
         #[cfg(feature = "record")]
         self.record_command(&command);
+        let result = self.dispatch_command(now, command);
+        #[cfg(feature = "record")]
+        self.record_state();
+        result
+    }
+
+    fn dispatch_command(
+        &mut self,
+        now: Instant,
+        command: Command,
+    ) -> Result<Option<CallId>, UsageError> {
         let id = match command {
             Command::Connect { api_key } => self.do_connect(now, api_key)?,
             Command::Init => self.do_init(now)?,
@@ -912,6 +938,8 @@ impl Machine for Client {
             // redacted.
             r.input(self.now, record);
         }
+        #[cfg(feature = "record")]
+        self.record_state();
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -924,6 +952,8 @@ impl Machine for Client {
             r.timeout(self.now);
         }
         self.run_timers();
+        #[cfg(feature = "record")]
+        self.record_state();
     }
 
     fn poll_output(&mut self) -> Option<Output<Event>> {

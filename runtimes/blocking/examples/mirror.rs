@@ -47,7 +47,7 @@ fn run(args: &common::MirrorArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let mut api = builder.build()?;
+    let api = builder.build()?;
     api.connect(&env.api_key)?;
     if args.all_records {
         let loaded = api.load_all_records()?;
@@ -55,7 +55,8 @@ fn run(args: &common::MirrorArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     let write = |api: &UnicatApi| -> std::io::Result<()> {
         let json = api.store().to_json();
-        common::write_atomically(&args.out, &json)
+        // Atomic: a temporary file nobody can plant, synced, renamed, the folder synced.
+        unicat_runtime_support::files::write_atomically(&args.out, json.as_bytes())
     };
     write(&api)?;
     let mut dirty_since: Option<Instant> = None;

@@ -1,210 +1,225 @@
-//! The run loop: one thread owns the machine's clock and outputs; ureq workers perform HTTP
-//! requests and file reads; one thread per WebSocket reads and writes it. Every result comes
-//! back to the driver as an [`Input`] on one channel. No protocol rule lives here.
+//! The run loop: one thread owns the machine; ureq workers perform HTTP requests and file
+//! reads; one thread per WebSocket reads and writes it. Every result comes back to the driver
+//! as an [`Input`] on one bounded channel, where the application's commands come too. No
+//! protocol rule lives here.
 
-use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use unicat_core::io::{FileInfo, Input, Machine, Output, WsId};
+use unicat_core::io::{Input, Machine, Output, WsId};
+use unicat_runtime_support::driver::{Core, Msg, RecordLog, Side, INBOX};
+use unicat_runtime_support::files;
 
 use crate::http::{HttpPool, Job};
 use crate::ws::WsConn;
-use crate::Io;
+use crate::{Error, Io};
 
-/// What the driver thread waits for.
-pub(crate) enum Msg {
-    /// A transport fact for the machine.
-    Input(Input),
-    /// The application changed the machine: drain its outputs.
-    Wake,
-    /// Shut down.
+/// What the driver thread's inbox carries.
+pub(crate) enum Item<M, S> {
+    Msg(Msg<M, S>),
+    /// Look at the stop flag.
     Stop,
 }
 
-/// Wakes the driver after the application changed the machine.
-#[derive(Clone)]
-pub(crate) struct Waker(Sender<Msg>);
+/// How transport threads hand the driver a fact: `false` once the driver is gone.
+pub(crate) type Reply = Arc<dyn Fn(Input) -> bool + Send + Sync>;
 
-impl Waker {
-    pub(crate) fn wake(&self) {
-        // The driver is gone only after `stop`; then there is nothing left to wake.
-        let _ = self.0.send(Msg::Wake);
-    }
+/// The application's side of a running driver thread.
+pub(crate) struct Driver<M, S> {
+    inbox: SyncSender<Item<M, S>>,
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Locks for writing, recovering from a poisoned lock: the machine never panics on input, and
-/// a panic in an application callback must not take the client down with it.
-pub(crate) fn write<M>(lock: &RwLock<M>) -> std::sync::RwLockWriteGuard<'_, M> {
-    lock.write().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Locks for reading, recovering from a poisoned lock.
-pub(crate) fn read<M>(lock: &RwLock<M>) -> std::sync::RwLockReadGuard<'_, M> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A running driver thread.
-pub(crate) struct Driver {
-    tx: Sender<Msg>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Driver {
-    /// Starts the driver for `machine`. `sink` receives the machine's events on the driver
-    /// thread, outside the machine's lock.
-    pub(crate) fn spawn<M, S>(
-        machine: Arc<RwLock<M>>,
+impl<M, S> Driver<M, S>
+where
+    M: Machine + Send + 'static,
+    S: Side<M> + 'static,
+{
+    /// Starts the driver thread for `core`.
+    pub(crate) fn spawn(
+        core: Core<M, S>,
         io: Io,
-        record: Option<Box<dyn std::io::Write + Send>>,
-        mut sink: S,
-    ) -> std::io::Result<(Driver, Waker)>
-    where
-        M: Machine + Send + Sync + 'static,
-        M::Event: Send,
-        S: FnMut(M::Event, &Waker) + Send + 'static,
-    {
-        let (tx, rx) = mpsc::channel();
-        let waker = Waker(tx.clone());
-        let inner = waker.clone();
+        record: Option<RecordLog>,
+    ) -> Result<Self, Error> {
+        let (inbox, rx) = mpsc::sync_channel(INBOX);
+        let stop = Arc::new(AtomicBool::new(false));
+        let reply_to = inbox.clone();
+        let reply: Reply =
+            Arc::new(move |input| reply_to.send(Item::Msg(Msg::Input(input))).is_ok());
+        let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("unicat-driver".into())
-            .spawn(move || run(machine, io, record, rx, inner, &mut sink))?;
-        Ok((
-            Driver {
-                tx,
-                thread: Some(thread),
-            },
-            waker,
-        ))
+            .spawn(move || run(core, io, record, rx, &flag, reply))
+            .map_err(|e| Error::setup("the driver thread", e))?;
+        Ok(Driver {
+            inbox,
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
-    /// Stops the driver and every thread it started, and waits for them.
-    pub(crate) fn stop(&mut self) {
-        let _ = self.tx.send(Msg::Stop);
-        if let Some(t) = self.thread.take() {
+    /// Hands the driver a message, waiting while its inbox is full.
+    pub(crate) fn send(&self, msg: Msg<M, S>) -> Result<(), Error> {
+        self.inbox.send(Item::Msg(msg)).map_err(|_| Error::Closed)
+    }
+
+    /// Stops the driver and waits for its thread: sockets close, requests under way are
+    /// abandoned, not awaited.
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        // A full inbox is fine: the driver looks at the flag after every message.
+        let _ = self.inbox.try_send(Item::Stop);
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Never joined from its own thread (a handle dropped by an event handler).
+        if let Some(t) = thread.filter(|t| t.thread().id() != std::thread::current().id()) {
             let _ = t.join();
         }
     }
 }
 
-impl Drop for Driver {
+impl<M, S> Drop for Driver<M, S> {
     fn drop(&mut self) {
-        self.stop();
+        self.stop.store(true, Ordering::Release);
+        let _ = self.inbox.try_send(Item::Stop);
     }
 }
 
-fn run<M, S>(
-    machine: Arc<RwLock<M>>,
+fn run<M: Machine, S: Side<M>>(
+    mut core: Core<M, S>,
     io: Io,
-    mut record: Option<Box<dyn std::io::Write + Send>>,
-    rx: Receiver<Msg>,
-    waker: Waker,
-    sink: &mut S,
-) where
-    M: Machine,
-    S: FnMut(M::Event, &Waker),
-{
-    let tx = waker.0.clone();
-    let mut http = HttpPool::new(&io, tx.clone());
-    let mut sockets: BTreeMap<WsId, WsConn> = BTreeMap::new();
-    loop {
-        let deadline = read(&machine).poll_timeout();
-        let msg = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(wait) if !wait.is_zero() => match rx.recv_timeout(wait) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-                _ => None,
-            },
-            None => match rx.recv() {
-                Ok(m) => Some(m),
-                Err(_) => break,
+    mut record: Option<RecordLog>,
+    rx: Receiver<Item<M, S>>,
+    stop: &AtomicBool,
+    reply: Reply,
+) {
+    let mut work = Performer::new(&io, reply);
+    // The first step only drains what the machine queued before the driver started.
+    let mut started = false;
+    while !stop.load(Ordering::Acquire) {
+        let msg = match work.local.pop_front() {
+            Some(input) => Some(Msg::Input(input)),
+            None if !started => None,
+            None => match next(&rx, core.poll_timeout()) {
+                Ok(Item::Msg(m)) => Some(m),
+                Ok(Item::Stop) => continue,
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
             },
         };
-        let outputs: Vec<Output<M::Event>> = {
-            let mut m = write(&machine);
-            let now = Instant::now();
-            match msg {
-                Some(Msg::Input(input)) => m.handle_input(now, input),
-                Some(Msg::Wake) | None => {}
-                Some(Msg::Stop) => break,
-            }
-            // The clock is read first and every due timer runs, as quinn's drive_timer does.
-            if m.poll_timeout().is_some_and(|d| d <= now) {
-                m.handle_timeout(now);
-            }
-            let outputs = std::iter::from_fn(|| m.poll_output()).collect();
-            if let Some(w) = record.as_mut() {
-                write_record(&mut *m, w);
-            }
-            outputs
-        };
-        for output in outputs {
-            perform(output, &io, &tx, &mut http, &mut sockets, &waker, sink);
+        started = true;
+        let step = core.step(Instant::now(), msg);
+        if let Some(r) = record.as_mut() {
+            r.write(&step.record);
+        }
+        for output in step.outputs {
+            work.perform(output);
         }
     }
-    if let Some(w) = record.as_mut() {
-        write_record(&mut *write(&machine), w);
+    // Commands sent before the stop (the close among them) still run, so their effects reach
+    // the server and the log.
+    while let Ok(item) = rx.try_recv() {
+        if let Item::Msg(m @ Msg::Command(_)) = item {
+            let step = core.step(Instant::now(), Some(m));
+            if let Some(r) = record.as_mut() {
+                r.write(&step.record);
+            }
+        }
     }
-    http.stop();
-    for conn in std::mem::take(&mut sockets).into_values() {
-        conn.close();
+    work.shut_down(rx);
+}
+
+/// The next message, waiting at most until the machine's timer.
+fn next<T>(rx: &Receiver<T>, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    match deadline {
+        Some(d) => match d.checked_duration_since(Instant::now()) {
+            Some(wait) if !wait.is_zero() => rx.recv_timeout(wait),
+            _ => Err(RecvTimeoutError::Timeout),
+        },
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
     }
 }
 
-/// Writes the machine's replay log lines. A failing log file stops the recording, not the
-/// client.
-fn write_record<M: Machine>(m: &mut M, w: &mut Box<dyn std::io::Write + Send>) {
-    let mut failed = false;
-    while let Some(line) = m.poll_record() {
-        if !failed && writeln!(w, "{line}").is_err() {
-            failed = true;
-        }
-    }
-    if failed || w.flush().is_err() {
-        log::warn!("the replay log could not be written; recording goes on in memory only");
-    }
+/// Performs the machine's transport outputs.
+struct Performer {
+    io: Io,
+    http: HttpPool,
+    sockets: BTreeMap<WsId, WsConn>,
+    reply: Reply,
+    /// Facts the driver found out itself (a stat, a socket it had to fail), fed in before the
+    /// inbox: the driver never sends to its own bounded inbox.
+    local: VecDeque<Input>,
+    /// Threads of sockets told to close, joined at shut-down.
+    closing: Vec<JoinHandle<()>>,
 }
 
-fn perform<E, S>(
-    output: Output<E>,
-    io: &Io,
-    tx: &Sender<Msg>,
-    http: &mut HttpPool,
-    sockets: &mut BTreeMap<WsId, WsConn>,
-    waker: &Waker,
-    sink: &mut S,
-) where
-    S: FnMut(E, &Waker),
-{
-    match output {
-        Output::Http { id, request } => http.submit(Job::Http(id, Box::new(request))),
-        Output::ReadFile { id, path, limit } => http.submit(Job::Read(id, path, limit)),
-        // ureq cannot abort a request under way; its late answer is ignored by the machine.
-        Output::CancelHttp { .. } => {}
-        Output::Stat { id, path } => {
-            let info = std::fs::metadata(&path).ok().and_then(|m| FileInfo::of(&m));
-            let _ = tx.send(Msg::Input(Input::Stat { id, info }));
+impl Performer {
+    fn new(io: &Io, reply: Reply) -> Self {
+        Performer {
+            io: io.clone(),
+            http: HttpPool::new(io, Arc::clone(&reply)),
+            sockets: BTreeMap::new(),
+            reply,
+            local: VecDeque::new(),
+            closing: Vec::new(),
         }
-        Output::OpenWs { id, request } => {
-            sockets.insert(id, WsConn::open(id, request, io, tx.clone()));
-        }
-        Output::WsSend { id, frame } => {
-            if let Some(conn) = sockets.get(&id) {
-                conn.send(frame);
+    }
+
+    fn perform(&mut self, output: Output<Infallible>) {
+        match output {
+            Output::Http { id, request } => self.http.submit(id, Job::Http(Box::new(request))),
+            Output::ReadFile { id, path, limit } => self.http.submit(id, Job::Read(path, limit)),
+            Output::CancelHttp { id } => self.http.cancel(id),
+            Output::Stat { id, path } => self.local.push_back(Input::Stat {
+                id,
+                info: files::stat(&path),
+            }),
+            Output::OpenWs { id, request } => {
+                let conn = WsConn::open(id, request, &self.io, Arc::clone(&self.reply));
+                self.sockets.insert(id, conn);
             }
-        }
-        Output::CloseWs { id } => {
-            if let Some(conn) = sockets.remove(&id) {
-                conn.close();
+            Output::WsSend { id, frame } => {
+                let stalled = self.sockets.get(&id).is_some_and(|c| !c.send(frame));
+                if stalled {
+                    self.fail_stalled(id);
+                }
             }
+            Output::CloseWs { id } => self.close(id),
+            Output::Event(never) => match never {},
         }
-        Output::Event(e) => sink(e, waker),
+    }
+
+    fn close(&mut self, id: WsId) {
+        self.closing.retain(|t| !t.is_finished());
+        if let Some(thread) = self.sockets.remove(&id).and_then(WsConn::close) {
+            self.closing.push(thread);
+        }
+    }
+
+    /// A socket whose server stopped reading is closed, and fails.
+    fn fail_stalled(&mut self, id: WsId) {
+        self.close(id);
+        self.local
+            .push_back(unicat_runtime_support::ws::stalled(id));
+    }
+
+    /// Abandons every request and closes every socket. The inbox goes first, so a socket
+    /// thread blocked on handing over a frame wakes up to an error instead of holding the
+    /// close up.
+    fn shut_down<T>(mut self, rx: Receiver<T>) {
+        self.http.stop();
+        let ids: Vec<WsId> = self.sockets.keys().copied().collect();
+        for id in ids {
+            self.close(id);
+        }
+        drop(rx);
+        for thread in self.closing {
+            let _ = thread.join();
+        }
     }
 }

@@ -1,87 +1,110 @@
 //! HTTP requests through one pooled ureq agent, on a few worker threads so that a long-poll,
 //! a POST and several fetches can be under way at once. File reads for uploads run here too.
+//!
+//! ureq cannot abort a request that is waiting for its answer, so cancelling one (the core's
+//! `CancelHttp`, or closing the client) marks it: a worker skips a marked job it has not
+//! started, stops reading a marked body between chunks, and no one waits for a worker that
+//! is still stuck on a silent server. It ends on its own, within the request's timeout.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::http;
 use unicat_core::io::{Body, BodyTarget, HttpRequest, Input, RequestId, FILE_ERROR_BODY_LIMIT};
+use unicat_runtime_support::files::{self, TempFile};
 
-use crate::driver::Msg;
+use crate::driver::Reply;
 use crate::Io;
 
 /// Work for a worker.
 pub(crate) enum Job {
-    Http(RequestId, Box<HttpRequest>),
-    Read(RequestId, PathBuf, u64),
+    Http(Box<HttpRequest>),
+    Read(PathBuf, u64),
 }
+
+type Marked = (RequestId, Job, Arc<AtomicBool>);
 
 /// The worker threads.
 pub(crate) struct HttpPool {
-    jobs: Option<Sender<Job>>,
-    threads: Vec<JoinHandle<()>>,
+    jobs: Option<Sender<Marked>>,
+    /// The cancel mark of every job not answered yet.
+    marks: BTreeMap<RequestId, Arc<AtomicBool>>,
 }
 
 impl HttpPool {
-    pub(crate) fn new(io: &Io, results: Sender<Msg>) -> Self {
-        let (jobs, rx) = mpsc::channel::<Job>();
+    pub(crate) fn new(io: &Io, reply: Reply) -> Self {
+        let (jobs, rx) = mpsc::channel::<Marked>();
         let rx = Arc::new(Mutex::new(rx));
-        let threads = (0..io.workers.max(1))
-            .filter_map(|n| {
-                let rx = Arc::clone(&rx);
-                let results = results.clone();
-                let agent = io.agent.clone();
-                std::thread::Builder::new()
-                    .name(format!("unicat-http-{n}"))
-                    .spawn(move || worker(&agent, &rx, &results))
-                    .ok()
-            })
-            .collect();
+        for n in 0..io.workers.max(1) {
+            let (rx, reply, agent) = (Arc::clone(&rx), Arc::clone(&reply), io.agent.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("unicat-http-{n}"))
+                .spawn(move || worker(&agent, &rx, &reply));
+            if let Err(e) = spawned {
+                log::warn!("an HTTP worker could not start: {e}");
+            }
+        }
         HttpPool {
             jobs: Some(jobs),
-            threads,
+            marks: BTreeMap::new(),
         }
     }
 
-    pub(crate) fn submit(&self, job: Job) {
+    pub(crate) fn submit(&mut self, id: RequestId, job: Job) {
+        // Answered jobs leave their marks behind; they go here rather than on every answer.
+        self.marks.retain(|_, m| Arc::strong_count(m) > 1);
+        let mark = Arc::new(AtomicBool::new(false));
+        self.marks.insert(id, Arc::clone(&mark));
         if let Some(jobs) = &self.jobs {
-            let _ = jobs.send(job);
+            let _ = jobs.send((id, job, mark));
         }
     }
 
-    /// Lets the workers finish what they are doing, then waits for them.
+    /// The core no longer wants this answer.
+    pub(crate) fn cancel(&mut self, id: RequestId) {
+        if let Some(m) = self.marks.remove(&id) {
+            m.store(true, Ordering::Release);
+        }
+    }
+
+    /// Marks every job cancelled and lets the workers go, without waiting for them.
     pub(crate) fn stop(&mut self) {
         self.jobs = None;
-        for t in self.threads.drain(..) {
-            let _ = t.join();
+        for m in std::mem::take(&mut self.marks).into_values() {
+            m.store(true, Ordering::Release);
         }
     }
 }
 
-fn worker(agent: &ureq::Agent, jobs: &Mutex<Receiver<Job>>, results: &Sender<Msg>) {
+fn worker(agent: &ureq::Agent, jobs: &Mutex<Receiver<Marked>>, reply: &Reply) {
     loop {
-        let job = {
+        let (id, job, mark) = {
             let rx = jobs.lock().unwrap_or_else(|p| p.into_inner());
             match rx.recv() {
                 Ok(job) => job,
                 Err(_) => return,
             }
         };
+        if mark.load(Ordering::Acquire) {
+            continue;
+        }
         let input = match job {
-            Job::Http(id, request) => match perform(agent, *request) {
+            Job::Http(request) => match perform(agent, *request, &mark) {
                 Ok(response) => Input::HttpResponse { id, response },
                 Err(error) => Input::HttpFailed { id, error },
             },
-            Job::Read(id, path, limit) => Input::FileRead {
+            Job::Read(path, limit) => Input::FileRead {
                 id,
-                result: read_file(&path, limit),
+                result: files::read_capped(&path, limit),
             },
         };
-        if results.send(Msg::Input(input)).is_err() {
+        drop(mark);
+        if !reply(input) {
             return;
         }
     }
@@ -100,16 +123,29 @@ fn kind_of(e: &ureq::Error) -> TransportErrorKind {
         ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
             TransportErrorKind::Tls
         }
+        // A body over its limit, seen through the body reader.
+        ureq::Error::Io(io)
+            if io
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<ureq::Error>())
+                .is_some_and(|u| matches!(u, ureq::Error::BodyExceedsLimit(_))) =>
+        {
+            TransportErrorKind::TooLarge
+        }
         ureq::Error::Io(_) | ureq::Error::Protocol(_) => TransportErrorKind::Io,
         _ => TransportErrorKind::Other,
     }
 }
 
 fn transport(e: ureq::Error) -> TransportError {
-    TransportError::new(kind_of(&e), e.to_string())
+    TransportError::with_source(kind_of(&e), e)
 }
 
-fn perform(agent: &ureq::Agent, req: HttpRequest) -> Result<http::Response<Body>, TransportError> {
+fn perform(
+    agent: &ureq::Agent,
+    req: HttpRequest,
+    cancelled: &AtomicBool,
+) -> Result<http::Response<Body>, TransportError> {
     let (parts, body) = req.request.into_parts();
     let request = http::Request::from_parts(parts, body.into_bytes());
     let request = agent
@@ -122,84 +158,55 @@ fn perform(agent: &ureq::Agent, req: HttpRequest) -> Result<http::Response<Body>
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
     }
-    let body = match req.target {
-        BodyTarget::Memory { limit } => response
-            .body_mut()
-            .with_config()
-            .limit(u64::try_from(limit).unwrap_or(u64::MAX))
-            .read_to_vec()
-            .map_err(transport)?,
+    let body = response.body_mut();
+    let bytes = match req.target {
+        BodyTarget::Memory { limit } => {
+            let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+            let mut bytes = Vec::new();
+            pump(body.with_config().limit(limit).reader(), cancelled, |c| {
+                bytes.extend_from_slice(c);
+                Ok(())
+            })?;
+            bytes
+        }
         BodyTarget::File { path, limit } if status == 200 => {
-            let reader = response.body_mut().with_config().limit(limit).reader();
-            write_file(&path, reader)?;
+            let mut tmp = TempFile::create(&path).map_err(files::file_error)?;
+            let file = tmp.file().map_err(files::file_error)?;
+            pump(body.with_config().limit(limit).reader(), cancelled, |c| {
+                file.write_all(c)
+            })?;
+            tmp.persist().map_err(files::file_error)?;
             Vec::new()
         }
-        BodyTarget::File { .. } => response
-            .body_mut()
+        BodyTarget::File { .. } => body
             .with_config()
             .limit(FILE_ERROR_BODY_LIMIT as u64)
             .read_to_vec()
             .unwrap_or_default(),
     };
     builder
-        .body(Body(body))
-        .map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))
+        .body(Body(bytes))
+        .map_err(|e| TransportError::with_source(TransportErrorKind::Other, e))
 }
 
-/// Streams into a temporary file beside `path`, then renames it into place, so a reader never
-/// sees half a file and a failed download leaves the old one.
-fn write_file(path: &Path, mut reader: impl Read) -> Result<(), TransportError> {
-    let file_error =
-        |e: std::io::Error| TransportError::new(TransportErrorKind::File, e.to_string());
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(file_error)?;
-    }
-    let tmp = unicat_core::io::part_path(path);
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp).map_err(file_error)?;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let over_limit = e
-                        .get_ref()
-                        .and_then(|inner| inner.downcast_ref::<ureq::Error>())
-                        .is_some_and(|u| matches!(u, ureq::Error::BodyExceedsLimit(_)));
-                    let kind = if over_limit {
-                        TransportErrorKind::TooLarge
-                    } else {
-                        TransportErrorKind::Io
-                    };
-                    return Err(TransportError::new(kind, e.to_string()));
-                }
-            };
-            file.write_all(buf.get(..n).unwrap_or_default())
-                .map_err(file_error)?;
+/// Moves a body from `reader` to `sink` chunk by chunk, giving up between chunks once the
+/// request is cancelled.
+fn pump(
+    mut reader: impl Read,
+    cancelled: &AtomicBool,
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<(), TransportError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if cancelled.load(Ordering::Acquire) {
+            return Err(TransportError::new(TransportErrorKind::Other, "cancelled"));
         }
-        file.sync_all().map_err(file_error)?;
-        std::fs::rename(&tmp, path).map_err(file_error)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(transport(ureq::Error::Io(e))),
+        };
+        sink(buf.get(..n).unwrap_or_default()).map_err(files::file_error)?;
     }
-    result
-}
-
-fn read_file(path: &Path, limit: u64) -> Result<Body, TransportError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| TransportError::new(TransportErrorKind::File, e.to_string()))?;
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| TransportError::new(TransportErrorKind::File, e.to_string()))?;
-    if bytes.len() as u64 > limit {
-        return Err(TransportError::new(
-            TransportErrorKind::TooLarge,
-            format!("the file is larger than {limit} bytes"),
-        ));
-    }
-    Ok(Body(bytes))
 }

@@ -3,136 +3,69 @@
 //! it for talking to any Socket.IO server, and for the interop tests against the official Node
 //! and Python servers.
 
-use std::collections::BTreeMap;
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use unicat_core::config::SessionConfig;
-use unicat_core::session::{AckError, AckId, Session, SessionEvent};
+use unicat_core::session::{Session, SessionEvent};
+use unicat_runtime_support::driver::{Answer, Core};
+use unicat_runtime_support::shared::Shared;
+use unicat_runtime_support::sio::{self, AckResult, SioMsg, SioPublished, SioSide};
 
-use crate::driver::{read, write, Driver, Waker};
+pub use unicat_runtime_support::sio::AuthFn;
+
+use crate::driver::Driver;
 use crate::{io, Error};
 
-/// Produces the auth payload of a namespace's CONNECT, at every connect and reconnect.
-pub type AuthFn = dyn Fn(&str) -> Option<Value> + Send + Sync;
-
-type AckResult = Result<Vec<Value>, AckError>;
+type Queue = SyncSender<SessionEvent>;
 
 /// A blocking Socket.IO client.
 pub struct SocketIo {
-    machine: Arc<RwLock<Session>>,
-    waker: Waker,
-    driver: Option<Driver>,
-    acks: Arc<Mutex<BTreeMap<AckId, mpsc::Sender<AckResult>>>>,
+    driver: Driver<Session, SioSide<Queue>>,
+    shared: Arc<Shared<SioPublished>>,
     events: Mutex<Receiver<SessionEvent>>,
+}
+
+impl std::fmt::Debug for SocketIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIo")
+            .field("state", &self.published().state)
+            .finish()
+    }
 }
 
 impl SocketIo {
     /// Connects with `cfg`, asking `auth` for each namespace's auth payload at every connect.
     /// Returns at once; watch [`next_event`](SocketIo::next_event) for `Connected`.
     pub fn connect(cfg: SessionConfig, auth: Arc<AuthFn>) -> Result<SocketIo, Error> {
-        let io = io(&[], 4, cfg.limits.max_incoming_payload)?;
-        let machine = Arc::new(RwLock::new(Session::new(cfg, Instant::now())));
-        let acks: Arc<Mutex<BTreeMap<AckId, mpsc::Sender<AckResult>>>> = Arc::default();
-        let (tx, events) = mpsc::channel();
-        let sink_machine = Arc::clone(&machine);
-        let sink_acks = Arc::clone(&acks);
-        let (driver, waker) = Driver::spawn(
-            Arc::clone(&machine),
-            io,
-            None,
-            move |e: SessionEvent, waker: &Waker| {
-                match &e {
-                    SessionEvent::AuthRequested { ns } => {
-                        let payload = auth(ns);
-                        let _ = write(&sink_machine).authenticate(Instant::now(), ns, payload);
-                        waker.wake();
-                    }
-                    SessionEvent::AckReceived { id, args, .. } => {
-                        if let Some(w) = sink_acks
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(id)
-                        {
-                            let _ = w.send(Ok(args.clone()));
-                        }
-                    }
-                    SessionEvent::AckFailed { id, error } => {
-                        if let Some(w) = sink_acks
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(id)
-                        {
-                            let _ = w.send(Err(error.clone()));
-                        }
-                    }
-                    _ => {}
-                }
-                let _ = tx.send(e);
-            },
-        )
-        .map_err(|e| Error::Setup(e.to_string()))?;
-        write(&machine).connect(Instant::now())?;
-        waker.wake();
+        let max_ws_message = cfg.limits.max_incoming_payload;
+        let io = io(&[], 4, max_ws_message)?;
+        let mut session = Session::new(cfg, Instant::now());
+        session.connect(Instant::now())?;
+        let (tx, events) = mpsc::sync_channel(65_536);
+        let (side, shared) = SioSide::new(&session, auth, tx);
+        let driver = Driver::spawn(Core::new(session, side), io, None)?;
         Ok(SocketIo {
-            machine,
-            waker,
-            driver: Some(driver),
-            acks,
+            driver,
+            shared,
             events: Mutex::new(events),
         })
     }
 
-    /// Emits an event without asking for an ack.
-    pub fn emit(&self, ns: &str, event: &str, args: Vec<Value>) -> Result<(), Error> {
-        write(&self.machine).emit(Instant::now(), ns, event, args, Vec::new(), None)?;
-        self.waker.wake();
-        Ok(())
+    unicat_runtime_support::sio_methods!({});
+
+    fn send<T>(&self, msg: SioMsg<Queue>, rx: Answer<Result<T, Error>>) -> Result<T, Error> {
+        self.driver.send(msg)?;
+        sio::outcome(rx.recv_blocking())
     }
 
-    /// Emits an event with binary attachments.
-    pub fn emit_binary(
-        &self,
-        ns: &str,
-        event: &str,
-        args: Vec<Value>,
-        attachments: Vec<Vec<u8>>,
-    ) -> Result<(), Error> {
-        write(&self.machine).emit(Instant::now(), ns, event, args, attachments, None)?;
-        self.waker.wake();
-        Ok(())
+    fn ack_of(&self, ack: Answer<AckResult>) -> Result<AckResult, Error> {
+        ack.recv_blocking().map_err(|_| Error::Closed)
     }
 
-    /// Emits an event and waits for the server's ack, at most `timeout`.
-    pub fn emit_with_ack(
-        &self,
-        ns: &str,
-        event: &str,
-        args: Vec<Value>,
-        timeout: Duration,
-    ) -> Result<Result<Vec<Value>, AckError>, Error> {
-        let (tx, rx) = mpsc::channel();
-        {
-            let mut s = write(&self.machine);
-            let id = s.emit(Instant::now(), ns, event, args, Vec::new(), Some(timeout))?;
-            if let Some(id) = id {
-                self.acks
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, tx);
-            }
-        }
-        self.waker.wake();
-        rx.recv().map_err(|_| Error::Closed)
-    }
-
-    /// Answers a server event that asked for an ack.
-    pub fn ack(&self, ns: &str, id: u64, args: Vec<Value>) -> Result<(), Error> {
-        write(&self.machine).ack(Instant::now(), ns, id, args, Vec::new())?;
-        self.waker.wake();
-        Ok(())
+    fn published(&self) -> Arc<SioPublished> {
+        self.shared.get()
     }
 
     /// The next event, waiting at most `timeout`.
@@ -144,37 +77,14 @@ impl SocketIo {
             .ok()
     }
 
-    /// Whether the namespace is connected.
-    pub fn is_connected(&self, ns: &str) -> bool {
-        read(&self.machine).is_connected(ns)
-    }
-
-    /// Runs `f` on the session, for state the handle does not expose.
-    pub fn with_session<T>(&self, f: impl FnOnce(&Session) -> T) -> T {
-        f(&read(&self.machine))
-    }
-
-    /// Leaves every namespace and closes the transport, without reconnecting.
-    pub fn disconnect(&self) -> Result<(), Error> {
-        write(&self.machine).disconnect(Instant::now())?;
-        self.waker.wake();
-        Ok(())
-    }
-
-    /// Connects again after a disconnect.
-    pub fn reconnect(&self) -> Result<(), Error> {
-        write(&self.machine).connect(Instant::now())?;
-        self.waker.wake();
-        Ok(())
-    }
-
     /// Closes the session and stops every thread.
-    pub fn close(&mut self) {
-        write(&self.machine).close(Instant::now());
-        self.waker.wake();
-        if let Some(mut d) = self.driver.take() {
-            d.stop();
-        }
+    pub fn close(&self) {
+        let (msg, _) = sio::command(|s, _, now| {
+            s.close(now);
+            Ok(())
+        });
+        let _ = self.driver.send(msg);
+        self.driver.stop();
     }
 }
 

@@ -4,19 +4,20 @@
 //! socket is readable or writable or a frame is queued (a `mio::Waker`), so frames go out at
 //! once in both directions without busy polling.
 
-use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::net::TcpStream;
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tungstenite::client::IntoClientRequest;
-use tungstenite::protocol::WebSocketConfig;
 use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Message, WebSocket};
+use tungstenite::WebSocket;
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::io::{Input, WsFrame, WsId, WsRequest};
+use unicat_runtime_support::net::Origin;
+use unicat_runtime_support::ws::{self, MAX_QUEUED_FRAMES};
 
-use crate::driver::Msg;
+use crate::driver::Reply;
 use crate::Io;
 
 const SOCKET: mio::Token = mio::Token(0);
@@ -29,21 +30,27 @@ enum Cmd {
 
 /// A WebSocket thread and its queue.
 pub(crate) struct WsConn {
-    cmds: Sender<Cmd>,
-    waker: std::sync::Arc<std::sync::OnceLock<mio::Waker>>,
+    cmds: SyncSender<Cmd>,
+    waker: Arc<OnceLock<mio::Waker>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl WsConn {
-    pub(crate) fn open(id: WsId, request: WsRequest, io: &Io, results: Sender<Msg>) -> WsConn {
-        let (cmds, rx) = mpsc::channel();
+    pub(crate) fn open(id: WsId, request: WsRequest, io: &Io, reply: Reply) -> WsConn {
+        let (cmds, rx) = mpsc::sync_channel(MAX_QUEUED_FRAMES);
         let io = io.clone();
-        let waker: std::sync::Arc<std::sync::OnceLock<mio::Waker>> = Default::default();
-        let thread_waker = std::sync::Arc::clone(&waker);
+        let waker: Arc<OnceLock<mio::Waker>> = Arc::default();
+        let thread_waker = Arc::clone(&waker);
         let thread = std::thread::Builder::new()
             .name(format!("unicat-ws-{}", id.0))
-            .spawn(move || run(id, request, &io, &rx, &results, &thread_waker))
-            .ok();
+            .spawn(move || run(id, &request, &io, &rx, &*reply, &thread_waker));
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log::warn!("{id}: no thread for the socket: {e}");
+                None
+            }
+        };
         WsConn {
             cmds,
             waker,
@@ -59,47 +66,33 @@ impl WsConn {
         }
     }
 
-    pub(crate) fn send(&self, frame: WsFrame) {
-        let _ = self.cmds.send(Cmd::Send(frame));
+    /// Queues a frame; `false` when the queue is full because the socket stalled.
+    pub(crate) fn send(&self, frame: WsFrame) -> bool {
+        let queued = !matches!(
+            self.cmds.try_send(Cmd::Send(frame)),
+            Err(TrySendError::Full(_))
+        );
         self.wake();
+        queued
     }
 
-    /// Closes the socket. A thread past its handshake closes at once and is waited for; one
-    /// still handshaking is left to finish on its own (bounded by the request's timeout, after
-    /// which it sees the close), so closing never stalls the driver on a slow server.
-    pub(crate) fn close(mut self) {
-        let _ = self.cmds.send(Cmd::Close);
+    /// Tells the socket to close. Returns its thread when it is past the handshake, to be
+    /// joined once the driver no longer reads its inbox (the thread may be waiting to hand
+    /// over a frame); a thread still handshaking is left to finish on its own, bounded by the
+    /// request's timeout, so closing never waits on a slow server.
+    pub(crate) fn close(mut self) -> Option<JoinHandle<()>> {
+        // A full queue is closed by the thread seeing its sender gone.
+        let _ = self.cmds.try_send(Cmd::Close);
         self.wake();
-        if self.waker.get().is_some() {
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-        }
+        self.thread.take().filter(|_| self.waker.get().is_some())
     }
-}
-
-fn failed(id: WsId, kind: TransportErrorKind, message: impl Into<String>) -> Msg {
-    Msg::Input(Input::WsFailed {
-        id,
-        error: TransportError::new(kind, message),
-    })
 }
 
 fn connect(
     request: &WsRequest,
     io: &Io,
 ) -> Result<WebSocket<MaybeTlsStream<TcpStream>>, TransportError> {
-    let uri = request.request.uri();
-    let host = uri
-        .host()
-        .ok_or_else(|| TransportError::new(TransportErrorKind::Other, "no host"))?;
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("wss") {
-            443
-        } else {
-            80
-        });
+    let origin = Origin::of(request.request.uri())?;
     // A timeout too long for `Instant` means no deadline.
     let deadline = Instant::now().checked_add(request.timeout);
     let left = || {
@@ -108,12 +101,9 @@ fn connect(
                 .max(Duration::from_millis(1))
         })
     };
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| TransportError::new(TransportErrorKind::Connect, e.to_string()))?;
     let mut last = TransportError::new(TransportErrorKind::Connect, "no address");
     let mut stream = None;
-    for addr in addrs {
+    for addr in origin.resolve()? {
         let attempt = match left() {
             Some(left) => TcpStream::connect_timeout(&addr, left),
             None => TcpStream::connect(addr),
@@ -123,7 +113,7 @@ fn connect(
                 stream = Some(s);
                 break;
             }
-            Err(e) => last = TransportError::new(TransportErrorKind::Connect, e.to_string()),
+            Err(e) => last = TransportError::with_source(TransportErrorKind::Connect, e),
         }
     }
     let stream = stream.ok_or(last)?;
@@ -131,36 +121,15 @@ fn connect(
     // The handshake itself is bounded by the request's timeout.
     let _ = stream.set_read_timeout(left());
     let _ = stream.set_write_timeout(left());
-
-    let mut req = uri
-        .to_string()
-        .into_client_request()
-        .map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))?;
-    for (name, value) in request.request.headers() {
-        req.headers_mut().insert(name, value.clone());
-    }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(io.max_ws_message))
-        .max_frame_size(Some(io.max_ws_message));
-    let connector = tungstenite::Connector::Rustls(io.tls.clone());
+    let req = ws::handshake_request(request)?;
+    let config = ws::config(io.max_ws_message);
+    let connector = tungstenite::Connector::Rustls(Arc::clone(&io.tls));
     match tungstenite::client_tls_with_config(req, stream, Some(config), Some(connector)) {
         Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
-            let status = resp.status().as_u16();
-            Err(TransportError::new(
-                TransportErrorKind::HandshakeRejected { status },
-                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default())
-                    .chars()
-                    .take(200)
-                    .collect::<String>(),
-            ))
-        }
-        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Tls(e))) => {
-            Err(TransportError::new(TransportErrorKind::Tls, e.to_string()))
-        }
-        Err(e) => Err(TransportError::new(
-            TransportErrorKind::Connect,
-            e.to_string(),
+        Err(tungstenite::HandshakeError::Failure(e)) => Err(ws::handshake_error(e)),
+        Err(tungstenite::HandshakeError::Interrupted(_)) => Err(TransportError::new(
+            TransportErrorKind::Timeout,
+            "the WebSocket handshake timed out",
         )),
     }
 }
@@ -173,129 +142,124 @@ fn tcp(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>) -> Option<&TcpStream> {
     }
 }
 
+/// Registers the socket with a poller and makes the waker that frames queued by the driver
+/// ring. The second handle on the socket must stay alive as long as the loop.
+fn watch(
+    ws: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    waker: &OnceLock<mio::Waker>,
+) -> std::io::Result<(mio::Poll, mio::net::TcpStream)> {
+    let poll = mio::Poll::new()?;
+    let stream = tcp(ws).ok_or_else(|| std::io::Error::other("unknown stream"))?;
+    stream.set_nonblocking(true)?;
+    let mut watched = mio::net::TcpStream::from_std(stream.try_clone()?);
+    poll.registry().register(
+        &mut watched,
+        SOCKET,
+        mio::Interest::READABLE | mio::Interest::WRITABLE,
+    )?;
+    let _ = waker.set(mio::Waker::new(poll.registry(), WAKE)?);
+    Ok((poll, watched))
+}
+
+fn would_block(e: &tungstenite::Error) -> bool {
+    matches!(e, tungstenite::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Why the loop ends: `Some` of what to tell the core, or `None` when the core asked for
+/// the close (or is gone) and is told nothing.
+type End = Option<Input>;
+
 fn run(
     id: WsId,
-    request: WsRequest,
+    request: &WsRequest,
     io: &Io,
     cmds: &Receiver<Cmd>,
-    results: &Sender<Msg>,
-    waker: &std::sync::OnceLock<mio::Waker>,
+    reply: &(dyn Fn(Input) -> bool + Send + Sync),
+    waker: &OnceLock<mio::Waker>,
 ) {
-    let mut ws = match connect(&request, io) {
+    let mut ws = match connect(request, io) {
         Ok(ws) => ws,
-        Err(e) => {
-            let _ = results.send(failed(id, e.kind, e.message));
+        Err(error) => {
+            reply(Input::WsFailed { id, error });
             return;
         }
     };
-    let setup = (|| -> std::io::Result<(mio::Poll, mio::net::TcpStream)> {
-        let poll = mio::Poll::new()?;
-        let stream = tcp(&mut ws).ok_or_else(|| std::io::Error::other("unknown stream"))?;
-        stream.set_nonblocking(true)?;
-        // A second handle on the same socket, registered with the poller; reads and writes go
-        // through tungstenite on the first.
-        let mut watched = mio::net::TcpStream::from_std(stream.try_clone()?);
-        poll.registry().register(
-            &mut watched,
-            SOCKET,
-            mio::Interest::READABLE | mio::Interest::WRITABLE,
-        )?;
-        let _ = waker.set(mio::Waker::new(poll.registry(), WAKE)?);
-        Ok((poll, watched))
-    })();
-    // `_watched` stays alive as long as the loop: dropping it would close the registered handle.
-    let (mut poll, _watched) = match setup {
+    let (mut poll, _watched) = match watch(&mut ws, waker) {
         Ok(p) => p,
         Err(e) => {
-            let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
+            reply(ws::failed(id, e));
             return;
         }
     };
-    if results.send(Msg::Input(Input::WsOpened { id })).is_err() {
+    if !reply(Input::WsOpened { id }) {
         return;
     }
     let mut events = mio::Events::with_capacity(8);
-    loop {
-        // Queued frames first, then whatever the server sent, until the socket runs dry.
-        loop {
-            match cmds.try_recv() {
-                Ok(Cmd::Send(frame)) => {
-                    let msg = match frame {
-                        WsFrame::Text(t) => Message::text(t),
-                        WsFrame::Binary(b) => Message::binary(b),
-                    };
-                    match ws.send(msg) {
-                        Ok(()) => {}
-                        // Buffered; it goes out when the socket is writable again.
-                        Err(tungstenite::Error::Io(e))
-                            if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(e) => {
-                            let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
-                            return;
-                        }
-                    }
-                }
-                Ok(Cmd::Close) | Err(TryRecvError::Disconnected) => {
-                    let _ = ws.close(None);
-                    let _ = ws.flush();
-                    return;
-                }
-                Err(TryRecvError::Empty) => break,
-            }
+    let end = loop {
+        if let Some(end) = write_queued(id, &mut ws, cmds) {
+            break end;
         }
-        loop {
-            match ws.read() {
-                Ok(Message::Text(t)) => {
-                    let frame = WsFrame::Text(t.as_str().to_string());
-                    if results
-                        .send(Msg::Input(Input::WsMessage { id, frame }))
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(Message::Binary(b)) => {
-                    let frame = WsFrame::Binary(b.to_vec());
-                    if results
-                        .send(Msg::Input(Input::WsMessage { id, frame }))
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(Message::Close(frame)) => {
-                    let code = frame.map(|f| u16::from(f.code));
-                    let _ = results.send(Msg::Input(Input::WsClosed { id, code }));
-                    return;
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    break
-                }
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    let _ = results.send(Msg::Input(Input::WsClosed { id, code: None }));
-                    return;
-                }
-                Err(e) => {
-                    let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
-                    return;
-                }
-            }
+        if let Some(end) = read_available(id, &mut ws, reply) {
+            break end;
         }
         // Pongs tungstenite queued while reading, and frames a full socket held back.
         match ws.flush() {
-            Ok(()) => {}
-            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => {
-                let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
-                return;
-            }
+            Err(e) if !would_block(&e) => break Some(ws::failed(id, e)),
+            _ => {}
         }
         if let Err(e) = poll.poll(&mut events, None) {
             if e.kind() != std::io::ErrorKind::Interrupted {
-                let _ = results.send(failed(id, TransportErrorKind::Io, e.to_string()));
-                return;
+                break Some(ws::failed(id, e));
             }
+        }
+    };
+    if let Some(input) = end {
+        reply(input);
+    }
+}
+
+/// Sends what the driver queued, until the queue is empty (`None`) or the socket ends.
+fn write_queued(
+    id: WsId,
+    ws: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    cmds: &Receiver<Cmd>,
+) -> Option<End> {
+    loop {
+        match cmds.try_recv() {
+            Ok(Cmd::Send(frame)) => match ws.send(ws::message(frame)) {
+                // Buffered when the socket is full; it goes out when writable again. A write
+                // buffer over its limit fails here, as a stalled server should.
+                Err(e) if !would_block(&e) => return Some(Some(ws::failed(id, e))),
+                _ => {}
+            },
+            Ok(Cmd::Close) | Err(TryRecvError::Disconnected) => {
+                let _ = ws.close(None);
+                let _ = ws.flush();
+                return Some(None);
+            }
+            Err(TryRecvError::Empty) => return None,
+        }
+    }
+}
+
+/// Hands over whatever the server sent, until the socket runs dry (`None`) or ends.
+fn read_available(
+    id: WsId,
+    ws: &mut WebSocket<MaybeTlsStream<TcpStream>>,
+    reply: &(dyn Fn(Input) -> bool + Send + Sync),
+) -> Option<End> {
+    loop {
+        let input = match ws.read() {
+            Ok(message) => ws::received(id, message),
+            Err(e) if would_block(&e) => return None,
+            Err(e) => return Some(Some(ws::read_error(id, e))),
+        };
+        let Some(input) = input else { continue };
+        if matches!(input, Input::WsClosed { .. }) {
+            return Some(Some(input));
+        }
+        if !reply(input) {
+            return Some(None);
         }
     }
 }

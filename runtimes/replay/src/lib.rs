@@ -1,16 +1,17 @@
 //! Deterministic replay of recorded Unicat client sessions.
 //!
-//! # The log format (version 2)
+//! # The log format (version 3)
 //!
 //! A session recorded by a live runtime (the `record` feature, then `Builder::record(path)`
 //! in `unicat-blocking` or `unicat-smol`; or `mirror --record FILE`) is JSON Lines:
 //!
 //! ```text
-//! {"format":"unicat-replay","version":2,"library":"0.1.0","config":{…}}   header: no secrets
+//! {"format":"unicat-replay","version":3,"library":"0.1.0","config":{…}}   header: no secrets
 //! {"at_us":1200,"cmd":{"command":"connect","api_key":"REDACTED-API-KEY"}}  an application command
 //! {"out":{"kind":"http","id":0,"method":"POST","uri":"…/auth",…}}         what the client did
 //! {"at_us":5312,"in":{"kind":"http_response","id":0,"status":200,…}}     what the world answered
 //! {"at_us":45000312,"timeout":true}                                       a timer that fired
+//! {"state":"9ca066f1a4ab2eea"}                                            the store's digest after
 //! ```
 //!
 //! Times are microseconds since the client was created. Inputs are HTTP responses and
@@ -28,9 +29,11 @@
 //! fresh [`Client`] at its recorded time offset, on a virtual clock:
 //!
 //! * [`Mode::Strict`] compares every output the client produces with the recorded one, in
-//!   order, polling the client where the log shows the live driver polled it, and stops at
-//!   the first divergence with its line number and both values. A field bug becomes a
-//!   deterministic test.
+//!   order, polling the client where the log shows the live driver polled it, and the
+//!   store's digest with every recorded `state` line; it stops at the first divergence with
+//!   its line number and both values. A field bug becomes a deterministic test, and a log
+//!   whose recorded responses were altered does not replay as recorded. (Version 2 logs have
+//!   no `state` lines and replay strictly on their outputs alone.)
 //! * [`Mode::Lenient`] ignores the recorded outputs and answers the client's HTTP requests
 //!   from the recorded responses by request (method, URL without the cache buster, body)
 //!   rather than by order, and feeds each recorded WebSocket's messages to the socket opened in
@@ -51,7 +54,8 @@ use serde_json::Value;
 use unicat_core::client::{Client, Event};
 use unicat_core::io::{Input, Machine, Output, RequestId, WsId};
 use unicat_core::record::{
-    Header, InputRecord, Line, OutputRecord, FORMAT, OLDEST_VERSION, VERSION,
+    digest_text, Header, InputRecord, Line, OutputRecord, FORMAT, OLDEST_VERSION, STRICT_SINCE,
+    VERSION,
 };
 use unicat_core::store::Store;
 
@@ -94,6 +98,17 @@ pub enum ReplayError {
         /// The log's format version.
         version: u32,
     },
+    /// The client's state after a step differs from the recorded state, though every output
+    /// up to there matched: a response the log holds was not the one recorded, or the client
+    /// applies it differently.
+    StateDivergence {
+        /// The line of the recorded state.
+        line: usize,
+        /// The recorded digest.
+        expected: String,
+        /// The replaying client's digest.
+        actual: String,
+    },
     /// The client produced something other than the recorded output.
     Divergence {
         /// The line of the recorded output (or of the next input when the client produced an
@@ -117,6 +132,15 @@ impl fmt::Display for ReplayError {
                 "this log is format version {version}, recorded by an older library whose \
                  events differ from this one's (reconnects and stops now report their cause); \
                  replay it with --lenient"
+            ),
+            ReplayError::StateDivergence {
+                line,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "the store parts from the recorded one at line {line}: digest {actual}, \
+                 recorded {expected}"
             ),
             ReplayError::Divergence {
                 line,
@@ -207,13 +231,16 @@ pub fn replay(log: &Log, mode: Mode) -> Result<Outcome, ReplayError> {
         .config
         .to_config()
         .map_err(|e| ReplayError::Format(format!("config: {e}")))?;
-    if mode == Mode::Strict && log.header.version < VERSION {
+    if mode == Mode::Strict && log.header.version < STRICT_SINCE {
         return Err(ReplayError::NeedsLenient {
             version: log.header.version,
         });
     }
     let t0 = Instant::now();
-    let client = Client::new(config, t0);
+    let mut client = Client::new(config, t0);
+    if log.header.version >= 3 {
+        client.keep_digest();
+    }
     match mode {
         Mode::Strict => strict(log, client, t0),
         Mode::Lenient => lenient(log, client, t0),
@@ -237,7 +264,7 @@ fn strict(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayE
         let starts_step = match line {
             Line::In { .. } => true,
             Line::Timeout { .. } => !previous_was_input,
-            Line::Cmd { .. } | Line::Out { .. } => false,
+            Line::Cmd { .. } | Line::Out { .. } | Line::State { .. } => false,
         };
         if starts_step && drained {
             if let Some(early) = client.poll_output() {
@@ -274,6 +301,17 @@ fn strict(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayE
                     }
                 }
                 outputs += 1;
+                continue;
+            }
+            Line::State { state } => {
+                let actual = client.store().digest().map(digest_text).unwrap_or_default();
+                if actual != *state {
+                    return Err(ReplayError::StateDivergence {
+                        line: n,
+                        expected: state.clone(),
+                        actual,
+                    });
+                }
                 continue;
             }
         }
@@ -397,7 +435,7 @@ fn lenient(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, Replay
                 state.steps += 1;
                 client.handle_timeout(now);
             }
-            Line::Out { .. } => continue,
+            Line::Out { .. } | Line::State { .. } => continue,
         }
         state.drain(&mut client, now, &recorded_ws, &recorded_files);
     }

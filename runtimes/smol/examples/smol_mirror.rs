@@ -56,7 +56,8 @@ async fn run(args: &common::MirrorArgs) -> Result<(), Box<dyn std::error::Error>
     }
     let write = |api: &UnicatApi| -> std::io::Result<()> {
         let json = api.store().to_json();
-        common::write_atomically(&args.out, &json)
+        // Atomic: a temporary file nobody can plant, synced, renamed, the folder synced.
+        unicat_runtime_support::files::write_atomically(&args.out, json.as_bytes())
     };
     write(&api)?;
     let mut dirty_since: Option<Instant> = None;

@@ -1,15 +1,19 @@
-//! The run loop: one task owns the machine's clock and outputs. It races the machine's one
-//! timer, transport completions and the application's wake-ups; after each, it feeds the
-//! machine under its lock, drains the outputs, lets go of the lock, and performs them by
-//! spawning tasks (an HTTP request, a WebSocket, a file system call) that report back as
-//! [`Input`]s on the same channel. No protocol rule lives here.
+//! The run loop: one task owns the machine. It races the machine's one timer, transport
+//! facts, the application's commands and the stop; after each it takes one step of the
+//! shared [`Core`] and performs the transport work by spawning tasks (an HTTP request, a
+//! WebSocket, a file system call) that report back as [`Input`]s. No protocol rule lives
+//! here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
+use async_channel::{Receiver, Sender};
 use unicat_core::io::{Input, Machine, Output, RequestId, WsId};
+use unicat_runtime_support::driver::{Command, Core, Msg, RecordLog, Side, INBOX};
+use unicat_runtime_support::ws::{self as shared_ws, MAX_QUEUED_FRAMES};
 
 use crate::http::HttpPool;
 use crate::net::Io;
@@ -17,69 +21,34 @@ use crate::spawn::{Runner, Spawner};
 use crate::ws::{self, Cmd};
 use crate::Error;
 
-/// What the driver task waits for.
-pub(crate) enum Msg {
-    /// A transport fact for the machine.
-    Input(Input),
-    /// The application changed the machine: drain its outputs.
-    Wake,
-    /// Drain once more, then shut down.
-    Stop,
+/// The application's side of a running driver task.
+pub(crate) struct Driver<M, S> {
+    commands: Sender<Msg<M, S>>,
+    /// Carries the last command (the close) and, closed, stops the driver.
+    stop: Sender<Command<M, S>>,
+    done: Receiver<()>,
 }
 
-/// Wakes the driver after the application changed the machine.
-#[derive(Clone)]
-pub(crate) struct Waker(async_channel::Sender<Msg>);
-
-impl Waker {
-    pub(crate) fn wake(&self) {
-        // Unbounded: fails only once the driver is gone, and then there is nothing to wake.
-        let _ = self.0.try_send(Msg::Wake);
-    }
-
-    fn stop(&self) {
-        let _ = self.0.try_send(Msg::Stop);
-    }
+enum Wakeup<M, S> {
+    Msg(Msg<M, S>),
+    Stop(Option<Command<M, S>>),
+    Timer,
 }
 
-/// Locks for writing, recovering from a poisoned lock: the machine never panics on input, and
-/// a panic in an application callback must not take the client down with it.
-pub(crate) fn write<M>(lock: &RwLock<M>) -> std::sync::RwLockWriteGuard<'_, M> {
-    lock.write().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Locks for reading, recovering from a poisoned lock.
-pub(crate) fn read<M>(lock: &RwLock<M>) -> std::sync::RwLockReadGuard<'_, M> {
-    lock.read().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Where the replay log goes, written off the executor.
-pub(crate) type RecordSink = blocking::Unblock<Box<dyn std::io::Write + Send>>;
-
-/// The application's side of a running driver.
-pub(crate) struct Driver {
-    waker: Waker,
-    done: async_channel::Receiver<()>,
-}
-
-impl Driver {
-    /// Starts the driver task for `machine` on `spawner`. `sink` receives the machine's
-    /// events on the driver task, outside the machine's lock; it is dropped when the driver
-    /// ends, however it ends.
-    pub(crate) fn start<M, S>(
-        machine: Arc<RwLock<M>>,
+impl<M, S> Driver<M, S>
+where
+    M: Machine + Send + 'static,
+    S: Side<M> + 'static,
+{
+    /// Starts the driver task for `core` on `spawner`.
+    pub(crate) fn start(
+        core: Core<M, S>,
         io: Io,
-        record: Option<RecordSink>,
+        record: Option<RecordLog>,
         spawner: Spawner,
-        sink: S,
-    ) -> Result<Driver, Error>
-    where
-        M: Machine + Send + Sync + 'static,
-        M::Event: Send,
-        S: FnMut(M::Event, &Waker) + Send + 'static,
-    {
-        let (tx, rx) = async_channel::unbounded();
-        let waker = Waker(tx);
+    ) -> Result<Self, Error> {
+        let (commands, inbox) = async_channel::bounded(INBOX);
+        let (stop, stopped) = async_channel::bounded(1);
         // Nothing is ever sent: the receivers see the channel close when the driver ends.
         let (done_tx, done) = async_channel::bounded::<()>(1);
         let until_done = {
@@ -90,28 +59,30 @@ impl Driver {
         };
         let runner = spawner
             .start(until_done)
-            .map_err(|e| Error::Setup(format!("the runtime thread: {e}")))?;
-        let task = run(
-            machine,
-            io,
+            .map_err(|e| Error::setup("the runtime thread", e))?;
+        let loop_ = Loop {
+            core,
             record,
-            rx,
-            waker.clone(),
-            runner.clone(),
-            sink,
-            done_tx,
-        );
-        runner.spawn(task);
-        Ok(Driver { waker, done })
+            inbox,
+            stopped,
+        };
+        runner.spawn(loop_.run(io, runner.clone(), done_tx));
+        Ok(Driver {
+            commands,
+            stop,
+            done,
+        })
     }
 
-    pub(crate) fn waker(&self) -> &Waker {
-        &self.waker
+    /// Hands the driver a message, waiting while its inbox is full.
+    pub(crate) async fn send(&self, msg: Msg<M, S>) -> Result<(), Error> {
+        self.commands.send(msg).await.map_err(|_| Error::Closed)
     }
 
-    /// Asks the driver to stop after draining what the machine has queued; does not wait.
-    pub(crate) fn stop(&self) {
-        self.waker.stop();
+    /// Asks the driver to run `last` and stop; does not wait. Later calls do nothing.
+    pub(crate) fn stop(&self, last: Command<M, S>) {
+        let _ = self.stop.try_send(last);
+        self.stop.close();
     }
 
     /// Whether the driver task has ended.
@@ -129,119 +100,133 @@ impl Driver {
     }
 }
 
-enum Wakeup {
-    Msg(Msg),
-    Timer,
+struct Loop<M: Machine, S: Side<M>> {
+    core: Core<M, S>,
+    record: Option<RecordLog>,
+    inbox: Receiver<Msg<M, S>>,
+    stopped: Receiver<Command<M, S>>,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run<M, S>(
-    machine: Arc<RwLock<M>>,
-    io: Io,
-    mut record: Option<RecordSink>,
-    rx: async_channel::Receiver<Msg>,
-    waker: Waker,
-    runner: Runner,
-    mut sink: S,
-    _done: async_channel::Sender<()>,
-) where
-    M: Machine,
-    S: FnMut(M::Event, &Waker),
-{
-    let mut io = Performer {
-        http: Arc::new(HttpPool::new(io.clone())),
-        io,
-        inbox: waker.0.clone(),
-        runner,
-        requests: BTreeMap::new(),
-        sockets: BTreeMap::new(),
-    };
-    loop {
-        let deadline = read(&machine).poll_timeout();
-        let next = async {
-            match rx.recv().await {
-                Ok(m) => Wakeup::Msg(m),
-                // The driver holds a sender itself, so this does not happen; stop if it does.
-                Err(_) => Wakeup::Msg(Msg::Stop),
-            }
-        };
-        let wakeup = match deadline {
-            Some(at) => {
-                futures_lite::future::or(next, async {
-                    async_io::Timer::at(at).await;
-                    Wakeup::Timer
-                })
-                .await
-            }
-            None => next.await,
-        };
-        let mut stop = false;
-        let (outputs, lines) = {
-            let mut m = write(&machine);
-            let now = Instant::now();
-            match wakeup {
-                Wakeup::Msg(Msg::Input(input)) => {
-                    io.settled(&input);
-                    m.handle_input(now, input);
+impl<M: Machine + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
+    async fn run(mut self, io: Io, runner: Runner, done: Sender<()>) {
+        let (facts, transport) = async_channel::bounded(INBOX);
+        let mut work = Performer::new(io, facts, runner);
+        // The first step only drains what the machine queued before the driver started.
+        let mut started = false;
+        loop {
+            let wakeup = match work.local.pop_front() {
+                Some(input) => Wakeup::Msg(Msg::Input(input)),
+                None if !started => Wakeup::Timer,
+                None => {
+                    let deadline = self.core.poll_timeout();
+                    next(&self.stopped, &self.inbox, &transport, deadline).await
                 }
-                Wakeup::Msg(Msg::Wake) | Wakeup::Timer => {}
-                Wakeup::Msg(Msg::Stop) => stop = true,
-            }
-            // The clock is read first and every due timer runs, as quinn's drive_timer does.
-            if m.poll_timeout().is_some_and(|d| d <= now) {
-                m.handle_timeout(now);
-            }
-            let outputs: Vec<Output<M::Event>> = std::iter::from_fn(|| m.poll_output()).collect();
-            let lines: Vec<String> = if record.is_some() {
-                std::iter::from_fn(|| m.poll_record()).collect()
-            } else {
-                Vec::new()
             };
-            (outputs, lines)
-        };
-        if let Some(w) = record.as_mut() {
-            if !write_record(w, lines).await {
-                log::warn!("the replay log could not be written; recording stops");
-                record = None;
+            started = true;
+            let (msg, last) = match wakeup {
+                Wakeup::Msg(m) => (Some(m), false),
+                Wakeup::Timer => (None, false),
+                Wakeup::Stop(last) => (last.map(Msg::Command), true),
+            };
+            if let Some(Msg::Input(input)) = &msg {
+                work.settled(input);
+            }
+            let step = self.core.step(Instant::now(), msg);
+            self.write_record(step.record).await;
+            for output in step.outputs {
+                work.perform(output);
+            }
+            if last {
+                break;
             }
         }
-        for output in outputs {
-            match output {
-                Output::Event(e) => sink(e, &waker),
-                other => io.perform(other),
-            }
+        work.shut_down();
+        // Commands that came too late fail as their answers go, rather than waiting in a
+        // buffer the handle keeps alive; then the side goes (waiters fail, waits wake), and
+        // only then is the driver seen as done.
+        self.inbox.close();
+        while self.inbox.try_recv().is_ok() {}
+        drop(self);
+        drop(done);
+    }
+
+    async fn write_record(&mut self, lines: Vec<String>) {
+        if lines.is_empty() {
+            return;
         }
-        if stop {
-            break;
+        if let Some(mut log) = self.record.take() {
+            self.record = Some(
+                blocking::unblock(move || {
+                    log.write(&lines);
+                    log
+                })
+                .await,
+            );
         }
     }
-    io.shut_down();
 }
 
-/// Writes replay log lines; `false` if the log file failed.
-async fn write_record(w: &mut RecordSink, lines: Vec<String>) -> bool {
-    use futures_lite::AsyncWriteExt;
-    if lines.is_empty() {
-        return true;
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
-    w.write_all(text.as_bytes()).await.is_ok() && w.flush().await.is_ok()
+/// Waits for the next stop, transport fact, command or timer.
+async fn next<M, S>(
+    stopped: &Receiver<Command<M, S>>,
+    inbox: &Receiver<Msg<M, S>>,
+    transport: &Receiver<Input>,
+    deadline: Option<Instant>,
+) -> Wakeup<M, S> {
+    let stop = async { Wakeup::Stop(stopped.recv().await.ok()) };
+    let command = async {
+        match inbox.recv().await {
+            Ok(m) => Wakeup::Msg(m),
+            // Every handle is gone, and nobody can close the client any more.
+            Err(_) => Wakeup::Stop(None),
+        }
+    };
+    // The driver holds a sender of its own, so this channel never closes.
+    let fact = async {
+        match transport.recv().await {
+            Ok(input) => Wakeup::Msg(Msg::Input(input)),
+            Err(_) => Wakeup::Stop(None),
+        }
+    };
+    let timer = async {
+        match deadline {
+            Some(at) => async_io::Timer::at(at).await,
+            None => std::future::pending().await,
+        };
+        Wakeup::Timer
+    };
+    use futures_lite::future::{or, race};
+    // Biased to the stop; fair between transport facts and commands, so neither starves.
+    or(stop, or(race(fact, command), timer)).await
 }
 
 /// Performs the machine's transport outputs.
 struct Performer {
     io: Io,
     http: Arc<HttpPool>,
-    inbox: async_channel::Sender<Msg>,
+    facts: Sender<Input>,
     runner: Runner,
     /// Requests under way; dropping the sender abandons the request.
-    requests: BTreeMap<RequestId, async_channel::Sender<()>>,
+    requests: BTreeMap<RequestId, Sender<()>>,
     /// Open sockets' command queues; dropping the sender closes the socket.
-    sockets: BTreeMap<WsId, async_channel::Sender<Cmd>>,
+    sockets: BTreeMap<WsId, Sender<Cmd>>,
+    /// Facts the driver found out itself (a socket it had to fail), fed in first.
+    local: VecDeque<Input>,
 }
 
 impl Performer {
+    fn new(io: Io, facts: Sender<Input>, runner: Runner) -> Self {
+        Performer {
+            http: Arc::new(HttpPool::new(io.clone())),
+            io,
+            facts,
+            runner,
+            requests: BTreeMap::new(),
+            sockets: BTreeMap::new(),
+            local: VecDeque::new(),
+        }
+    }
+
     /// Forgets the request or socket an input says has ended.
     fn settled(&mut self, input: &Input) {
         match input {
@@ -255,38 +240,27 @@ impl Performer {
         }
     }
 
-    fn perform<E>(&mut self, output: Output<E>) {
+    fn perform(&mut self, output: Output<Infallible>) {
         match output {
             Output::Http { id, request } => {
                 log::debug!("{id}: {request:?}");
                 let (cancel, cancelled) = async_channel::bounded::<()>(1);
                 self.requests.insert(id, cancel);
-                let (http, inbox) = (Arc::clone(&self.http), self.inbox.clone());
+                let (http, facts) = (Arc::clone(&self.http), self.facts.clone());
                 self.runner.spawn(async move {
-                    let done = futures_lite::future::or(
-                        async { Some(http.perform(request).await) },
-                        async {
-                            // Closed, never sent to: the core no longer wants the answer.
-                            let _ = cancelled.recv().await;
-                            None
-                        },
-                    )
-                    .await;
-                    let input = match done {
-                        Some(Ok(response)) => {
-                            log::debug!("{id}: HTTP {}", response.status().as_u16());
-                            Input::HttpResponse { id, response }
-                        }
-                        Some(Err(error)) => {
-                            log::debug!("{id}: {error}");
-                            Input::HttpFailed { id, error }
-                        }
-                        None => {
-                            log::debug!("{id}: abandoned");
-                            return;
-                        }
+                    let abandoned = async {
+                        // Closed, never sent to: the core no longer wants the answer.
+                        let _ = cancelled.recv().await;
+                        None
                     };
-                    let _ = inbox.send(Msg::Input(input)).await;
+                    let answer = async { Some(http.perform(request).await) };
+                    let input = match futures_lite::future::or(answer, abandoned).await {
+                        Some(Ok(response)) => Input::HttpResponse { id, response },
+                        Some(Err(error)) => Input::HttpFailed { id, error },
+                        None => return log::debug!("{id}: abandoned"),
+                    };
+                    log::debug!("{id}: {input:?}");
+                    let _ = facts.send(input).await;
                 });
             }
             Output::CancelHttp { id } => {
@@ -294,19 +268,17 @@ impl Performer {
             }
             Output::OpenWs { id, request } => {
                 log::debug!("{id}: open {request:?}");
-                let (cmds, queue) = async_channel::unbounded();
+                let (cmds, queue) = async_channel::bounded(MAX_QUEUED_FRAMES);
                 self.sockets.insert(id, cmds);
-                self.runner.spawn(ws::run(
-                    id,
-                    request,
-                    self.io.clone(),
-                    queue,
-                    self.inbox.clone(),
-                ));
+                let task = ws::run(id, request, self.io.clone(), queue, self.facts.clone());
+                self.runner.spawn(task);
             }
             Output::WsSend { id, frame } => {
-                if let Some(s) = self.sockets.get(&id) {
-                    let _ = s.try_send(Cmd::Send(frame));
+                let full = self.sockets.get(&id).map(|s| s.try_send(Cmd::Send(frame)));
+                if matches!(full, Some(Err(async_channel::TrySendError::Full(_)))) {
+                    // The server stopped reading; dropping the queue closes the socket.
+                    self.sockets.remove(&id);
+                    self.local.push_back(shared_ws::stalled(id));
                 }
             }
             Output::CloseWs { id } => {
@@ -315,20 +287,20 @@ impl Performer {
                 }
             }
             Output::Stat { id, path } => {
-                let inbox = self.inbox.clone();
+                let facts = self.facts.clone();
                 self.runner.spawn(async move {
                     let info = crate::fs::stat(path).await;
-                    let _ = inbox.send(Msg::Input(Input::Stat { id, info })).await;
+                    let _ = facts.send(Input::Stat { id, info }).await;
                 });
             }
             Output::ReadFile { id, path, limit } => {
-                let inbox = self.inbox.clone();
+                let facts = self.facts.clone();
                 self.runner.spawn(async move {
                     let result = crate::fs::read(path, limit).await;
-                    let _ = inbox.send(Msg::Input(Input::FileRead { id, result })).await;
+                    let _ = facts.send(Input::FileRead { id, result }).await;
                 });
             }
-            Output::Event(_) => {}
+            Output::Event(never) => match never {},
         }
     }
 

@@ -79,6 +79,12 @@ impl Host {
         }
     }
 
+    /// Whether an idle connection is young enough to be reused.
+    fn has_live_idle(&self) -> bool {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.iter().any(|(_, since)| since.elapsed() < IDLE_TIMEOUT)
+    }
+
     /// Keeps a connection for reuse, and closes those idle too long: `take_idle` takes the
     /// newest first, so the oldest would otherwise hold their sockets open indefinitely.
     fn put_idle(&self, stream: Stream) {
@@ -98,6 +104,9 @@ impl HttpPool {
 
     fn host(&self, origin: &Origin) -> Arc<Host> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        // Origins nobody is using and with no connection worth keeping go, so a client that
+        // fetched media from many hosts does not keep an entry for each forever.
+        hosts.retain(|o, h| o == origin || Arc::strong_count(h) > 1 || h.has_live_idle());
         Arc::clone(
             hosts
                 .entry(origin.clone())
@@ -739,7 +748,7 @@ mod tests {
             std::thread::sleep(Duration::from_secs(2));
             drop(conns);
         });
-        let pool = HttpPool::new(Io::new(&[], 2, 1 << 20).unwrap());
+        let pool = HttpPool::new(Io::with_roots(&[]));
         futures_lite::future::block_on(async {
             let started = Instant::now();
             let e = pool
@@ -758,13 +767,41 @@ mod tests {
     }
 
     #[test]
+    fn origins_left_with_nothing_to_reuse_are_forgotten() {
+        let pool = HttpPool::new(Io::with_roots(&[]));
+        let get = |port: u16| HttpRequest {
+            request: http::Request::get(format!("http://127.0.0.1:{port}/"))
+                .body(Body::default())
+                .unwrap(),
+            timeout: Duration::from_secs(5),
+            target: BodyTarget::Memory { limit: 10 },
+        };
+        // Ports that were free a moment ago: every request is refused.
+        let ports: Vec<u16> = (0..50)
+            .map(|_| {
+                TcpListener::bind("127.0.0.1:0")
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
+            .collect();
+        futures_lite::future::block_on(async {
+            for port in ports {
+                assert!(pool.perform(get(port)).await.is_err());
+            }
+        });
+        assert!(pool.hosts.lock().unwrap().len() <= 1);
+    }
+
+    #[test]
     fn the_pool_reuses_its_kept_alive_connection() {
         // The server accepts one connection only: the second request needs the first's.
         let (addr, server) = serve(vec![
             b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none".to_vec(),
             b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntwo".to_vec(),
         ]);
-        let pool = HttpPool::new(Io::new(&[], 2, 1 << 20).unwrap());
+        let pool = HttpPool::new(Io::with_roots(&[]));
         let get = || HttpRequest {
             request: http::Request::get(format!("http://{addr}/"))
                 .body(Body::default())
@@ -837,7 +874,7 @@ mod tests {
     #[test]
     fn https_with_the_given_root_on_one_kept_alive_connection() {
         let (addr, der, server) = serve_tls(2);
-        let pool = HttpPool::new(Io::new(&[der], 2, 1 << 20).unwrap());
+        let pool = HttpPool::new(Io::with_roots(&[der]));
         futures_lite::future::block_on(async {
             let r = pool.perform(https_get(addr.port())).await.unwrap();
             assert_eq!(r.body().as_bytes(), b"secure 0");
@@ -851,7 +888,7 @@ mod tests {
     #[test]
     fn a_certificate_outside_the_webpki_roots_is_refused() {
         let (addr, _, _server) = serve_tls(1);
-        let pool = HttpPool::new(Io::new(&[], 2, 1 << 20).unwrap());
+        let pool = HttpPool::new(Io::with_roots(&[]));
         futures_lite::future::block_on(async {
             let e = pool.perform(https_get(addr.port())).await.unwrap_err();
             assert_eq!(e.kind, TransportErrorKind::Tls, "{e}");

@@ -2,7 +2,7 @@
 //! provider), name resolution on the `blocking` pool. Shared by HTTP and the WebSocket.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,9 +13,8 @@ use futures_rustls::client::TlsStream;
 use futures_rustls::TlsConnector;
 use rustls::pki_types::ServerName;
 use unicat_core::error::{TransportError, TransportErrorKind};
-use unicat_core::http::Uri;
 
-use crate::Error;
+pub(crate) use unicat_runtime_support::net::Origin;
 
 /// What every connection shares: the TLS configuration and the sizes the core set.
 #[derive(Clone)]
@@ -28,69 +27,27 @@ pub(crate) struct Io {
 }
 
 impl Io {
-    /// Builds the rustls configuration, trusting the webpki roots, or exactly `roots` when
-    /// given.
+    /// Connections with this TLS configuration.
     pub(crate) fn new(
-        roots: &[Vec<u8>],
+        tls: Arc<rustls::ClientConfig>,
         max_connections: usize,
         max_ws_message: usize,
-    ) -> Result<Io, Error> {
-        let mut store = rustls::RootCertStore::empty();
-        if roots.is_empty() {
-            store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        } else {
-            for der in roots {
-                store
-                    .add(rustls::pki_types::CertificateDer::from(der.clone()))
-                    .map_err(|e| Error::Setup(format!("bad root certificate: {e}")))?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Setup(e.to_string()))?
-            .with_root_certificates(store)
-            .with_no_client_auth();
-        Ok(Io {
-            tls: TlsConnector::from(Arc::new(tls)),
+    ) -> Io {
+        Io {
+            tls: TlsConnector::from(tls),
             max_connections: max_connections.max(1),
             max_ws_message,
-        })
+        }
     }
-}
 
-/// Where a connection goes: scheme, host and port. Connections are pooled per origin.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct Origin {
-    pub(crate) tls: bool,
-    pub(crate) host: String,
-    pub(crate) port: u16,
-}
-
-impl Origin {
-    /// The origin of an `http(s)://` or `ws(s)://` URI.
-    pub(crate) fn of(uri: &Uri) -> Result<Origin, TransportError> {
-        let tls = match uri.scheme_str() {
-            Some("https" | "wss") => true,
-            Some("http" | "ws") => false,
-            other => {
-                return Err(TransportError::new(
-                    TransportErrorKind::Other,
-                    format!("unsupported scheme {other:?}"),
-                ))
-            }
-        };
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| TransportError::new(TransportErrorKind::Other, "no host in the URI"))?;
-        // IPv6 literals come bracketed in URIs; rustls and the resolver want them bare.
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        Ok(Origin { tls, host, port })
+    /// Connections trusting the webpki roots, or exactly `roots` when given.
+    #[cfg(test)]
+    pub(crate) fn with_roots(roots: &[Vec<u8>]) -> Io {
+        Io::new(
+            unicat_runtime_support::tls::client_config(roots).unwrap(),
+            2,
+            1 << 20,
+        )
     }
 }
 
@@ -105,18 +62,11 @@ impl Stream {
     /// pool, unless it is an IP address), connects to each address in turn, and does the TLS
     /// handshake for `https` and `wss`.
     pub(crate) async fn connect(origin: &Origin, io: &Io) -> Result<Stream, TransportError> {
-        let addrs: Vec<SocketAddr> = match origin.host.parse::<IpAddr>() {
+        let addrs = match origin.host.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, origin.port)],
             Err(_) => {
-                let target = (origin.host.clone(), origin.port);
-                blocking::unblock(move || target.to_socket_addrs().map(Iterator::collect))
-                    .await
-                    .map_err(|e| {
-                        TransportError::new(
-                            TransportErrorKind::Connect,
-                            format!("{}: {e}", origin.host),
-                        )
-                    })?
+                let target = origin.clone();
+                blocking::unblock(move || target.resolve()).await?
             }
         };
         let mut last = TransportError::new(

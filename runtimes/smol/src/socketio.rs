@@ -3,46 +3,37 @@
 //! exposes it for talking to any Socket.IO server, and for the interop tests against the
 //! official Node and Python servers.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use unicat_core::config::SessionConfig;
-use unicat_core::session::{AckError, AckId, Session, SessionEvent};
+use unicat_core::session::{Session, SessionEvent};
+use unicat_runtime_support::driver::{Answer, Core};
+use unicat_runtime_support::shared::Shared;
+use unicat_runtime_support::sio::{self, AckResult, SioMsg, SioPublished, SioSide};
 
-use crate::driver::{read, write, Driver, Waker};
+pub use unicat_runtime_support::sio::AuthFn;
+
+use crate::driver::Driver;
 use crate::net::Io;
 use crate::{Error, Spawner};
 
-/// Produces the auth payload of a namespace's CONNECT, at every connect and reconnect.
-pub type AuthFn = dyn Fn(&str) -> Option<Value> + Send + Sync;
-
-type AckResult = Result<Vec<Value>, AckError>;
-type Acks = Arc<Mutex<AckMap>>;
-
-#[derive(Default)]
-struct AckMap {
-    map: BTreeMap<AckId, async_channel::Sender<AckResult>>,
-    /// The driver ended: a new waiter would never be answered.
-    stopped: bool,
-}
+type Queue = async_channel::Sender<SessionEvent>;
 
 /// An async Socket.IO client.
 pub struct SocketIo {
-    machine: Arc<RwLock<Session>>,
-    driver: Driver,
-    acks: Acks,
+    driver: Driver<Session, SioSide<Queue>>,
+    shared: Arc<Shared<SioPublished>>,
     events: async_channel::Receiver<SessionEvent>,
 }
 
 impl fmt::Debug for SocketIo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SocketIo")
-            .field("state", &read(&self.machine).state())
+            .field("state", &self.published().state)
             .finish()
     }
 }
@@ -80,103 +71,33 @@ impl SocketIo {
         auth: Arc<AuthFn>,
         spawner: Spawner,
     ) -> Result<SocketIo, Error> {
-        let io = Io::new(&[], 4, cfg.limits.max_incoming_payload)?;
-        let machine = Arc::new(RwLock::new(Session::new(cfg, Instant::now())));
-        let acks: Acks = Arc::default();
-        let (tx, events) = async_channel::unbounded();
-        let sink_machine = Arc::clone(&machine);
-        let sink_acks = AckGuard(Arc::clone(&acks));
-        let driver = Driver::start(
-            Arc::clone(&machine),
-            io,
-            None,
-            spawner,
-            move |e: SessionEvent, waker: &Waker| {
-                match &e {
-                    SessionEvent::AuthRequested { ns } => {
-                        let payload = auth(ns);
-                        let _ = write(&sink_machine).authenticate(Instant::now(), ns, payload);
-                        waker.wake();
-                    }
-                    SessionEvent::AckReceived { id, args, .. } => {
-                        if let Some(w) = sink_acks.take(*id) {
-                            let _ = w.try_send(Ok(args.clone()));
-                        }
-                    }
-                    SessionEvent::AckFailed { id, error } => {
-                        if let Some(w) = sink_acks.take(*id) {
-                            let _ = w.try_send(Err(error.clone()));
-                        }
-                    }
-                    _ => {}
-                }
-                let _ = tx.try_send(e);
-            },
-        )?;
-        write(&machine).connect(Instant::now())?;
-        driver.waker().wake();
+        let tls = unicat_runtime_support::tls::client_config(&[])?;
+        let io = Io::new(tls, 4, cfg.limits.max_incoming_payload);
+        let mut session = Session::new(cfg, Instant::now());
+        session.connect(Instant::now())?;
+        let (tx, events) = async_channel::bounded(65_536);
+        let (side, shared) = SioSide::new(&session, auth, tx);
+        let driver = Driver::start(Core::new(session, side), io, None, spawner)?;
         Ok(SocketIo {
-            machine,
             driver,
-            acks,
+            shared,
             events,
         })
     }
 
-    fn wake(&self) {
-        self.driver.waker().wake();
+    unicat_runtime_support::sio_methods!(async { .await });
+
+    async fn send<T>(&self, msg: SioMsg<Queue>, rx: Answer<Result<T, Error>>) -> Result<T, Error> {
+        self.driver.send(msg).await?;
+        sio::outcome(rx.recv().await)
     }
 
-    /// Emits an event without asking for an ack.
-    pub fn emit(&self, ns: &str, event: &str, args: Vec<Value>) -> Result<(), Error> {
-        write(&self.machine).emit(Instant::now(), ns, event, args, Vec::new(), None)?;
-        self.wake();
-        Ok(())
+    async fn ack_of(&self, ack: Answer<AckResult>) -> Result<AckResult, Error> {
+        ack.recv().await.map_err(|_| Error::Closed)
     }
 
-    /// Emits an event with binary attachments.
-    pub fn emit_binary(
-        &self,
-        ns: &str,
-        event: &str,
-        args: Vec<Value>,
-        attachments: Vec<Vec<u8>>,
-    ) -> Result<(), Error> {
-        write(&self.machine).emit(Instant::now(), ns, event, args, attachments, None)?;
-        self.wake();
-        Ok(())
-    }
-
-    /// Emits an event and waits for the server's ack, at most `timeout`.
-    pub async fn emit_with_ack(
-        &self,
-        ns: &str,
-        event: &str,
-        args: Vec<Value>,
-        timeout: Duration,
-    ) -> Result<Result<Vec<Value>, AckError>, Error> {
-        let (tx, rx) = async_channel::bounded(1);
-        {
-            let mut s = write(&self.machine);
-            let id = s.emit(Instant::now(), ns, event, args, Vec::new(), Some(timeout))?;
-            if let Some(id) = id {
-                // Under the machine's lock, so the driver cannot deliver the ack first.
-                let mut acks = self.acks.lock().unwrap_or_else(|p| p.into_inner());
-                if acks.stopped {
-                    return Err(Error::Closed);
-                }
-                acks.map.insert(id, tx);
-            }
-        }
-        self.wake();
-        rx.recv().await.map_err(|_| Error::Closed)
-    }
-
-    /// Answers a server event that asked for an ack.
-    pub fn ack(&self, ns: &str, id: u64, args: Vec<Value>) -> Result<(), Error> {
-        write(&self.machine).ack(Instant::now(), ns, id, args, Vec::new())?;
-        self.wake();
-        Ok(())
+    fn published(&self) -> Arc<SioPublished> {
+        self.shared.get()
     }
 
     /// The next event, waiting at most `timeout`.
@@ -191,30 +112,6 @@ impl SocketIo {
         SessionEvents(Box::pin(self.events.clone()))
     }
 
-    /// Whether the namespace is connected.
-    pub fn is_connected(&self, ns: &str) -> bool {
-        read(&self.machine).is_connected(ns)
-    }
-
-    /// Runs `f` on the session, for state the handle does not expose.
-    pub fn with_session<T>(&self, f: impl FnOnce(&Session) -> T) -> T {
-        f(&read(&self.machine))
-    }
-
-    /// Leaves every namespace and closes the transport, without reconnecting.
-    pub fn disconnect(&self) -> Result<(), Error> {
-        write(&self.machine).disconnect(Instant::now())?;
-        self.wake();
-        Ok(())
-    }
-
-    /// Connects again after a disconnect.
-    pub fn reconnect(&self) -> Result<(), Error> {
-        write(&self.machine).connect(Instant::now())?;
-        self.wake();
-        Ok(())
-    }
-
     /// Closes the session and waits until its driver has stopped.
     pub async fn close(&self) {
         self.begin_close();
@@ -222,9 +119,10 @@ impl SocketIo {
     }
 
     fn begin_close(&self) {
-        write(&self.machine).close(Instant::now());
-        self.wake();
-        self.driver.stop();
+        self.driver
+            .stop(Box::new(|s: &mut Session, _: &mut SioSide<Queue>, now| {
+                s.close(now)
+            }));
     }
 }
 
@@ -232,26 +130,5 @@ impl Drop for SocketIo {
     /// Closes the session without waiting.
     fn drop(&mut self) {
         self.begin_close();
-    }
-}
-
-/// Dropped with the driver's event sink: acks still awaited learn that the client is closed.
-struct AckGuard(Acks);
-
-impl AckGuard {
-    fn take(&self, id: AckId) -> Option<async_channel::Sender<AckResult>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .map
-            .remove(&id)
-    }
-}
-
-impl Drop for AckGuard {
-    fn drop(&mut self) {
-        let mut acks = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        acks.stopped = true;
-        acks.map.clear();
     }
 }

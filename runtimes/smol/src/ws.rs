@@ -4,15 +4,12 @@
 
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-use async_tungstenite::tungstenite::{Error as WsError, Message};
 use async_tungstenite::WebSocketStream;
 use futures_lite::StreamExt;
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::io::{Input, WsFrame, WsId, WsRequest};
+use unicat_runtime_support::ws;
 
-use crate::driver::Msg;
 use crate::net::{Io, Origin, Stream};
 
 /// How long a closing socket waits for the server's close frame before it drops the
@@ -25,45 +22,15 @@ pub(crate) enum Cmd {
     Close,
 }
 
-fn failed(id: WsId, kind: TransportErrorKind, message: impl Into<String>) -> Msg {
-    Msg::Input(Input::WsFailed {
-        id,
-        error: TransportError::new(kind, message),
-    })
-}
-
 async fn connect(request: &WsRequest, io: &Io) -> Result<WebSocketStream<Stream>, TransportError> {
-    let uri = request.request.uri();
-    let origin = Origin::of(uri)?;
+    let origin = Origin::of(request.request.uri())?;
     let stream = Stream::connect(&origin, io).await?;
-    let mut req = uri
-        .to_string()
-        .into_client_request()
-        .map_err(|e| TransportError::new(TransportErrorKind::Other, e.to_string()))?;
-    for (name, value) in request.request.headers() {
-        req.headers_mut().insert(name, value.clone());
-    }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(io.max_ws_message))
-        .max_frame_size(Some(io.max_ws_message));
-    match async_tungstenite::client_async_with_config(req, stream, Some(config)).await {
-        Ok((ws, _)) => Ok(ws),
-        Err(WsError::Http(resp)) => {
-            let status = resp.status().as_u16();
-            Err(TransportError::new(
-                TransportErrorKind::HandshakeRejected { status },
-                String::from_utf8_lossy(resp.body().as_deref().unwrap_or_default())
-                    .chars()
-                    .take(200)
-                    .collect::<String>(),
-            ))
-        }
-        Err(WsError::Tls(e)) => Err(TransportError::new(TransportErrorKind::Tls, e.to_string())),
-        Err(e) => Err(TransportError::new(
-            TransportErrorKind::Connect,
-            e.to_string(),
-        )),
-    }
+    let req = ws::handshake_request(request)?;
+    let config = ws::config(io.max_ws_message);
+    async_tungstenite::client_async_with_config(req, stream, Some(config))
+        .await
+        .map(|(ws, _)| ws)
+        .map_err(ws::handshake_error)
 }
 
 /// Runs one socket: every fact about it goes to `results` as an [`Input`]; frames to send and
@@ -73,7 +40,7 @@ pub(crate) async fn run(
     request: WsRequest,
     io: Io,
     cmds: async_channel::Receiver<Cmd>,
-    results: async_channel::Sender<Msg>,
+    results: async_channel::Sender<Input>,
 ) {
     let timeout = request.timeout;
     let opened = futures_lite::future::or(connect(&request, &io), async {
@@ -86,18 +53,12 @@ pub(crate) async fn run(
     .await;
     let ws = match opened {
         Ok(ws) => ws,
-        Err(e) => {
-            let _ = results
-                .send(Msg::Input(Input::WsFailed { id, error: e }))
-                .await;
+        Err(error) => {
+            let _ = results.send(Input::WsFailed { id, error }).await;
             return;
         }
     };
-    if results
-        .send(Msg::Input(Input::WsOpened { id }))
-        .await
-        .is_err()
-    {
+    if results.send(Input::WsOpened { id }).await.is_err() {
         return;
     }
     let (mut tx, mut rx) = ws.split();
@@ -106,35 +67,15 @@ pub(crate) async fn run(
     let reader = async {
         loop {
             let input = match rx.next().await {
-                Some(Ok(Message::Text(t))) => Input::WsMessage {
-                    id,
-                    frame: WsFrame::Text(t.as_str().to_string()),
+                Some(Ok(message)) => match ws::received(id, message) {
+                    Some(input) => input,
+                    None => continue,
                 },
-                Some(Ok(Message::Binary(b))) => Input::WsMessage {
-                    id,
-                    frame: WsFrame::Binary(b.to_vec()),
-                },
-                Some(Ok(Message::Close(frame))) => {
-                    let code = frame.map(|f| u16::from(f.code));
-                    let _ = results.send(Msg::Input(Input::WsClosed { id, code })).await;
-                    return;
-                }
-                // Pings are answered by tungstenite itself.
-                Some(Ok(_)) => continue,
-                None => {
-                    let _ = results
-                        .send(Msg::Input(Input::WsClosed { id, code: None }))
-                        .await;
-                    return;
-                }
-                Some(Err(e)) => {
-                    let _ = results
-                        .send(failed(id, TransportErrorKind::Io, e.to_string()))
-                        .await;
-                    return;
-                }
+                None => Input::WsClosed { id, code: None },
+                Some(Err(e)) => ws::read_error(id, e),
             };
-            if results.send(Msg::Input(input)).await.is_err() {
+            let last = !matches!(input, Input::WsMessage { .. });
+            if results.send(input).await.is_err() || last {
                 return;
             }
         }
@@ -144,14 +85,11 @@ pub(crate) async fn run(
     let writer = async {
         loop {
             let frame = match cmds.recv().await {
-                Ok(Cmd::Send(WsFrame::Text(t))) => Message::text(t),
-                Ok(Cmd::Send(WsFrame::Binary(b))) => Message::binary(b),
+                Ok(Cmd::Send(frame)) => ws::message(frame),
                 Ok(Cmd::Close) | Err(_) => break,
             };
             if let Err(e) = tx.send(frame).await {
-                let _ = results
-                    .send(failed(id, TransportErrorKind::Io, e.to_string()))
-                    .await;
+                let _ = results.send(ws::failed(id, e)).await;
                 return;
             }
         }
@@ -191,11 +129,10 @@ mod tests {
         };
         let (_cmds, queue) = async_channel::unbounded();
         let (results, inbox) = async_channel::unbounded();
-        let io = Io::new(&[], 1, 1 << 20).unwrap();
-        futures_lite::future::block_on(run(WsId(7), request, io, queue, results));
+        futures_lite::future::block_on(run(WsId(7), request, Io::with_roots(&[]), queue, results));
         server.join().unwrap();
         match inbox.try_recv() {
-            Ok(Msg::Input(Input::WsFailed { id, error })) => {
+            Ok(Input::WsFailed { id, error }) => {
                 assert_eq!(id, WsId(7));
                 assert_eq!(
                     error.kind,
@@ -221,10 +158,9 @@ mod tests {
         };
         let (_cmds, queue) = async_channel::unbounded();
         let (results, inbox) = async_channel::unbounded();
-        let io = Io::new(&[], 1, 1 << 20).unwrap();
-        futures_lite::future::block_on(run(WsId(1), request, io, queue, results));
+        futures_lite::future::block_on(run(WsId(1), request, Io::with_roots(&[]), queue, results));
         match inbox.try_recv() {
-            Ok(Msg::Input(Input::WsFailed { error, .. })) => {
+            Ok(Input::WsFailed { error, .. }) => {
                 assert_eq!(error.kind, TransportErrorKind::Connect)
             }
             _ => panic!("no WsFailed"),

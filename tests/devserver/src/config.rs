@@ -48,6 +48,9 @@ pub struct DevConfig {
     /// made at start (see [`DevServer::tls_root_der`](crate::DevServer::tls_root_der)), as the
     /// real Unicat does. Default false.
     pub tls: bool,
+    /// Listen on the IPv6 loopback `[::1]` instead of `127.0.0.1`, for clients that must
+    /// handle a bracketed host. Default false.
+    pub ipv6: bool,
 }
 
 impl Default for DevConfig {
@@ -64,6 +67,7 @@ impl Default for DevConfig {
             job_step_delay: Duration::from_millis(20),
             seed: 1,
             tls: false,
+            ipv6: false,
         }
     }
 }

@@ -197,7 +197,8 @@ impl DevServer {
             .enable_io()
             .enable_time()
             .build()?;
-        let std_listener = StdTcpListener::bind(("127.0.0.1", cfg.port))?;
+        let host = if cfg.ipv6 { "::1" } else { "127.0.0.1" };
+        let std_listener = StdTcpListener::bind((host, cfg.port))?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let tls = if cfg.tls {

@@ -1,0 +1,110 @@
+//! The error both runtimes return.
+
+use std::fmt;
+
+use unicat_core::api::CallError;
+use unicat_core::client::StopReason;
+use unicat_core::error::UsageError;
+
+/// Why a call to a runtime's client failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The arguments or the moment were wrong; nothing was sent.
+    Usage(UsageError),
+    /// The call was made and failed: the API refused, the response was invalid, the transport
+    /// failed after its retries.
+    Call(CallError),
+    /// The client was closed, or its driver ended.
+    Closed,
+    /// Live sync stopped, for this reason (see
+    /// [`Health::Stopped`](unicat_core::client::Health::Stopped)).
+    Stopped(StopReason),
+    /// The runtime could not start: a thread, the TLS setup, a folder, the replay log.
+    Setup(SetupError),
+    /// A wait ran out of time.
+    Timeout,
+}
+
+/// What could not be set up, and the error underneath.
+#[derive(Debug)]
+pub struct SetupError {
+    what: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl SetupError {
+    /// `what` failed because of `source`.
+    pub fn new(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> SetupError {
+        SetupError {
+            what: what.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(s) => write!(f, "{}: {s}", self.what),
+            None => f.write_str(&self.what),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Error {
+    /// A setup failure of `what`.
+    pub fn setup(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Error {
+        Error::Setup(SetupError::new(what, source))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(e) => write!(f, "usage error: {e}"),
+            Error::Call(e) => write!(f, "call failed: {e}"),
+            Error::Closed => f.write_str("the client is closed"),
+            Error::Stopped(reason) => write!(f, "live sync stopped: {reason}"),
+            Error::Setup(e) => write!(f, "could not start the client: {e}"),
+            Error::Timeout => f.write_str("timed out"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Usage(e) => Some(e),
+            Error::Call(e) => Some(e),
+            Error::Setup(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Error::Usage(e)
+    }
+}
+
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        Error::Call(e)
+    }
+}
