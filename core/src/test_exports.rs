@@ -100,7 +100,7 @@ pub fn sync_items(data: &[u8]) {
     let mut store = Store::default();
     for k in ["r1", "r2", "a1"] {
         let obj = crate::store::Object::new(
-            serde_json::value::RawValue::from_string(format!("{{\"gid\":\"{k}\"}}")).unwrap(),
+            &serde_json::value::RawValue::from_string(format!("{{\"gid\":\"{k}\"}}")).unwrap(),
         );
         store.insert(crate::store::DataType::Records, k.to_string(), obj);
     }

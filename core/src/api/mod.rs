@@ -355,8 +355,102 @@ struct RawEnvelope<'a> {
     success: bool,
     #[serde(borrow, default)]
     result: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    #[serde(default)]
+    data: Option<Data>,
+}
+
+/// The envelope's `data`, read in the envelope's own pass over the body (a response of a
+/// thousand records is megabytes; every extra pass over it shows): each known store's objects
+/// copied out as they are met, `files` parsed within bounds, anything else skipped.
+#[derive(Default)]
+struct Data {
+    stores: Vec<(DataType, Vec<(String, Object)>)>,
+    files: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(DataVisitor)
+    }
+}
+
+struct DataVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DataVisitor {
+    type Value = Data;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("`data` as an object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Data, A::Error> {
+        use serde::de::Error;
+        let mut data = Data::default();
+        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if name == "files" {
+                // Downloadable file contents, not a store: the SDK moves them into the result.
+                let raw: &'de RawValue = map.next_value()?;
+                let files = crate::json::tree_bounded(raw.get())
+                    .map_err(|e| A::Error::custom(format!("`data.files`: {e}")))?;
+                data.files = Some(files);
+                continue;
+            }
+            let Some(t) = DataType::from_name(&name) else {
+                crate::log!(debug, "unknown data type {name:?} in a response ignored");
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            };
+            let entries = map.next_value_seed(Entries(t))?;
+            data.stores.push((t, entries));
+        }
+        Ok(data)
+    }
+}
+
+/// One store's objects, keyed as the store keys them.
+struct Entries(DataType);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Entries {
+    type Value = Vec<(String, Object)>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        if self.0 == DataType::ProjectsMembers {
+            d.deserialize_seq(self)
+        } else {
+            d.deserialize_map(self)
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Entries {
+    type Value = Vec<(String, Object)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == DataType::ProjectsMembers {
+            write!(f, "`data.{}` as a list", self.0)
+        } else {
+            write!(f, "`data.{}` as an object", self.0)
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, &'de RawValue>()? {
+            out.push((k, Object::new(v)));
+        }
+        Ok(out)
+    }
+
+    /// Memberships come as a list; the store keys them "<project>/<user>".
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(m) = seq.next_element::<&'de RawValue>()? {
+            if let Ok(k) = serde_json::from_str::<MemberKey>(m.get()) {
+                out.push((format!("{}/{}", k.project_gid, k.user_gid), Object::new(m)));
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Deserialize)]
@@ -403,40 +497,12 @@ fn parse_envelope(status: u16, body: &[u8]) -> Result<Response, CallError> {
         Some(raw) if raw.get() == "null" => (Map::new(), None),
         Some(raw) => split_result(raw).map_err(|detail| invalid(status, body, detail))?,
     };
-    let mut data = Vec::new();
-    if let Some(raw) = env.data {
-        let maps = deserialize_pairs(raw.get())
-            .map_err(|e| invalid(status, body, format!("`data` is not an object: {e}")))?;
-        for (name, raw) in maps {
-            if name == "files" {
-                // Downloadable file contents, not a store: the SDK moves them into the result.
-                let files = crate::json::tree_bounded(raw.get())
-                    .map_err(|e| invalid(status, body, format!("`data.files`: {e}")))?;
-                result.insert("data/files".to_string(), files);
-                continue;
-            }
-            let Some(t) = DataType::from_name(&name) else {
-                crate::log!(debug, "unknown data type {name:?} in a response ignored");
-                continue;
-            };
-            let entries = if t == DataType::ProjectsMembers {
-                // A list of memberships; the store keys them "<project>/<user>".
-                let list: Vec<Box<RawValue>> = serde_json::from_str(raw.get()).map_err(|e| {
-                    invalid(status, body, format!("`data.{name}` is not a list: {e}"))
-                })?;
-                list.into_iter()
-                    .filter_map(|m| {
-                        let k: MemberKey = serde_json::from_str(m.get()).ok()?;
-                        Some((format!("{}/{}", k.project_gid, k.user_gid), Object::new(m)))
-                    })
-                    .collect()
-            } else {
-                deserialize_owned_pairs(raw.get()).map_err(|e| {
-                    invalid(status, body, format!("`data.{name}` is not an object: {e}"))
-                })?
-            };
-            data.push((t, entries));
-        }
+    let Data {
+        stores: data,
+        files,
+    } = env.data.unwrap_or_default();
+    if let Some(files) = files {
+        result.insert("data/files".to_string(), files);
     }
     if !env.success {
         return Err(CallError::Api(api_error(status, &result)));
@@ -505,14 +571,6 @@ fn deserialize_pairs(text: &str) -> Result<Vec<(String, &RawValue)>, serde_json:
     serde::Deserializer::deserialize_map(&mut de, V)
 }
 
-/// The pairs of a JSON object, each value copied out as an [`Object`].
-fn deserialize_owned_pairs(text: &str) -> Result<Vec<(String, Object)>, serde_json::Error> {
-    Ok(deserialize_pairs(text)?
-        .into_iter()
-        .map(|(k, v)| (k, Object::new(v.to_owned())))
-        .collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,7 +626,7 @@ mod tests {
                 r#"{{"gid":"g","version":31,"name":{},"is_file":true}}"#,
                 serde_json::to_string(n).unwrap()
             );
-            dam_storage_name(&Object::new(RawValue::from_string(json).unwrap()))
+            dam_storage_name(&Object::new(&RawValue::from_string(json).unwrap()))
         };
         assert_eq!(name("logo.svg").unwrap(), "g~31.svg");
         assert_eq!(name("archive.tar.gz").unwrap(), "g~31.gz");
@@ -578,7 +636,7 @@ mod tests {
         assert_eq!(name("a..b").unwrap(), "g~31.b");
         assert!(matches!(name("evil.p%g"), Err(CallError::UnsafePath(_))));
         let folder = Object::new(
-            RawValue::from_string(r#"{"gid":"g","version":1,"name":"f","is_file":false}"#.into())
+            &RawValue::from_string(r#"{"gid":"g","version":1,"name":"f","is_file":false}"#.into())
                 .unwrap(),
         );
         assert!(matches!(
@@ -654,6 +712,34 @@ mod tests {
             parse_response(200, b"\xff\xfe"),
             Err(CallError::InvalidResponse { .. })
         ));
+    }
+
+    #[test]
+    fn data_of_the_wrong_shape_names_its_part() {
+        for (body, part) in [
+            (
+                &br#"{"success":true,"data":{"records":[1]}}"#[..],
+                "`data.records` as an object",
+            ),
+            (
+                br#"{"success":true,"data":{"cc.projects_members":{}}}"#,
+                "`data.cc.projects_members` as a list",
+            ),
+            (br#"{"success":true,"data":[]}"#, "`data` as an object"),
+        ] {
+            match parse_response(200, body) {
+                Err(CallError::InvalidResponse { detail, .. }) => {
+                    assert!(detail.contains(part), "{detail}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // A membership without its keys cannot be stored, and costs only itself.
+        let body = br#"{"success":true,"data":{"cc.projects_members":[{"user_gid":"u"},
+            {"project_gid":"p","user_gid":"u"}]}}"#;
+        let r = parse_response(200, body).unwrap();
+        assert_eq!(r.data[0].1.len(), 1);
+        assert_eq!(r.data[0].1[0].0, "p/u");
     }
 
     #[test]
