@@ -1456,6 +1456,7 @@ impl Session {
         }
     }
 
+    /// One whole Socket.IO packet (its attachments collected), to the handler of its kind.
     fn on_sio_packet(&mut self, (packet, attachments): Assembled) {
         let Some(idx) = self.namespaces.iter().position(|n| n.name == packet.nsp) else {
             crate::log!(
@@ -1465,158 +1466,173 @@ impl Session {
             );
             return;
         };
-        let state = self.namespaces.get(idx).map(|n| n.state.clone());
         match packet.kind {
-            PacketType::Connect => {
-                if state != Some(NsState::Connecting) {
-                    crate::log!(
-                        debug,
-                        "unexpected CONNECT reply for {:?} ignored",
-                        packet.nsp
-                    );
-                    return;
-                }
-                let sid = match packet.value() {
-                    Some(Ok(v)) => v.get("sid").and_then(Value::as_str).map(str::to_string),
-                    Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
-                    None => None,
-                };
-                match sid {
-                    Some(sid) => self.on_ns_connected(idx, sid),
-                    None => self.violation(ProtocolViolation::IncompatibleServer),
-                }
+            PacketType::Connect => self.on_connect_reply(idx, packet),
+            PacketType::ConnectError => self.on_connect_error(idx, packet),
+            PacketType::Disconnect => self.on_server_disconnect(idx, packet.nsp),
+            PacketType::Event | PacketType::BinaryEvent => self.on_event(idx, packet, attachments),
+            PacketType::Ack | PacketType::BinaryAck => self.on_ack(idx, packet, attachments),
+        }
+    }
+
+    /// `0/ns,{"sid":…}`: the namespace's CONNECT was accepted.
+    fn on_connect_reply(&mut self, idx: usize, packet: SioPacket) {
+        if self.namespaces.get(idx).map(|n| &n.state) != Some(&NsState::Connecting) {
+            crate::log!(
+                debug,
+                "unexpected CONNECT reply for {:?} ignored",
+                packet.nsp
+            );
+            return;
+        }
+        let sid = match packet.value() {
+            Some(Ok(v)) => v.get("sid").and_then(Value::as_str).map(str::to_string),
+            Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
+            None => None,
+        };
+        match sid {
+            Some(sid) => self.on_ns_connected(idx, sid),
+            None => self.violation(ProtocolViolation::IncompatibleServer),
+        }
+    }
+
+    /// `4/ns,{"message":…,"data":…}` (or a bare string, from v4 servers): CONNECT refused.
+    fn on_connect_error(&mut self, idx: usize, packet: SioPacket) {
+        if !self.namespaces.get(idx).is_some_and(Namespace::is_pending) {
+            return;
+        }
+        let value = match packet.value() {
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
+            None => None,
+        };
+        let (message, data) = match value {
+            Some(Value::String(s)) => (s, None),
+            Some(Value::Object(mut o)) => (
+                match o.remove("message") {
+                    Some(Value::String(s)) => s,
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                },
+                o.remove("data"),
+            ),
+            _ => (String::new(), None),
+        };
+        let retry = self.cfg.retry_refused;
+        if let Some(n) = self.namespaces.get_mut(idx) {
+            // A refusal to be retried leaves the namespace to the next attempt.
+            n.state = if retry {
+                NsState::Down
+            } else {
+                NsState::Refused
+            };
+            n.held.clear();
+        }
+        self.event(SessionEvent::ConnectError {
+            ns: packet.nsp,
+            message: message.clone(),
+            data,
+        });
+        self.close_if_no_namespace(DisconnectReason::Refused { message });
+    }
+
+    /// `1/ns,`: the server left the namespace, and by the protocol's rule it stays down.
+    fn on_server_disconnect(&mut self, idx: usize, ns: String) {
+        let was = self.namespaces.get(idx).map(|n| n.state.clone());
+        if !matches!(
+            was,
+            Some(NsState::Connected | NsState::Connecting | NsState::AwaitingAuth)
+        ) {
+            return;
+        }
+        if let Some(n) = self.namespaces.get_mut(idx) {
+            n.state = NsState::Down;
+            n.held.clear();
+        }
+        self.server_acks.retain(|&(n, _)| n != idx);
+        if was == Some(NsState::Connected) {
+            self.event(SessionEvent::NamespaceDisconnected {
+                ns,
+                reason: DisconnectReason::ServerDisconnect,
+            });
+        }
+        self.close_if_no_namespace(DisconnectReason::ServerDisconnect);
+    }
+
+    /// `2/ns,id["event",…]`: delivered on a connected namespace, held until the CONNECT reply
+    /// on a connecting one (servers may emit before their reply arrives).
+    fn on_event(&mut self, idx: usize, packet: SioPacket, attachments: Vec<Vec<u8>>) {
+        let id = packet.id;
+        let ns = packet.nsp.clone();
+        let raw = self.cfg.raw_args && attachments.is_empty();
+        let (event, args, raw) = if raw {
+            let Some(event) = packet.event_name() else {
+                return;
+            };
+            (event, Vec::new(), packet.data.map(RawJson))
+        } else {
+            match packet.into_event() {
+                Ok((event, args)) => (event, args, None),
+                Err(e) => return self.violation(ProtocolViolation::Decode(e)),
             }
-            PacketType::ConnectError => {
-                if !self.namespaces.get(idx).is_some_and(Namespace::is_pending) {
-                    return;
+        };
+        let message = SessionEvent::Message {
+            ns,
+            event,
+            args,
+            raw,
+            attachments,
+            ack: id,
+        };
+        match self.namespaces.get(idx).map(|n| &n.state) {
+            Some(NsState::Connected) => {
+                self.remember_server_ack(idx, id);
+                self.event(message);
+            }
+            Some(NsState::AwaitingAuth | NsState::Connecting) => {
+                let held = self.namespaces.get(idx).map_or(0, |n| n.held.len());
+                if held >= self.cfg.limits.max_held_events {
+                    return self.violation(ProtocolViolation::HeldEventsOverflow);
                 }
-                let value = match packet.value() {
-                    Some(Ok(v)) => Some(v),
-                    Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
-                    None => None,
-                };
-                let (message, data) = match value {
-                    Some(Value::String(s)) => (s, None),
-                    Some(Value::Object(mut o)) => (
-                        match o.remove("message") {
-                            Some(Value::String(s)) => s,
-                            Some(other) => other.to_string(),
-                            None => String::new(),
-                        },
-                        o.remove("data"),
-                    ),
-                    _ => (String::new(), None),
-                };
-                let retry = self.cfg.retry_refused;
+                self.remember_server_ack(idx, id);
                 if let Some(n) = self.namespaces.get_mut(idx) {
-                    // A refusal to be retried leaves the namespace to the next attempt.
-                    n.state = if retry {
-                        NsState::Down
-                    } else {
-                        NsState::Refused
-                    };
-                    n.held.clear();
-                }
-                self.event(SessionEvent::ConnectError {
-                    ns: packet.nsp,
-                    message: message.clone(),
-                    data,
-                });
-                self.close_if_no_namespace(DisconnectReason::Refused { message });
-            }
-            PacketType::Disconnect => {
-                let was = state.clone();
-                if !matches!(
-                    was,
-                    Some(NsState::Connected | NsState::Connecting | NsState::AwaitingAuth)
-                ) {
-                    return;
-                }
-                if let Some(n) = self.namespaces.get_mut(idx) {
-                    n.state = NsState::Down;
-                    n.held.clear();
-                }
-                self.server_acks.retain(|&(n, _)| n != idx);
-                if was == Some(NsState::Connected) {
-                    self.event(SessionEvent::NamespaceDisconnected {
-                        ns: packet.nsp,
-                        reason: DisconnectReason::ServerDisconnect,
-                    });
-                }
-                self.close_if_no_namespace(DisconnectReason::ServerDisconnect);
-            }
-            PacketType::Event | PacketType::BinaryEvent => {
-                let id = packet.id;
-                let ns = packet.nsp.clone();
-                let raw = self.cfg.raw_args && attachments.is_empty();
-                let (event, args, raw) = if raw {
-                    let Some(event) = packet.event_name() else {
-                        return;
-                    };
-                    (event, Vec::new(), packet.data.map(RawJson))
-                } else {
-                    match packet.into_event() {
-                        Ok((event, args)) => (event, args, None),
-                        Err(e) => return self.violation(ProtocolViolation::Decode(e)),
-                    }
-                };
-                let message = SessionEvent::Message {
-                    ns,
-                    event,
-                    args,
-                    raw,
-                    attachments,
-                    ack: id,
-                };
-                match state {
-                    Some(NsState::Connected) => {
-                        self.remember_server_ack(idx, id);
-                        self.event(message);
-                    }
-                    Some(NsState::AwaitingAuth | NsState::Connecting) => {
-                        let held = self.namespaces.get(idx).map_or(0, |n| n.held.len());
-                        if held >= self.cfg.limits.max_held_events {
-                            return self.violation(ProtocolViolation::HeldEventsOverflow);
-                        }
-                        self.remember_server_ack(idx, id);
-                        if let Some(n) = self.namespaces.get_mut(idx) {
-                            n.held.push_back(message);
-                        }
-                    }
-                    _ => crate::log!(debug, "event for a namespace that is down ignored"),
+                    n.held.push_back(message);
                 }
             }
-            PacketType::Ack | PacketType::BinaryAck => {
-                let Some(id) = packet.id.map(AckId) else {
-                    return;
-                };
-                let matches_ns = self.acks.get(&id).is_some_and(|a| a.ns == idx && a.sent);
-                if !matches_ns {
-                    crate::log!(debug, "late or unknown ack {} ignored", id.0);
-                    return;
-                }
-                if let Some(ack) = self.acks.remove(&id) {
-                    if let Some(d) = ack.deadline {
-                        self.ack_deadlines.remove(&(d, id));
-                    }
-                }
-                let (args, raw) = if self.cfg.raw_args && attachments.is_empty() {
-                    (Vec::new(), packet.data.map(RawJson))
-                } else {
-                    match packet.value() {
-                        Some(Ok(Value::Array(a))) => (a, None),
-                        Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
-                        _ => (Vec::new(), None),
-                    }
-                };
-                self.event(SessionEvent::AckReceived {
-                    id,
-                    args,
-                    raw,
-                    attachments,
-                });
+            _ => crate::log!(debug, "event for a namespace that is down ignored"),
+        }
+    }
+
+    /// `3/ns,id[…]`: the server's answer to one of our emits, if we sent it on this namespace.
+    fn on_ack(&mut self, idx: usize, packet: SioPacket, attachments: Vec<Vec<u8>>) {
+        let Some(id) = packet.id.map(AckId) else {
+            return;
+        };
+        let matches_ns = self.acks.get(&id).is_some_and(|a| a.ns == idx && a.sent);
+        if !matches_ns {
+            crate::log!(debug, "late or unknown ack {} ignored", id.0);
+            return;
+        }
+        if let Some(ack) = self.acks.remove(&id) {
+            if let Some(d) = ack.deadline {
+                self.ack_deadlines.remove(&(d, id));
             }
         }
+        let (args, raw) = if self.cfg.raw_args && attachments.is_empty() {
+            (Vec::new(), packet.data.map(RawJson))
+        } else {
+            match packet.value() {
+                Some(Ok(Value::Array(a))) => (a, None),
+                Some(Err(e)) => return self.violation(ProtocolViolation::Decode(e)),
+                _ => (Vec::new(), None),
+            }
+        };
+        self.event(SessionEvent::AckReceived {
+            id,
+            args,
+            raw,
+            attachments,
+        });
     }
 
     fn remember_server_ack(&mut self, idx: usize, id: Option<u64>) {

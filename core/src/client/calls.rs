@@ -42,72 +42,7 @@ impl Client {
             self.start_reauth(true);
             return;
         }
-        let auth = if Self::needs_jwt(&call) {
-            self.jwt
-                .as_ref()
-                .and_then(|j| HeaderValue::from_str(&format!("Bearer {}", j.expose())).ok())
-                .map(|mut v| {
-                    v.set_sensitive(true);
-                    v
-                })
-        } else {
-            None
-        };
-        let (method, url, content_type, body, target, timeout) = match &call.req {
-            Req::Json { url, body } => (
-                http::Method::POST,
-                url.clone(),
-                Some("application/json".to_string()),
-                body.clone(),
-                BodyTarget::Memory {
-                    limit: self.cfg.max_response_bytes,
-                },
-                self.cfg.http_timeout,
-            ),
-            Req::Upload {
-                url,
-                content_type,
-                body,
-            } => (
-                http::Method::POST,
-                url.clone(),
-                Some(content_type.clone()),
-                body.clone(),
-                BodyTarget::Memory {
-                    limit: self.cfg.max_response_bytes,
-                },
-                self.cfg.http_timeout,
-            ),
-            Req::Dam { url } => (
-                http::Method::GET,
-                url.clone(),
-                None,
-                Vec::new(),
-                BodyTarget::Memory {
-                    limit: self.cfg.max_response_bytes,
-                },
-                self.cfg.http_timeout,
-            ),
-            Req::Media { url, path } => (
-                http::Method::GET,
-                url.clone(),
-                None,
-                Vec::new(),
-                BodyTarget::File {
-                    path: path.clone(),
-                    limit: self.cfg.max_download_bytes,
-                },
-                self.cfg.download_timeout,
-            ),
-        };
-        let mut builder = http::Request::builder().method(method).uri(url.as_str());
-        if let Some(ct) = content_type {
-            builder = builder.header(CONTENT_TYPE, ct);
-        }
-        if let Some(auth) = auth {
-            builder = builder.header(AUTHORIZATION, auth);
-        }
-        let request = match builder.body(Body(body)) {
+        let request = match self.http_request(&call) {
             Ok(r) => r,
             Err(e) => {
                 let error = CallError::InvalidResponse {
@@ -122,18 +57,76 @@ impl Client {
         crate::log!(
             debug,
             "{} {}",
-            request.method(),
-            crate::io::redact_uri(request.uri())
+            request.request.method(),
+            crate::io::redact_uri(request.request.uri())
         );
         self.calls.insert(id, call);
-        self.out.push_back(Output::Http {
-            id,
-            request: HttpRequest {
-                request,
-                timeout,
-                target,
-            },
-        });
+        self.out.push_back(Output::Http { id, request });
+    }
+
+    /// The HTTP request of a call: its method, headers (the JWT where the call needs one),
+    /// body, where the answer goes and how long it may take.
+    fn http_request(&self, call: &Call) -> Result<HttpRequest, http::Error> {
+        let memory = BodyTarget::Memory {
+            limit: self.cfg.max_response_bytes,
+        };
+        let (method, url, content_type, body, target, timeout) = match &call.req {
+            Req::Json { url, body } => (
+                http::Method::POST,
+                url,
+                Some("application/json"),
+                body.clone(),
+                memory,
+                self.cfg.http_timeout,
+            ),
+            Req::Upload {
+                url,
+                content_type,
+                body,
+            } => (
+                http::Method::POST,
+                url,
+                Some(content_type.as_str()),
+                body.clone(),
+                memory,
+                self.cfg.http_timeout,
+            ),
+            Req::Dam { url } => (
+                http::Method::GET,
+                url,
+                None,
+                Vec::new(),
+                memory,
+                self.cfg.http_timeout,
+            ),
+            Req::Media { url, path } => (
+                http::Method::GET,
+                url,
+                None,
+                Vec::new(),
+                BodyTarget::File {
+                    path: path.clone(),
+                    limit: self.cfg.max_download_bytes,
+                },
+                self.cfg.download_timeout,
+            ),
+        };
+        let mut builder = http::Request::builder().method(method).uri(url.as_str());
+        if let Some(ct) = content_type {
+            builder = builder.header(CONTENT_TYPE, ct);
+        }
+        let jwt = self.jwt.as_ref().filter(|_| Self::needs_jwt(call));
+        if let Some(mut auth) =
+            jwt.and_then(|j| HeaderValue::from_str(&format!("Bearer {}", j.expose())).ok())
+        {
+            auth.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, auth);
+        }
+        Ok(HttpRequest {
+            request: builder.body(Body(body))?,
+            timeout,
+            target,
+        })
     }
 
     pub(super) fn schedule_retry(&mut self, mut call: Call) {
@@ -379,98 +372,14 @@ impl Client {
                 self.merge(resp.data, None);
                 self.finish(id, Ok(result));
             }
-            Purpose::Load(id, kind) => {
-                let (loaded, newest) = load.unwrap_or_default();
-                let waiting = self.sync.end_load();
-                // A load that read the server before the one that landed last is no newer
-                // than it: that load and the items handled since are the store.
-                if newest {
-                    self.last_load = Some((id, loaded));
-                    self.load_landed(&kind, resp.data, loaded);
-                } else {
-                    crate::log!(
-                        debug,
-                        "a load older than the store landed; its data is dropped"
-                    );
-                }
-                // A reload's /init is the client's own call: nobody waits on its id.
-                if !matches!(kind, Load::Restore) {
-                    self.finish(id, Ok(result));
-                }
-                if matches!(kind, Load::Restore) {
-                    self.fetch_failures = 0;
-                }
-                if matches!(kind, Load::Connect) {
-                    if !self.cfg.keep_api_key {
-                        self.api_key = None;
-                    }
-                    let idle = self.session.state() == SessionState::Idle;
-                    if self.cfg.live_sync && idle && self.stopped.is_none() {
-                        // The first connection proper starts: the failures of `/auth` before
-                        // it are history.
-                        self.streak = Streak::default();
-                        if let Err(e) = self.session.connect(self.now) {
-                            crate::log!(debug, "the socket is already connecting: {e}");
-                        }
-                        self.drain_session();
-                    }
-                }
-                // The items that arrived while loads were out go on top of the newest one.
-                self.apply_sync(waiting);
-            }
-            Purpose::Reauth => {
-                // Fresh schema is welcome; the cursors stay where they are, or the items
-                // between would be skipped.
-                self.merge(resp.data, None);
-                if self.jwt.is_none() {
-                    // Without a token the waiting calls would only ask for another /auth.
-                    let error = CallError::Api(ApiError {
-                        status: 200,
-                        code: 401,
-                        message: "re-authentication returned no JWT".into(),
-                        info: Value::Null,
-                    });
-                    self.event(Event::SyncError {
-                        message: "re-authentication returned no JWT".into(),
-                    });
-                    for waiting in std::mem::take(&mut self.auth_wait) {
-                        self.fail(waiting, error.clone());
-                    }
-                }
-                for call in std::mem::take(&mut self.auth_wait) {
-                    self.send(call);
-                }
-                // The socket goes on even without a token: the server refuses it, and that
-                // refusal is one more failed attempt of the backoff.
-                if self.socket_awaits_jwt {
-                    self.authenticate_socket();
-                }
-            }
+            Purpose::Load(id, kind) => self.on_load(id, kind, resp.data, load, result),
+            Purpose::Reauth => self.on_reauth(resp.data),
             Purpose::Fetch(batch) => {
                 self.fetch_failures = 0;
                 let stored = self.merge(resp.data, Some(batch.sent_seq));
                 self.after_fetch(batch, stored);
             }
-            Purpose::SyncPage(id) => {
-                let more = resp.result.contains_key("warning");
-                let items = resp
-                    .sync
-                    .as_deref()
-                    .and_then(|raw| live::items_of(raw.get()))
-                    .unwrap_or_default();
-                self.merge(resp.data, None);
-                self.apply_sync(items);
-                if let Some(id) = id {
-                    if more {
-                        // The next page starts from the applied cursors, once this page's
-                        // fetches have landed.
-                        self.sync_pages.insert(0, id);
-                    } else {
-                        self.sync_pages_done.push(id);
-                    }
-                }
-                self.pump_sync_pages();
-            }
+            Purpose::SyncPage(id) => self.on_sync_page(id, resp),
             Purpose::Dam(download) => self.on_dam(download, &resp.result),
             Purpose::Walk(walk) => {
                 self.merge(resp.data, None);
@@ -478,6 +387,107 @@ impl Client {
             }
             Purpose::Media(id, _) => self.finish(id, Ok(result)),
         }
+    }
+
+    /// A load landed: it becomes the store if it is the newest, the client's first connection
+    /// starts its socket, and the items that arrived meanwhile go on top.
+    fn on_load(
+        &mut self,
+        id: CallId,
+        kind: Load,
+        data: Vec<(DataType, Vec<(String, Object)>)>,
+        load: Option<((i64, i64), bool)>,
+        result: Value,
+    ) {
+        let (loaded, newest) = load.unwrap_or_default();
+        let waiting = self.sync.end_load();
+        // A load that read the server before the one that landed last is no newer
+        // than it: that load and the items handled since are the store.
+        if newest {
+            self.last_load = Some((id, loaded));
+            self.load_landed(&kind, data, loaded);
+        } else {
+            crate::log!(
+                debug,
+                "a load older than the store landed; its data is dropped"
+            );
+        }
+        // A reload's /init is the client's own call: nobody waits on its id.
+        if !matches!(kind, Load::Restore) {
+            self.finish(id, Ok(result));
+        }
+        if matches!(kind, Load::Restore) {
+            self.fetch_failures = 0;
+        }
+        if matches!(kind, Load::Connect) {
+            if !self.cfg.keep_api_key {
+                self.api_key = None;
+            }
+            let idle = self.session.state() == SessionState::Idle;
+            if self.cfg.live_sync && idle && self.stopped.is_none() {
+                // The first connection proper starts: the failures of `/auth` before
+                // it are history.
+                self.streak = Streak::default();
+                if let Err(e) = self.session.connect(self.now) {
+                    crate::log!(debug, "the socket is already connecting: {e}");
+                }
+                self.drain_session();
+            }
+        }
+        // The items that arrived while loads were out go on top of the newest one.
+        self.apply_sync(waiting);
+    }
+
+    /// `/auth` answered: the calls that waited for a JWT go, and so does the socket.
+    fn on_reauth(&mut self, data: Vec<(DataType, Vec<(String, Object)>)>) {
+        // Fresh schema is welcome; the cursors stay where they are, or the items
+        // between would be skipped.
+        self.merge(data, None);
+        if self.jwt.is_none() {
+            // Without a token the waiting calls would only ask for another /auth.
+            let error = CallError::Api(ApiError {
+                status: 200,
+                code: 401,
+                message: "re-authentication returned no JWT".into(),
+                info: Value::Null,
+            });
+            self.event(Event::SyncError {
+                message: "re-authentication returned no JWT".into(),
+            });
+            for waiting in std::mem::take(&mut self.auth_wait) {
+                self.fail(waiting, error.clone());
+            }
+        }
+        for call in std::mem::take(&mut self.auth_wait) {
+            self.send(call);
+        }
+        // The socket goes on even without a token: the server refuses it, and that
+        // refusal is one more failed attempt of the backoff.
+        if self.socket_awaits_jwt {
+            self.authenticate_socket();
+        }
+    }
+
+    /// A `/sync/get` page: its items applied, and the next page asked for if there is more.
+    fn on_sync_page(&mut self, id: Option<CallId>, resp: api::Response) {
+        let more = resp.result.contains_key("warning");
+        let items = resp
+            .sync
+            .as_deref()
+            .and_then(|raw| live::items_of(raw.get()))
+            .unwrap_or_default();
+        self.merge(resp.data, None);
+        self.apply_sync(items);
+        if let Some(id) = id {
+            if more {
+                // The next page starts from the applied cursors, once this page's
+                // fetches have landed.
+                self.sync_pages.insert(0, id);
+            } else {
+                self.sync_pages_done.push(id);
+            }
+        }
+        self.pump_sync_pages();
     }
 
     /// With [`FirstConnect::KeepTrying`], a `connect` whose `/auth` failed in a way that may

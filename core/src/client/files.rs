@@ -74,26 +74,12 @@ impl Client {
         self.out.push_back(Output::Stat { id: op, path });
     }
 
-    pub(super) fn on_file(
-        &mut self,
-        id: RequestId,
-        stat: Option<Option<FileInfo>>,
-        read: Option<Result<Body, TransportError>>,
-    ) {
+    /// A runtime's answer to a file operation: the path's metadata, or its contents.
+    pub(super) fn on_file(&mut self, id: RequestId, answer: FileAnswer) {
         let Some(op) = self.files.remove(&id) else {
             return;
         };
-        let fresh = |info: Option<FileInfo>, updated_on: Option<f64>| match (info, updated_on) {
-            (Some(_), None) => true,
-            (
-                Some(FileInfo {
-                    modified: Some(m), ..
-                }),
-                Some(u),
-            ) => u <= m,
-            _ => false,
-        };
-        match (op, stat, read) {
+        match (op, answer) {
             (
                 FileOp::UploadStat {
                     call,
@@ -101,41 +87,10 @@ impl Client {
                     fields,
                     path,
                 },
-                Some(info),
-                _,
-            ) => match info {
-                None => self.finish(
-                    call,
-                    Err(CallError::Transport(TransportError::new(
-                        TransportErrorKind::File,
-                        "the file to upload cannot be read",
-                    ))),
-                ),
-                Some(info) if info.size > self.cfg.max_upload_bytes => {
-                    self.finish(call, Err(too_large()))
-                }
-                Some(_) => {
-                    let name = path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let op = self.session.alloc_request_id();
-                    self.files.insert(
-                        op,
-                        FileOp::UploadRead {
-                            call,
-                            url,
-                            fields,
-                            name,
-                        },
-                    );
-                    self.out.push_back(Output::ReadFile {
-                        id: op,
-                        path,
-                        limit: self.cfg.max_upload_bytes,
-                    });
-                }
-            },
+                FileAnswer::Stat(info),
+            ) => {
+                self.on_upload_stat(call, (url, fields), path, info);
+            }
             (
                 FileOp::UploadRead {
                     call,
@@ -143,37 +98,13 @@ impl Client {
                     fields,
                     name,
                 },
-                _,
-                Some(read),
-            ) => match read {
-                Err(e) if e.kind == TransportErrorKind::TooLarge => {
-                    self.finish(call, Err(too_large()))
-                }
-                Err(e) => self.finish(call, Err(CallError::Transport(e))),
-                Ok(bytes) => {
-                    self.multipart_seed = self.multipart_seed.wrapping_add(1);
-                    let mp = api::multipart::build(
-                        &fields,
-                        "upload_file",
-                        &name,
-                        bytes.as_bytes(),
-                        self.multipart_seed,
-                    );
-                    let req = Req::Upload {
-                        url,
-                        content_type: mp.content_type,
-                        body: mp.body,
-                    };
-                    self.start(Purpose::App(call), req, false);
-                }
-            },
-            (FileOp::DownloadBefore(d, req), Some(info), _) => {
+                FileAnswer::Read(read),
+            ) => {
+                self.on_upload_read(call, (url, fields), &name, read);
+            }
+            (FileOp::DownloadBefore(d, req), FileAnswer::Stat(info)) => {
                 if fresh(info, d.updated_on) {
-                    let rel = d
-                        .relative
-                        .as_ref()
-                        .map(|r| r.to_string_lossy().replace('\\', "/"))
-                        .unwrap_or_default();
+                    let rel = d.relative.as_deref().map(slashed).unwrap_or_default();
                     self.finish(d.call, Ok(Value::String(rel)));
                 } else {
                     self.start(Purpose::Dam(d), req, true);
@@ -186,14 +117,10 @@ impl Client {
                     url,
                     updated_on,
                 },
-                Some(info),
-                _,
+                FileAnswer::Stat(info),
             ) => {
                 if fresh(info, updated_on) {
-                    self.finish(
-                        call,
-                        Ok(Value::String(relative.to_string_lossy().replace('\\', "/"))),
-                    );
+                    self.finish(call, Ok(Value::String(slashed(&relative))));
                 } else if let Some(folder) = self.cfg.asset_folder.clone() {
                     let path = folder.join(&relative);
                     self.start(
@@ -203,7 +130,7 @@ impl Client {
                     );
                 }
             }
-            (op, _, _) => {
+            (op, _) => {
                 // A stat answered with a read, or the reverse: the runtime broke the contract,
                 // and the call must still finish.
                 crate::log!(warn, "file answer of the wrong kind for {op:?}");
@@ -223,4 +150,106 @@ impl Client {
             }
         }
     }
+
+    /// The file to upload was looked at: read it if it is there and within the limit.
+    fn on_upload_stat(
+        &mut self,
+        call: CallId,
+        (url, fields): (String, Vec<(String, String)>),
+        path: PathBuf,
+        info: Option<FileInfo>,
+    ) {
+        match info {
+            None => self.finish(
+                call,
+                Err(CallError::Transport(TransportError::new(
+                    TransportErrorKind::File,
+                    "the file to upload cannot be read",
+                ))),
+            ),
+            Some(info) if info.size > self.cfg.max_upload_bytes => {
+                self.finish(call, Err(too_large()));
+            }
+            Some(_) => {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let op = self.session.alloc_request_id();
+                let read = FileOp::UploadRead {
+                    call,
+                    url,
+                    fields,
+                    name,
+                };
+                self.files.insert(op, read);
+                self.out.push_back(Output::ReadFile {
+                    id: op,
+                    path,
+                    limit: self.cfg.max_upload_bytes,
+                });
+            }
+        }
+    }
+
+    /// The file to upload was read: send it as a multipart body.
+    fn on_upload_read(
+        &mut self,
+        call: CallId,
+        (url, fields): (String, Vec<(String, String)>),
+        name: &str,
+        read: Result<Body, TransportError>,
+    ) {
+        match read {
+            Err(e) if e.kind == TransportErrorKind::TooLarge => {
+                self.finish(call, Err(too_large()));
+            }
+            Err(e) => self.finish(call, Err(CallError::Transport(e))),
+            Ok(bytes) => {
+                self.multipart_seed = self.multipart_seed.wrapping_add(1);
+                let mp = api::multipart::build(
+                    &fields,
+                    "upload_file",
+                    name,
+                    bytes.as_bytes(),
+                    self.multipart_seed,
+                );
+                let req = Req::Upload {
+                    url,
+                    content_type: mp.content_type,
+                    body: mp.body,
+                };
+                self.start(Purpose::App(call), req, false);
+            }
+        }
+    }
+}
+
+/// What a runtime answered to a file operation.
+#[derive(Debug)]
+pub(super) enum FileAnswer {
+    /// The path's metadata; `None` when there is nothing readable there.
+    Stat(Option<FileInfo>),
+    /// The file's contents.
+    Read(Result<Body, TransportError>),
+}
+
+/// Whether a local file is as new as the asset: it exists and, when the asset says when it
+/// changed, was modified then or later.
+fn fresh(info: Option<FileInfo>, updated_on: Option<f64>) -> bool {
+    match (info, updated_on) {
+        (Some(_), None) => true,
+        (
+            Some(FileInfo {
+                modified: Some(m), ..
+            }),
+            Some(u),
+        ) => u <= m,
+        _ => false,
+    }
+}
+
+/// A relative path with forward slashes, as the SDK reports it on every platform.
+fn slashed(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
 }

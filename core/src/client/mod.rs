@@ -10,10 +10,11 @@ mod live;
 pub use config::{ClientConfig, FirstConnect, RetryPolicy};
 pub use health::{Cause, Health, InitsyncFailure, Stats, StopReason};
 
+use files::FileAnswer;
 use health::Streak;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -984,8 +985,8 @@ impl Client {
             Input::HttpFailed { id, error } if self.calls.contains_key(&id) => {
                 self.on_http(id, Err(error))
             }
-            Input::Stat { id, info } => self.on_file(id, Some(info), None),
-            Input::FileRead { id, result } => self.on_file(id, None, Some(result)),
+            Input::Stat { id, info } => self.on_file(id, FileAnswer::Stat(info)),
+            Input::FileRead { id, result } => self.on_file(id, FileAnswer::Read(result)),
             other => {
                 self.session.handle_input(self.now, other);
                 self.drain_session();

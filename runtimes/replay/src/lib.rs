@@ -44,6 +44,9 @@
 //! `replay FILE [--lenient] [--store-out FILE]`, exiting non-zero on a divergence.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// A function a reader cannot see in one screen is split (`clippy.toml` sets 80 lines); tests
+// are exempt.
+#![cfg_attr(not(test), deny(clippy::too_many_lines))]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -351,14 +354,20 @@ fn request_key(method: &str, uri: &str, body: &Value) -> String {
     format!("{method} {uri} {body}")
 }
 
-fn lenient(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayError> {
-    // The recorded requests by id (to find the key of each recorded answer), and the recorded
-    // sockets and file operations in the order they were opened.
-    let mut recorded_requests: BTreeMap<u64, String> = BTreeMap::new();
-    let mut recorded_ws: Vec<u64> = Vec::new();
-    let mut recorded_files: Vec<u64> = Vec::new();
-    for (_, line) in &log.lines {
-        if let Line::Out { out } = line {
+/// What the recorded client asked for: its requests by id (to find the key of each recorded
+/// answer), and its sockets and file operations in the order they were opened.
+#[derive(Default)]
+struct Recorded {
+    requests: BTreeMap<u64, String>,
+    ws: Vec<u64>,
+    files: Vec<u64>,
+}
+
+impl Recorded {
+    fn of(log: &Log) -> Recorded {
+        let mut recorded = Recorded::default();
+        for (_, line) in &log.lines {
+            let Line::Out { out } = line else { continue };
             match out {
                 OutputRecord::Http {
                     id,
@@ -368,61 +377,31 @@ fn lenient(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, Replay
                     ..
                 } => {
                     let body = serde_json::to_value(body).unwrap_or(Value::Null);
-                    recorded_requests.insert(*id, request_key(method, uri, &body));
+                    recorded
+                        .requests
+                        .insert(*id, request_key(method, uri, &body));
                 }
-                OutputRecord::OpenWs { id, .. } => recorded_ws.push(*id),
+                OutputRecord::OpenWs { id, .. } => recorded.ws.push(*id),
                 OutputRecord::Stat { id, .. } | OutputRecord::ReadFile { id, .. } => {
-                    recorded_files.push(*id)
+                    recorded.files.push(*id);
                 }
                 _ => {}
             }
         }
+        recorded
     }
+}
+
+fn lenient(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, ReplayError> {
+    let recorded = Recorded::of(log);
     let mut state = Lenient::default();
     let mut now = t0;
     for (n, line) in &log.lines {
-        let n = *n;
         match line {
             Line::In { at_us, input } => {
                 now = now.max(at(t0, *at_us));
-                match input {
-                    // An answer is fed when its recorded time comes, to the request of the same
-                    // key, so fetches batch as they did; an answer nobody asked for yet waits.
-                    InputRecord::HttpResponse { id, .. } | InputRecord::HttpFailed { id, .. } => {
-                        let Some(key) = recorded_requests.get(id) else {
-                            continue;
-                        };
-                        match state.waiting.get_mut(key).and_then(VecDeque::pop_front) {
-                            Some(request) => {
-                                let input = input.input().map_err(|e| parse_err(n, e))?;
-                                state.steps += 1;
-                                client.handle_input(now, with_request_id(input, request));
-                            }
-                            None => state
-                                .spare
-                                .entry(key.clone())
-                                .or_default()
-                                .push_back(input.clone()),
-                        }
-                    }
-                    _ => {
-                        let mapped = match input {
-                            InputRecord::WsOpened { id }
-                            | InputRecord::WsMessage { id, .. }
-                            | InputRecord::WsClosed { id, .. }
-                            | InputRecord::WsFailed { id, .. } => {
-                                state.ws_map.get(id).map(|ws| ws.0)
-                            }
-                            InputRecord::Stat { id, .. } | InputRecord::FileRead { id, .. } => {
-                                state.file_map.get(id).map(|r| r.0)
-                            }
-                            _ => None,
-                        };
-                        let Some(new_id) = mapped else { continue };
-                        let input = renumber(input.input().map_err(|e| parse_err(n, e))?, new_id);
-                        state.steps += 1;
-                        client.handle_input(now, input);
-                    }
+                if !state.feed(&mut client, now, (*n, input), &recorded)? {
+                    continue;
                 }
             }
             Line::Cmd { at_us, cmd } => {
@@ -437,7 +416,7 @@ fn lenient(log: &Log, mut client: Client, t0: Instant) -> Result<Outcome, Replay
             }
             Line::Out { .. } | Line::State { .. } => continue,
         }
-        state.drain(&mut client, now, &recorded_ws, &recorded_files);
+        state.drain(&mut client, now, &recorded.ws, &recorded.files);
     }
     Ok(Outcome {
         store: client.store().clone(),
@@ -462,6 +441,53 @@ struct Lenient {
 }
 
 impl Lenient {
+    /// Feeds one recorded input, renumbered to the client's own requests; false when it
+    /// belongs to nothing the client has opened.
+    fn feed(
+        &mut self,
+        client: &mut Client,
+        now: Instant,
+        (n, input): (usize, &InputRecord),
+        recorded: &Recorded,
+    ) -> Result<bool, ReplayError> {
+        let mapped = match input {
+            // An answer is fed when its recorded time comes, to the request of the same key,
+            // so fetches batch as they did; an answer nobody asked for yet waits.
+            InputRecord::HttpResponse { id, .. } | InputRecord::HttpFailed { id, .. } => {
+                let Some(key) = recorded.requests.get(id) else {
+                    return Ok(false);
+                };
+                match self.waiting.get_mut(key).and_then(VecDeque::pop_front) {
+                    Some(request) => {
+                        let input = input.input().map_err(|e| parse_err(n, e))?;
+                        self.steps += 1;
+                        client.handle_input(now, with_request_id(input, request));
+                    }
+                    None => self
+                        .spare
+                        .entry(key.clone())
+                        .or_default()
+                        .push_back(input.clone()),
+                }
+                return Ok(true);
+            }
+            InputRecord::WsOpened { id }
+            | InputRecord::WsMessage { id, .. }
+            | InputRecord::WsClosed { id, .. }
+            | InputRecord::WsFailed { id, .. } => self.ws_map.get(id).map(|ws| ws.0),
+            InputRecord::Stat { id, .. } | InputRecord::FileRead { id, .. } => {
+                self.file_map.get(id).map(|r| r.0)
+            }
+        };
+        let Some(new_id) = mapped else {
+            return Ok(false);
+        };
+        let input = renumber(input.input().map_err(|e| parse_err(n, e))?, new_id);
+        self.steps += 1;
+        client.handle_input(now, input);
+        Ok(true)
+    }
+
     fn drain(
         &mut self,
         client: &mut Client,

@@ -11,6 +11,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::http::{self, header, HeaderValue, Method};
 use unicat_core::io::{Body, BodyTarget, HttpRequest, FILE_ERROR_BODY_LIMIT, USER_AGENT};
+use ureq_proto::client::state::RecvResponse;
 use ureq_proto::client::{
     Await100Result, Call, RecvBodyResult, RecvResponseResult, SendRequestResult,
 };
@@ -280,12 +281,47 @@ impl Input {
 /// whether the connection can carry another request.
 pub(crate) async fn roundtrip<S>(
     stream: &mut S,
-    mut request: http::Request<()>,
+    request: http::Request<()>,
     body: &[u8],
     target: BodyTarget,
 ) -> Result<(http::Response<Body>, bool), TransportError>
 where
     S: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin,
+{
+    let call = send_request(stream, request, body).await?;
+    let mut input = Input {
+        buf: Vec::with_capacity(CHUNK),
+        start: 0,
+    };
+    let (parts, call) = recv_head(stream, call, &mut input).await?;
+    let mut sink = match target {
+        BodyTarget::Memory { limit } => Sink::Memory {
+            bytes: Vec::new(),
+            limit,
+        },
+        BodyTarget::File { path, limit } if parts.status == http::StatusCode::OK => Sink::File {
+            file: PartFile::create(&path).await?,
+            written: 0,
+            limit,
+        },
+        BodyTarget::File { .. } => Sink::Capped {
+            bytes: Vec::new(),
+            limit: FILE_ERROR_BODY_LIMIT,
+        },
+    };
+    let reusable = recv_body(stream, call, &mut input, &mut sink).await?;
+    let bytes = sink.finish().await?;
+    Ok((response(parts, bytes), reusable))
+}
+
+/// Writes the request's head and body.
+async fn send_request<S>(
+    stream: &mut S,
+    mut request: http::Request<()>,
+    body: &[u8],
+) -> Result<Call<RecvResponse>, TransportError>
+where
+    S: futures_lite::AsyncWrite + Unpin,
 {
     let headers = request.headers_mut();
     if !headers.contains_key(header::USER_AGENT) {
@@ -306,8 +342,6 @@ where
     if !may_have_body && !body.is_empty() {
         call.force_send_body();
     }
-
-    // The request head.
     let mut call = call.proceed();
     let mut out = vec![0u8; 16 * 1024];
     while !call.can_proceed() {
@@ -319,7 +353,6 @@ where
             Err(e) => return Err(proto(e)),
         }
     }
-    // The request body.
     let call = match call.proceed().map_err(proto)? {
         Some(SendRequestResult::RecvResponse(c)) => c,
         Some(SendRequestResult::SendBody(c)) => send_body(stream, c, body, &mut out).await?,
@@ -330,19 +363,24 @@ where
         None => return Err(proto(ureq_proto::Error::OutputOverflow)),
     };
     stream.flush().await.map_err(io_error)?;
+    Ok(call)
+}
 
-    // The response head.
-    let mut call = call;
-    let mut input = Input {
-        buf: Vec::with_capacity(CHUNK),
-        start: 0,
-    };
-    let head = loop {
+/// Reads the response head, past any interim (100 Continue) response.
+async fn recv_head<S>(
+    stream: &mut S,
+    mut call: Call<RecvResponse>,
+    input: &mut Input,
+) -> Result<(http::response::Parts, Call<RecvResponse>), TransportError>
+where
+    S: futures_lite::AsyncRead + Unpin,
+{
+    loop {
         if !input.pending().is_empty() {
             let (used, response) = call.try_response(input.pending(), false).map_err(proto)?;
             input.consume(used);
             if let Some(r) = response {
-                break r;
+                return Ok((r.into_parts().0, call));
             }
             if used > 0 {
                 // An interim response (100 Continue): the real one follows.
@@ -361,25 +399,20 @@ where
                 "the connection closed before the response",
             ));
         }
-    };
-    let (parts, ()) = head.into_parts();
-    let mut sink = match target {
-        BodyTarget::Memory { limit } => Sink::Memory {
-            bytes: Vec::new(),
-            limit,
-        },
-        BodyTarget::File { path, limit } if parts.status == http::StatusCode::OK => Sink::File {
-            file: PartFile::create(&path).await?,
-            written: 0,
-            limit,
-        },
-        BodyTarget::File { .. } => Sink::Capped {
-            bytes: Vec::new(),
-            limit: FILE_ERROR_BODY_LIMIT,
-        },
-    };
+    }
+}
 
-    // The response body.
+/// Reads the response body into `sink`. Returns whether the connection can carry another
+/// request: the body was read to its end, nothing follows it, and the server keeps it open.
+async fn recv_body<S>(
+    stream: &mut S,
+    call: Call<RecvResponse>,
+    input: &mut Input,
+    sink: &mut Sink,
+) -> Result<bool, TransportError>
+where
+    S: futures_lite::AsyncRead + Unpin,
+{
     let (cleanup, complete) = match call.proceed() {
         Some(RecvResponseResult::Cleanup(c)) => (c, true),
         Some(RecvResponseResult::Redirect(c)) => (c.proceed(), true),
@@ -416,10 +449,7 @@ where
                 Some(RecvBodyResult::Cleanup(c)) => (c, complete),
                 Some(RecvBodyResult::Redirect(c)) => (c.proceed(), complete),
                 // Stopped early (an error body over its cap): the rest is left unread.
-                None => {
-                    let bytes = sink.finish().await?;
-                    return Ok((response(parts, bytes), false));
-                }
+                None => return Ok(false),
             }
         }
         None => {
@@ -429,9 +459,7 @@ where
             ))
         }
     };
-    let reusable = complete && !cleanup.must_close_connection() && input.pending().is_empty();
-    let bytes = sink.finish().await?;
-    Ok((response(parts, bytes), reusable))
+    Ok(complete && !cleanup.must_close_connection() && input.pending().is_empty())
 }
 
 fn response(parts: http::response::Parts, bytes: Vec<u8>) -> http::Response<Body> {
@@ -450,7 +478,7 @@ async fn send_body<S: futures_lite::AsyncWrite + Unpin>(
     mut call: Call<ureq_proto::client::state::SendBody>,
     body: &[u8],
     out: &mut [u8],
-) -> Result<Call<ureq_proto::client::state::RecvResponse>, TransportError> {
+) -> Result<Call<RecvResponse>, TransportError> {
     if call.is_chunked() {
         let mut rest = body;
         loop {
