@@ -2,30 +2,7 @@
 
 use std::time::Duration;
 
-/// A small deterministic generator (SplitMix64). Jitter needs spread, not secrecy, and a seed
-/// from the config keeps replays exact.
-#[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A float in `[0, 1)`.
-    pub(crate) fn next_f64(&mut self) -> f64 {
-        // 53 random mantissa bits.
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use crate::rng::Rng;
 
 /// The delay before reconnect attempt `attempt` (0-based), computed as socket.io-client's
 /// `Backoff.duration` does: `min * factor^attempt`, moved up or down by up to

@@ -39,7 +39,7 @@ pub struct ReconnectPolicy {
     pub randomization: f64,
     /// Give up after this many failed attempts in a row. Default: `None`, never give up: a
     /// client that keeps a store fresh must come back whenever the server does. The count
-    /// starts again once a connection is healthy: for a [`Session`](crate::session::Session)
+    /// starts again once a connection is healthy: for a `Session`
     /// when a namespace's CONNECT is accepted, for the Unicat client when `initsync` is
     /// answered as well. With `enabled: false`, the first loss gives up at once.
     pub max_attempts: Option<u32>,
@@ -97,7 +97,7 @@ impl Default for Limits {
     }
 }
 
-/// Where and how a [`Session`](crate::session::Session) connects.
+/// Where and how a `Session` connects.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SessionConfig {
@@ -115,12 +115,12 @@ pub struct SessionConfig {
     pub fallback_to_polling: bool,
     /// Treat a refused namespace CONNECT (CONNECT_ERROR) as one failed attempt and reconnect
     /// through the backoff, as python-socketio does. Default: false, socket.io-client's rule: a
-    /// refusal ends the session until [`connect`](crate::session::Session::connect) is called
+    /// refusal ends the session until `connect` is called
     /// again. The Unicat client always sets it: a connector whose one job is to stay in sync
     /// must come back when a server that refused it for a while accepts it again.
     pub retry_refused: bool,
     /// Deliver event and ack arguments as the JSON text they came as
-    /// ([`SessionEvent::Message::raw`](crate::session::SessionEvent::Message), `args` left
+    /// (`SessionEvent::Message::raw`, `args` left
     /// empty) rather than as trees, for an application that parses them straight into its
     /// own types. Otherwise arguments are parsed into `Value`s, and a frame whose tree would
     /// take more than four times its size (plus 64 KiB) is a protocol violation. Binary

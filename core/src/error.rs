@@ -248,7 +248,7 @@ pub enum DisconnectReason {
     Protocol(ProtocolViolation),
     /// Every namespace refused its CONNECT (CONNECT_ERROR), so the Engine.IO session was
     /// closed. By default this does not reconnect, as socket.io-client does not: new credentials
-    /// may be needed first. With [`SessionConfig::retry_refused`](crate::config::SessionConfig::retry_refused)
+    /// may be needed first. With `SessionConfig::retry_refused`
     /// (which the Unicat client always sets) it counts as one failed attempt and reconnects
     /// through the backoff, as python-socketio does.
     Refused {
@@ -263,7 +263,7 @@ pub enum DisconnectReason {
 impl DisconnectReason {
     /// Whether the session reconnects by itself after this reason under the protocol's
     /// default rules. A [`Refused`](DisconnectReason::Refused) session also reconnects when
-    /// [`SessionConfig::retry_refused`](crate::config::SessionConfig::retry_refused) is set.
+    /// `SessionConfig::retry_refused` is set.
     pub fn reconnects(&self) -> bool {
         !matches!(
             self,

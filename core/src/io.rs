@@ -424,13 +424,16 @@ pub trait Machine {
     fn handle_timeout(&mut self, now: Instant);
 
     /// The next thing to do, in order.
+    #[must_use = "every output must be performed, in order"]
     fn poll_output(&mut self) -> Option<Output<Self::Event>>;
 
     /// When [`handle_timeout`](Machine::handle_timeout) must next be called, if ever.
+    #[must_use = "the timer must be armed, or the machine stalls"]
     fn poll_timeout(&self) -> Option<Instant>;
 
     /// The next line of the machine's replay log, when it records one (see the `record`
     /// feature). Runtimes drain it after the outputs and write it out.
+    #[must_use = "a line taken and not written is lost from the log"]
     fn poll_record(&mut self) -> Option<String> {
         None
     }

@@ -121,6 +121,7 @@ pub mod io;
 mod json;
 #[cfg(feature = "record")]
 pub mod record;
+mod rng;
 pub mod session;
 mod socketio;
 pub mod store;

@@ -17,13 +17,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::backoff::{self, Rng};
+use crate::backoff;
 use crate::config::{SessionConfig, TransportMode};
 use crate::engineio::{self, EnginePacket, Handshake, MAX_PACKETS_PER_POST};
 use crate::error::{DecodeError, DisconnectReason, ProtocolViolation, TransportError, UsageError};
 use crate::io::{
     Body, BodyTarget, HttpRequest, Input, Machine, Output, RequestId, WsFrame, WsId, WsRequest,
 };
+use crate::rng::Rng;
 use crate::socketio::{
     check_placeholders, Assembled, Assembler, PacketType, SioPacket, RESERVED_EVENTS,
 };

@@ -255,7 +255,7 @@ pub(crate) struct Batch {
 
 /// The sync state of one client.
 #[derive(Debug, Default)]
-pub(crate) struct Sync {
+pub(crate) struct SyncState {
     cc: Cursors,
     project: Cursors,
     generation: u64,
@@ -296,7 +296,7 @@ fn fetched_on_insert(t: DataType) -> bool {
     )
 }
 
-impl Sync {
+impl SyncState {
     fn cursors(&mut self, f: Family) -> &mut Cursors {
         match f {
             Family::Cc => &mut self.cc,
@@ -336,10 +336,10 @@ impl Sync {
 
     /// Forgets every waiting item and queued fetch for a load from scratch. The cursors stay:
     /// they only move forward, and the load's own cursors are applied with
-    /// [`load_cursors`](Sync::load_cursors).
+    /// [`load_cursors`](SyncState::load_cursors).
     pub(crate) fn reset(&mut self) {
         let (cc, project) = self.applied();
-        *self = Sync {
+        *self = SyncState {
             generation: self.generation.saturating_add(1),
             seq: self.seq,
             // Fetches already sent still land: their keys must not be fetched twice at once,
@@ -349,7 +349,7 @@ impl Sync {
             deletes: std::mem::take(&mut self.deletes),
             loads_out: self.loads_out,
             held_back: std::mem::take(&mut self.held_back),
-            ..Sync::default()
+            ..SyncState::default()
         };
         self.load_cursors(cc, project);
         self.mark_loaded();
@@ -829,7 +829,8 @@ mod tests {
 
     #[test]
     fn a_queue_churned_by_inserts_and_deletes_stays_as_long_as_what_it_holds() {
-        let (mut sync, mut store, mut effects) = (Sync::default(), Store::default(), Vec::new());
+        let (mut sync, mut store, mut effects) =
+            (SyncState::default(), Store::default(), Vec::new());
         // A definition inserted and deleted 20,000 times, and 50 others waiting meanwhile.
         let mut cursor = 0;
         for k in 0..50 {

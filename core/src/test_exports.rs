@@ -21,7 +21,7 @@ use crate::engineio::{self, EnginePacket};
 use crate::io::{Body, Input, Machine, Output, RequestId, WsFrame, WsId};
 use crate::socketio::SioPacket;
 use crate::store::Store;
-use crate::sync::Sync;
+use crate::sync::SyncState;
 
 /// The fuzz targets, by name.
 pub const TARGETS: [&str; 5] = [
@@ -105,7 +105,7 @@ pub fn sync_items(data: &[u8]) {
         );
         store.insert(crate::store::DataType::Records, k.to_string(), obj);
     }
-    let mut sync = Sync::default();
+    let mut sync = SyncState::default();
     let mut effects = Vec::new();
     let mut last = sync.applied();
     let mut items = items.into_iter().peekable();

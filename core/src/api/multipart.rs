@@ -9,7 +9,7 @@
 //! endings, parameters quoted with the WHATWG escapes. The file part also carries
 //! `Content-Type: application/octet-stream`, as `aiohttp` and browsers send it.
 
-use crate::backoff::Rng;
+use crate::rng::Rng;
 
 /// A ready-to-send body and the `Content-Type` header value that names its boundary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,7 +337,7 @@ mod tests {
 
     #[test]
     fn every_seeded_candidate_present_still_yields_an_absent_boundary() {
-        let mut rng = crate::backoff::Rng::new(5);
+        let mut rng = crate::rng::Rng::new(5);
         let mut hostile = Vec::new();
         for _ in 0..CANDIDATES {
             let c = candidate(&mut rng);

@@ -247,10 +247,10 @@ impl Client {
         if self.sync_page_in_flight() {
             return;
         }
-        let Some(id) = self.sync_pages.first().copied() else {
+        if self.sync_pages.is_empty() {
             return;
-        };
-        self.sync_pages.remove(0);
+        }
+        let id = self.sync_pages.remove(0);
         self.send_sync_page(Some(id));
     }
 

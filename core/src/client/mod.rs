@@ -25,7 +25,7 @@ use crate::error::{DisconnectReason, TransportError, TransportErrorKind, UsageEr
 use crate::io::{Body, BodyTarget, FileInfo, HttpRequest, Input, Machine, Output, RequestId};
 use crate::session::{AckError, AckId, Session, SessionEvent, SessionState};
 use crate::store::{DataType, Object, Store};
-use crate::sync::{self, Action, Batch, Effect, JobInfo, Sync, SyncItem, Waiter};
+use crate::sync::{self, Action, Batch, Effect, JobInfo, SyncItem, SyncState, Waiter};
 use crate::timer::{after, earliest};
 use serde_json::value::RawValue;
 
@@ -371,7 +371,7 @@ pub struct Client {
     recorder: Option<crate::record::Recorder>,
     session: Session,
     store: Store,
-    sync: Sync,
+    sync: SyncState,
     jwt: Option<Secret>,
     api_key: Option<Secret>,
     calls: BTreeMap<RequestId, Call>,
@@ -440,7 +440,7 @@ impl Client {
             #[cfg(feature = "record")]
             recorder: None,
             store: Store::default(),
-            sync: Sync::default(),
+            sync: SyncState::default(),
             jwt: None,
             api_key: None,
             calls: BTreeMap::new(),
@@ -628,6 +628,7 @@ impl Client {
 
     /// The next line of the replay log, if recording.
     #[cfg(feature = "record")]
+    #[must_use = "a line taken and not written is lost from the log"]
     pub fn poll_record(&mut self) -> Option<String> {
         self.recorder.as_mut()?.poll()
     }
