@@ -430,11 +430,4 @@ pub trait Machine {
     /// When [`handle_timeout`](Machine::handle_timeout) must next be called, if ever.
     #[must_use = "the timer must be armed, or the machine stalls"]
     fn poll_timeout(&self) -> Option<Instant>;
-
-    /// The next line of the machine's replay log, when it records one (see the `record`
-    /// feature). Runtimes drain it after the outputs and write it out.
-    #[must_use = "a line taken and not written is lost from the log"]
-    fn poll_record(&mut self) -> Option<String> {
-        None
-    }
 }

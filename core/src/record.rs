@@ -1,43 +1,60 @@
-//! Recording a client's session as a replay log (feature `record`).
+//! Recording a client's session as a replay log (feature `record`), and the log format.
 //!
-//! # The format (version 3)
+//! This is the one description of the format; `unicat-replay` reads it.
 //!
-//! JSON Lines. The first line is a header:
+//! # The format (version 4)
 //!
-//! ```json
-//! {"format": "unicat-replay", "version": 3, "library": "0.1.0", "config": {…}}
+//! A log is written by a [`Recording`] (in the runtimes: the `record` feature, then
+//! `Builder::record(path)`; or `mirror --record FILE`). It is JSON Lines. The first line is
+//! a [`Header`], every other one a [`Line`]:
+//!
+//! ```text
+//! {"format":"unicat-replay","version":4,"library":"0.1.0","config":{…}}   header: no secrets
+//! {"at_us":1200,"cmd":{"command":"connect","api_key":"REDACTED-API-KEY"}}  an application command
+//! {"out":{"kind":"http","id":0,"method":"POST","uri":"…/auth",…}}         what the client did
+//! {"at_us":5312,"in":{"kind":"http_response","id":0,"status":200,…}}     what the world answered
+//! {"at_us":45000312,"timeout":true}                                       a timer that fired
+//! {"state":"9ca066f1a4ab2eea"}                                            the state's digest after
 //! ```
 //!
-//! Version 3 added the `state` lines. Version 2 added the cause to `reconnecting` events,
-//! the `stopped` event (which replaced `reconnect_failed`), and two config fields
-//! (`fetch_retry_max_ms`, `first_connect`). A version 2 log replays strictly, without state
-//! checks. A version 1 log still parses, its missing config fields taking their defaults,
-//! but its events differ from what this library emits: it replays leniently only.
-//!
-//! `config` is the client's configuration without secrets (see [`ConfigRecord`]). Every
-//! following line is one of:
-//!
+//! * `config` is the client's configuration without secrets ([`ConfigRecord`]), its
+//!   session limits by name ([`LimitsRecord`]).
 //! * `{"at_us": N, "in": {…}}` — an input ([`InputRecord`]) fed `N` µs after the client was
-//!   created;
+//!   created: HTTP responses and failures, WebSocket opens, messages, closes and failures,
+//!   answers to file checks and reads;
 //! * `{"at_us": N, "timeout": true}` — a `handle_timeout` call;
 //! * `{"at_us": N, "cmd": {…}}` — an application command ([`CommandRecord`]);
 //! * `{"out": {…}}` — an output the client produced ([`OutputRecord`]), in the order it came
-//!   out;
+//!   out: requests, socket operations, and the events the application saw (with call
+//!   results);
 //! * `{"state": "<16 hex digits>"}` — after an input, timeout or command that changed the
 //!   store or its cursors: the store's [digest](crate::store::Store::digest), so a replay
 //!   finds the first step where its state parts from the recorded one, even when every
 //!   output still matches.
+//!
+//! ## Versions
+//!
+//! * 4 names the session limits in the header (`{"max_incoming_payload": …}`); versions 1 to
+//!   3 wrote them as a list of eight numbers in [`LimitsRecord`]'s field order, which is
+//!   read into names as the header is parsed, so those logs replay as they did.
+//! * 3 added the `state` lines; a version 2 log replays strictly, without state checks.
+//! * 2 added the cause to `reconnecting` events, the `stopped` event (which replaced
+//!   `reconnect_failed`), and two config fields (`fetch_retry_max_ms`, `first_connect`).
+//! * A version 1 log still parses, its missing config fields taking their defaults, but its
+//!   events differ from what this library emits: it replays leniently only
+//!   ([`STRICT_SINCE`]).
 //!
 //! # Secrets
 //!
 //! The API key, every JWT and every Engine.IO session id are replaced when a line is written:
 //! the key by `REDACTED-API-KEY`, each distinct JWT by `REDACTED-JWT-<n>` and each sid by
 //! `REDACTED-SID-<n>` (numbered in the order they appeared, so one token keeps one name
-//! through the log). They are found where the protocol
-//! puts them — the `connect` command, `api_key` in request bodies, `Authorization` headers, the
-//! Socket.IO CONNECT auth, `authorization` events — and, as a safety net, any known secret of
-//! eight characters or more is replaced wherever else it appears. A replay feeds the
-//! placeholders back in, so a redacted log still replays exactly.
+//! through the log). They are found where the protocol puts them — the `connect` command,
+//! `api_key` in request bodies, `Authorization` headers, the Socket.IO CONNECT auth and
+//! `authorization` events (read with the client's own codec, in any namespace and with any ack
+//! id) — and the key and JWT the client holds are learnt after every step. As a safety net,
+//! any known secret of eight characters or more is replaced wherever else it appears. A
+//! replay feeds the placeholders back in, so a redacted log still replays exactly.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -49,16 +66,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::api::Secret;
-use crate::client::{ClientConfig, Command, Event, FirstConnect};
+use crate::client::{CallId, Client, ClientConfig, Command, Event, FirstConnect};
 use crate::config::{Limits, ReconnectPolicy, TransportMode};
 use crate::error::{TransportError, TransportErrorKind, UsageError};
-use crate::io::{Body, BodyTarget, FileInfo, Input, Output, RequestId, WsFrame, WsId};
+use crate::io::{Body, BodyTarget, FileInfo, Input, Machine, Output, RequestId, WsFrame, WsId};
 use crate::socketio::{PacketType, SioPacket};
 
 /// The format name in the header.
 pub const FORMAT: &str = "unicat-replay";
 /// The format version this library writes, and the newest it reads.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// The oldest format version that replays strictly: older logs carry events this library no
 /// longer emits.
@@ -140,7 +157,8 @@ pub struct ConfigRecord {
     pub reconnect_factor: f64,
     pub reconnect_randomization: f64,
     pub reconnect_max_attempts: Option<u32>,
-    pub limits: [usize; 8],
+    #[serde(deserialize_with = "limits_named_or_listed")]
+    pub limits: LimitsRecord,
     pub open_timeout_ms: u64,
     pub connect_timeout_ms: u64,
     pub upgrade_timeout_ms: u64,
@@ -197,16 +215,7 @@ impl ConfigRecord {
             reconnect_factor: s.reconnect.factor,
             reconnect_randomization: s.reconnect.randomization,
             reconnect_max_attempts: s.reconnect.max_attempts,
-            limits: [
-                l.max_incoming_payload,
-                l.max_outgoing_payload,
-                l.max_attachments,
-                l.max_attachment_bytes,
-                l.max_pending_acks,
-                l.max_buffered_emits,
-                l.max_held_events,
-                l.max_server_acks,
-            ],
+            limits: LimitsRecord::new(l),
             open_timeout_ms: ms(s.open_timeout),
             connect_timeout_ms: ms(s.connect_timeout),
             upgrade_timeout_ms: ms(s.upgrade_timeout),
@@ -276,17 +285,7 @@ impl ConfigRecord {
             randomization: self.reconnect_randomization,
             max_attempts: self.reconnect_max_attempts,
         };
-        let [a, b, e, f, g, h, i, j] = self.limits;
-        s.limits = Limits {
-            max_incoming_payload: a,
-            max_outgoing_payload: b,
-            max_attachments: e,
-            max_attachment_bytes: f,
-            max_pending_acks: g,
-            max_buffered_emits: h,
-            max_held_events: i,
-            max_server_acks: j,
-        };
+        s.limits = self.limits.limits();
         s.open_timeout = d(self.open_timeout_ms);
         s.connect_timeout = d(self.connect_timeout_ms);
         s.upgrade_timeout = d(self.upgrade_timeout_ms);
@@ -297,6 +296,84 @@ impl ConfigRecord {
             ..c
         })
     }
+}
+
+/// The session's [`Limits`], by name: a log keeps its meaning whatever order the fields of
+/// `Limits` come in. A limit the log does not name takes its default.
+///
+/// Logs before version 4 wrote the limits as a list of eight numbers, in the order of the
+/// fields below; they are read into names as the header is parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct LimitsRecord {
+    pub max_incoming_payload: usize,
+    pub max_outgoing_payload: usize,
+    pub max_attachments: usize,
+    pub max_attachment_bytes: usize,
+    pub max_pending_acks: usize,
+    pub max_buffered_emits: usize,
+    pub max_held_events: usize,
+    pub max_server_acks: usize,
+}
+
+impl LimitsRecord {
+    fn new(l: &Limits) -> Self {
+        LimitsRecord {
+            max_incoming_payload: l.max_incoming_payload,
+            max_outgoing_payload: l.max_outgoing_payload,
+            max_attachments: l.max_attachments,
+            max_attachment_bytes: l.max_attachment_bytes,
+            max_pending_acks: l.max_pending_acks,
+            max_buffered_emits: l.max_buffered_emits,
+            max_held_events: l.max_held_events,
+            max_server_acks: l.max_server_acks,
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_incoming_payload: self.max_incoming_payload,
+            max_outgoing_payload: self.max_outgoing_payload,
+            max_attachments: self.max_attachments,
+            max_attachment_bytes: self.max_attachment_bytes,
+            max_pending_acks: self.max_pending_acks,
+            max_buffered_emits: self.max_buffered_emits,
+            max_held_events: self.max_held_events,
+            max_server_acks: self.max_server_acks,
+        }
+    }
+}
+
+impl Default for LimitsRecord {
+    fn default() -> Self {
+        LimitsRecord::new(&Limits::default())
+    }
+}
+
+/// Reads the limits by name (version 4 on), or as the eight numbers of versions 1 to 3.
+fn limits_named_or_listed<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<LimitsRecord, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Named(LimitsRecord),
+        Listed([usize; 8]),
+    }
+    Ok(match Written::deserialize(d)? {
+        Written::Named(limits) => limits,
+        Written::Listed([a, b, c, d, e, f, g, h]) => LimitsRecord {
+            max_incoming_payload: a,
+            max_outgoing_payload: b,
+            max_attachments: c,
+            max_attachment_bytes: d,
+            max_pending_acks: e,
+            max_buffered_emits: f,
+            max_held_events: g,
+            max_server_acks: h,
+        },
+    })
 }
 
 /// A body: text when it is UTF-8, base64 otherwise.
@@ -879,8 +956,8 @@ enum Kind {
     Sid,
 }
 
-/// The recorder inside a [`Client`](crate::client::Client): lines wait in a queue that the
-/// runtime drains with `poll_record` and writes wherever it likes.
+/// The log being written: lines wait in a queue that the runtime drains with
+/// [`Recording::poll_record`] and writes wherever it likes.
 pub(crate) struct Recorder {
     t0: Instant,
     lines: VecDeque<String>,
@@ -903,12 +980,12 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new(t0: Instant, config: &ClientConfig) -> Self {
+    pub(crate) fn new(t0: Instant, config: ConfigRecord) -> Self {
         let header = Header {
             format: FORMAT.to_string(),
             version: VERSION,
             library: env!("CARGO_PKG_VERSION").to_string(),
-            config: ConfigRecord::new(config),
+            config,
         };
         let mut lines = VecDeque::new();
         lines.push_back(serde_json::to_string(&header).unwrap_or_default());
@@ -1151,6 +1228,218 @@ impl Recorder {
     }
 }
 
+/// A machine whose session can be recorded. Sealed: the log format describes a Unicat
+/// [`Client`]'s session, and the recorder reads secrets no public method hands out.
+pub trait Recordable: Machine<Event = Event> + sealed::Sealed {}
+
+impl Recordable for Client {}
+
+mod sealed {
+    use super::*;
+
+    /// What a [`Recording`](super::Recording) needs of its machine.
+    pub trait Sealed {
+        /// Carries out an application command.
+        fn execute(&mut self, now: Instant, command: Command)
+            -> Result<Option<CallId>, UsageError>;
+        /// When the machine was created: log times count from it.
+        fn created(&self) -> Instant;
+        /// The configuration, for the header.
+        fn config_record(&self) -> ConfigRecord;
+        /// The API key and the JWT the machine holds now.
+        fn secrets(&self) -> (Option<&Secret>, Option<&Secret>);
+        /// Starts keeping the state digest.
+        fn keep_digest(&mut self);
+        /// The state digest, once kept.
+        fn digest(&self) -> Option<u64>;
+    }
+
+    impl Sealed for Client {
+        fn execute(
+            &mut self,
+            now: Instant,
+            command: Command,
+        ) -> Result<Option<CallId>, UsageError> {
+            Client::execute(self, now, command)
+        }
+        fn created(&self) -> Instant {
+            self.created()
+        }
+        fn config_record(&self) -> ConfigRecord {
+            ConfigRecord::new(self.config())
+        }
+        fn secrets(&self) -> (Option<&Secret>, Option<&Secret>) {
+            self.held_secrets()
+        }
+        fn keep_digest(&mut self) {
+            Client::keep_digest(self);
+        }
+        fn digest(&self) -> Option<u64> {
+            self.store().digest()
+        }
+    }
+}
+
+/// A machine with its session recorded as a replay log (see the [module docs](self) for the
+/// format): every input, timeout, command and output passes through and is kept as a line,
+/// with secrets redacted, for [`poll_record`](Recording::poll_record) to take.
+///
+/// It reads as the machine it wraps (`Deref`); what changes the machine goes through the
+/// recording: the [`Machine`] methods and [`execute`](Recording::execute). A recording can
+/// start [`paused`](Recording::paused), passing everything through, and
+/// [`start`](Recording::start) mid-session.
+#[derive(Debug)]
+pub struct Recording<M: Recordable = Client> {
+    machine: M,
+    recorder: Option<Recorder>,
+    /// The latest time seen: a command or a timeout is logged at it, as the machine reads a
+    /// `now` older than one it has seen as that one.
+    now: Instant,
+}
+
+impl<M: Recordable> Recording<M> {
+    /// Records `machine` from now on. Times count from the machine's creation.
+    pub fn new(machine: M) -> Self {
+        let mut recording = Recording::paused(machine);
+        recording.start();
+        recording
+    }
+
+    /// Wraps `machine` without recording yet.
+    pub fn paused(machine: M) -> Self {
+        let now = machine.created();
+        Recording {
+            machine,
+            recorder: None,
+            now,
+        }
+    }
+
+    /// Starts recording, if it has not started: the header, then every step from now on.
+    pub fn start(&mut self) {
+        if self.recorder.is_some() {
+            return;
+        }
+        let recorder = Recorder::new(self.machine.created(), self.machine.config_record());
+        self.recorder = Some(recorder);
+        // Recording may start mid-session: the secrets already held must be known before
+        // the first line names them.
+        self.note_secrets();
+        self.machine.keep_digest();
+    }
+
+    /// Whether lines are being recorded.
+    pub fn is_recording(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    /// The machine, to read.
+    pub fn machine(&self) -> &M {
+        &self.machine
+    }
+
+    /// Ends the recording and gives the machine back.
+    pub fn into_inner(self) -> M {
+        self.machine
+    }
+
+    /// Carries out an application command and logs it.
+    pub fn execute(
+        &mut self,
+        now: Instant,
+        command: Command,
+    ) -> Result<Option<CallId>, UsageError> {
+        self.now = self.now.max(now);
+        if let Some(r) = self.recorder.as_mut() {
+            if let Command::Connect { api_key } = &command {
+                r.note_api_key(api_key);
+            }
+            r.command(self.now, &command);
+        }
+        let result = self.machine.execute(now, command);
+        self.log_state();
+        result
+    }
+
+    /// Closes the machine (a logged [`Command::Close`]).
+    pub fn close(&mut self, now: Instant) {
+        let _ = self.execute(now, Command::Close);
+    }
+
+    /// The next line of the log, if recording.
+    #[must_use = "a line taken and not written is lost from the log"]
+    pub fn poll_record(&mut self) -> Option<String> {
+        self.recorder.as_mut()?.poll()
+    }
+
+    /// Learns the secrets the machine holds now, so no line names them.
+    fn note_secrets(&mut self) {
+        let Some(r) = self.recorder.as_mut() else {
+            return;
+        };
+        let (key, jwt) = self.machine.secrets();
+        if let Some(key) = key {
+            r.note_api_key(key);
+        }
+        if let Some(jwt) = jwt {
+            r.note_jwt(jwt.expose());
+        }
+    }
+
+    /// Logs the digest when a step changed it.
+    fn log_state(&mut self) {
+        if let Some(r) = self.recorder.as_mut() {
+            r.state(self.machine.digest());
+        }
+    }
+}
+
+impl<M: Recordable> std::ops::Deref for Recording<M> {
+    type Target = M;
+
+    fn deref(&self) -> &M {
+        &self.machine
+    }
+}
+
+impl<M: Recordable> Machine for Recording<M> {
+    type Event = Event;
+
+    fn handle_input(&mut self, now: Instant, input: Input) {
+        self.now = self.now.max(now);
+        let record = self.recorder.as_ref().map(|_| InputRecord::new(&input));
+        self.machine.handle_input(now, input);
+        // Written after the input is handled, so a JWT it brought is already known and
+        // redacted.
+        self.note_secrets();
+        if let (Some(r), Some(record)) = (self.recorder.as_mut(), record) {
+            r.input(self.now, record);
+        }
+        self.log_state();
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if let Some(r) = self.recorder.as_mut() {
+            r.timeout(self.now);
+        }
+        self.machine.handle_timeout(now);
+        self.log_state();
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Event>> {
+        let out = self.machine.poll_output()?;
+        if let Some(r) = self.recorder.as_mut() {
+            r.output(&out);
+        }
+        Some(out)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.machine.poll_timeout()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1159,7 +1448,7 @@ mod tests {
     #[allow(clippy::disallowed_methods)]
     fn recorder() -> Recorder {
         let cfg = ClientConfig::new("http://unicat.test", "p1").unwrap();
-        Recorder::new(Instant::now(), &cfg)
+        Recorder::new(Instant::now(), ConfigRecord::new(&cfg))
     }
 
     #[test]
@@ -1194,6 +1483,58 @@ mod tests {
             body,
             BodyRecord::Text("2\x1e40/admin,{\"JWT\":\"REDACTED-JWT-4\"}".into())
         );
+    }
+
+    #[test]
+    fn limits_are_named_and_older_lists_are_read_into_names() {
+        let cfg = ClientConfig::new("http://unicat.test", "p1").unwrap();
+        let mut header = serde_json::to_value(ConfigRecord::new(&cfg)).unwrap();
+        assert_eq!(
+            header["limits"]["max_incoming_payload"],
+            64 * 1024 * 1024,
+            "{header}"
+        );
+        // Versions 1 to 3: eight numbers in the order of the fields.
+        header["limits"] = json!([1, 2, 3, 4, 5, 6, 7, 8]);
+        let old: ConfigRecord = serde_json::from_value(header.clone()).unwrap();
+        let l = old.to_config().unwrap().session.limits;
+        assert_eq!(
+            (l.max_incoming_payload, l.max_attachments, l.max_server_acks),
+            (1, 3, 8)
+        );
+        // A limit a log does not name takes its default; a name it does not know is refused.
+        header["limits"] = json!({"max_held_events": 5});
+        let named: ConfigRecord = serde_json::from_value(header.clone()).unwrap();
+        assert_eq!(named.limits.max_held_events, 5);
+        assert_eq!(named.limits.max_pending_acks, 1024);
+        header["limits"] = json!({"max_everything": 5});
+        assert!(serde_json::from_value::<ConfigRecord>(header).is_err());
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn a_recording_logs_what_passes_through_once_started() {
+        let cfg = ClientConfig::new("http://unicat.test", "p1").unwrap();
+        let now = Instant::now();
+        let mut rec = Recording::paused(Client::new(cfg, now));
+        rec.execute(now, Command::Init).unwrap();
+        assert!(rec.poll_record().is_none(), "paused: nothing is written");
+        rec.start();
+        let header: Header = serde_json::from_str(&rec.poll_record().unwrap()).unwrap();
+        assert_eq!((header.format.as_str(), header.version), (FORMAT, VERSION));
+        let later = now + Duration::from_millis(3);
+        let api_key = Secret::new("key-that-must-not-show");
+        rec.execute(later, Command::Connect { api_key }).unwrap();
+        let cmd = rec.poll_record().unwrap();
+        assert!(
+            cmd.contains("\"at_us\":3000") && cmd.contains(REDACTED_API_KEY),
+            "{cmd}"
+        );
+        while rec.poll_output().is_some() {}
+        let lines: Vec<String> = std::iter::from_fn(|| rec.poll_record()).collect();
+        assert!(lines.iter().any(|l| l.starts_with("{\"out\"")), "{lines:?}");
+        assert!(lines.iter().all(|l| !l.contains("key-that-must-not-show")));
+        assert_eq!(rec.machine().config().project(), "p1");
     }
 
     #[test]

@@ -9,10 +9,38 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use unicat_core::api::Secret;
-use unicat_core::client::{CallId, Client, ClientConfig, Event, Health};
+use unicat_core::client::{CallId, Client, ClientConfig, Command, Event, Health};
+use unicat_core::error::UsageError;
 use unicat_core::io::{
     Body, FileInfo, HttpRequest, Input, Machine, Output, RequestId, WsFrame, WsId,
 };
+use unicat_core::record::Recording;
+
+/// A machine a script drives: the client, or the client recorded.
+pub trait Scripted: Machine<Event = Event> {
+    /// The client, to read.
+    fn client(&self) -> &Client;
+    /// Carries out a command.
+    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, UsageError>;
+}
+
+impl Scripted for Client {
+    fn client(&self) -> &Client {
+        self
+    }
+    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, UsageError> {
+        Client::execute(self, now, command)
+    }
+}
+
+impl Scripted for Recording {
+    fn client(&self) -> &Client {
+        self.machine()
+    }
+    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, UsageError> {
+        Recording::execute(self, now, command)
+    }
+}
 
 /// The project of every scripted test.
 pub const PROJECT: &str = "p1";
@@ -38,9 +66,9 @@ pub struct Req {
 }
 
 /// A client and the scripted world around it.
-pub struct Script {
-    /// The client.
-    pub client: Client,
+pub struct Script<M = Client> {
+    /// The client (or the client recorded).
+    pub client: M,
     /// Virtual now.
     pub now: Instant,
     /// Events seen, in order.
@@ -99,6 +127,41 @@ impl Script {
         }
     }
 
+    /// Connects fully: auth with these cursors and data, socket, and an empty initsync ack.
+    pub fn connected(
+        cc: i64,
+        cursor: i64,
+        data: Value,
+        f: impl FnOnce(ClientConfig) -> ClientConfig,
+    ) -> Self {
+        let mut s = Script::new(f);
+        let _ = s.authenticate(cc, cursor, data);
+        let (ack, payload) = s.open_socket();
+        assert_eq!(
+            payload,
+            json!({"cc.cursor": cc, "project": PROJECT, "cursor": cursor})
+        );
+        s.ack(ack, json!([]));
+        s
+    }
+
+    /// The same script, its client recorded from now on (see [`Recording`]).
+    pub fn recorded(self) -> Script<Recording> {
+        Script {
+            client: Recording::new(self.client),
+            now: self.now,
+            events: self.events,
+            requests: self.requests,
+            stats: self.stats,
+            reads: self.reads,
+            ws: self.ws,
+            ws_opening: self.ws_opening,
+            sent: self.sent,
+        }
+    }
+}
+
+impl<M: Scripted> Script<M> {
     /// Moves the client's outputs into the script's queues.
     pub fn pump(&mut self) {
         while let Some(out) = self.client.poll_output() {
@@ -216,7 +279,7 @@ impl Script {
     }
 
     /// Runs timers until `pred` holds, moving to each deadline; at most `max` steps.
-    pub fn advance_until(&mut self, max: usize, mut pred: impl FnMut(&mut Script) -> bool) {
+    pub fn advance_until(&mut self, max: usize, mut pred: impl FnMut(&mut Self) -> bool) {
         for _ in 0..max {
             self.pump();
             if pred(self) {
@@ -252,7 +315,9 @@ impl Script {
     /// `connect(api_key)`, answered with an auth result holding these cursors and data, and a
     /// JWT. Returns the call id.
     pub fn authenticate(&mut self, cc: i64, cursor: i64, data: Value) -> CallId {
-        let call = self.client.connect(self.now, Secret::new("key-1")).unwrap();
+        let api_key = Secret::new("key-1");
+        let call = self.client.execute(self.now, Command::Connect { api_key });
+        let call = call.unwrap().expect("a connect has a call id");
         let auth = self.take("/api/p/p1/auth");
         assert_eq!(auth.body["api_key"], "key-1");
         let result = json!({"user": "u1", "project": PROJECT, "cc.version": "2026.11.001", "cc.cursor": cc, "cursor": cursor});
@@ -292,24 +357,6 @@ impl Script {
         self.frame(&format!("42[\"sync\",{items}]"));
     }
 
-    /// Connects fully: auth with these cursors and data, socket, and an empty initsync ack.
-    pub fn connected(
-        cc: i64,
-        cursor: i64,
-        data: Value,
-        f: impl FnOnce(ClientConfig) -> ClientConfig,
-    ) -> Self {
-        let mut s = Script::new(f);
-        s.authenticate(cc, cursor, data);
-        let (ack, payload) = s.open_socket();
-        assert_eq!(
-            payload,
-            json!({"cc.cursor": cc, "project": PROJECT, "cursor": cursor})
-        );
-        s.ack(ack, json!([]));
-        s
-    }
-
     /// Drops the socket, as a network failure would.
     pub fn drop_socket(&mut self) {
         let id = self.ws.take().expect("no socket open");
@@ -340,7 +387,7 @@ impl Script {
         let mut answered = self.sent.len();
         for _ in 0..max {
             self.pump();
-            if self.client.health() == Health::Connected {
+            if self.client.client().health() == Health::Connected {
                 return;
             }
             if let Some(r) = self.requests.pop_front() {
@@ -377,7 +424,7 @@ impl Script {
             let Some(t) = self.client.poll_timeout() else {
                 panic!(
                     "the client waits for nothing and is not connected: {:?}; events {:#?}",
-                    self.client.health(),
+                    self.client.client().health(),
                     self.events
                 );
             };
@@ -386,7 +433,7 @@ impl Script {
         }
         panic!(
             "not healthy after {max} steps: {:?}; events {:#?}",
-            self.client.health(),
+            self.client.client().health(),
             &self.events[self.events.len().saturating_sub(20)..]
         );
     }

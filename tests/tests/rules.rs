@@ -1796,7 +1796,7 @@ fn recording_started_mid_session_names_no_secret() {
     );
     // Recording starts once the token and the session id are known, before the requests
     // that carry them are taken.
-    s.client.record();
+    let mut s = s.recorded();
     let connect = s.take("/sync/io/");
     assert!(
         connect.uri.contains("sid=eio-session-id-42"),

@@ -4,16 +4,17 @@
 
 use serde_json::json;
 use unicat_core::api::Secret;
+use unicat_core::client::Command;
 use unicat_core::config::TransportMode;
-use unicat_core::io::{Body, Input, Machine};
-use unicat_tests::script::{envelope, Script, OPEN};
+use unicat_core::io::{Body, Input};
+use unicat_tests::script::{envelope, Script, Scripted, OPEN};
 
 const KEY: &str = "api-key-3f9a1c77e2";
 const JWT: &str = "jwt-token-b81d05c4aa";
 const PUSHED_JWT: &str = "jwt-pushed-6e2f91d0c3";
 const SID: &str = "eio-sid-7c4e2a90d1";
 
-fn answer(s: &mut Script, id: unicat_core::io::RequestId, body: &str) {
+fn answer<M: Scripted>(s: &mut Script<M>, id: unicat_core::io::RequestId, body: &str) {
     let response = http::Response::builder()
         .status(200)
         .body(Body(body.as_bytes().to_vec()))
@@ -25,9 +26,12 @@ fn answer(s: &mut Script, id: unicat_core::io::RequestId, body: &str) {
 
 #[test]
 fn no_debug_output_names_the_key_the_jwt_or_the_sid() {
-    let mut s = Script::new(|c| c.keep_api_key(true).transport(TransportMode::Polling));
-    s.client.record();
-    s.client.connect(s.now, Secret::new(KEY)).unwrap();
+    let mut s = Script::new(|c| c.keep_api_key(true).transport(TransportMode::Polling)).recorded();
+    let api_key = Secret::new(KEY);
+    let _ = s
+        .client
+        .execute(s.now, Command::Connect { api_key })
+        .unwrap();
     let auth = s.take("/auth");
     let mut outputs = vec![format!("{:?}", auth.raw)];
     s.reply(

@@ -241,10 +241,6 @@ impl Client {
 
     pub(super) fn set_jwt(&mut self, token: String) {
         let changed = self.jwt.as_ref().is_none_or(|j| j.expose() != token);
-        #[cfg(feature = "record")]
-        if let Some(r) = self.recorder.as_mut() {
-            r.note_jwt(&token);
-        }
         if changed {
             let first = self.jwt.is_none();
             self.jwt = Some(Secret::new(token));

@@ -364,11 +364,10 @@ struct TrackedJob {
 #[derive(Debug)]
 pub struct Client {
     cfg: ClientConfig,
+    /// When the client was created: a replay log's times count from it.
     #[cfg(feature = "record")]
     t0: Instant,
     now: Instant,
-    #[cfg(feature = "record")]
-    recorder: Option<crate::record::Recorder>,
     session: Session,
     store: Store,
     sync: SyncState,
@@ -437,8 +436,6 @@ impl Client {
             #[cfg(feature = "record")]
             t0: now,
             now,
-            #[cfg(feature = "record")]
-            recorder: None,
             store: Store::default(),
             sync: SyncState::default(),
             jwt: None,
@@ -591,53 +588,22 @@ impl Client {
 
     // ---- commands ----------------------------------------------------------------------------
 
-    /// Starts recording a replay log (see [`record`](crate::record) for the format): from
-    /// now on every input, timeout, command and output is kept as a line, with secrets
-    /// redacted, for [`poll_record`](Client::poll_record) to take. Times count from the
-    /// client's creation.
-    #[cfg(feature = "record")]
-    pub fn record(&mut self) {
-        if self.recorder.is_none() {
-            let mut recorder = crate::record::Recorder::new(self.t0, &self.cfg);
-            // Recording may start mid-session: the secrets already held must be known before
-            // the first line names them.
-            if let Some(key) = &self.api_key {
-                recorder.note_api_key(key);
-            }
-            if let Some(jwt) = &self.jwt {
-                recorder.note_jwt(jwt.expose());
-            }
-            self.recorder = Some(recorder);
-            self.store.keep_digest();
-        }
-    }
-
     /// Keeps [`Store::digest`](crate::store::Store::digest) up to date from now on, as a
     /// recording client does; a replay checks a log's digests with it.
     pub fn keep_digest(&mut self) {
         self.store.keep_digest();
     }
 
-    /// Logs the store's digest when a step changed it.
+    /// When the client was created.
     #[cfg(feature = "record")]
-    fn record_state(&mut self) {
-        if let Some(r) = self.recorder.as_mut() {
-            r.state(self.store.digest());
-        }
+    pub(crate) fn created(&self) -> Instant {
+        self.t0
     }
 
-    /// The next line of the replay log, if recording.
+    /// The API key and the JWT the client holds, for a recording to redact.
     #[cfg(feature = "record")]
-    #[must_use = "a line taken and not written is lost from the log"]
-    pub fn poll_record(&mut self) -> Option<String> {
-        self.recorder.as_mut()?.poll()
-    }
-
-    #[cfg(feature = "record")]
-    fn record_command(&mut self, command: &Command) {
-        if let Some(r) = self.recorder.as_mut() {
-            r.command(self.now, command);
-        }
+    pub(crate) fn held_secrets(&self) -> (Option<&Secret>, Option<&Secret>) {
+        (self.api_key.as_ref(), self.jwt.as_ref())
     }
 
     /// Carries out a command. The command methods below are shorthands for this. Returns the
@@ -648,12 +614,7 @@ impl Client {
         command: Command,
     ) -> Result<Option<CallId>, UsageError> {
         self.advance(now);
-        #[cfg(feature = "record")]
-        self.record_command(&command);
-        let result = self.dispatch_command(now, command);
-        #[cfg(feature = "record")]
-        self.record_state();
-        result
+        self.dispatch_command(now, command)
     }
 
     fn dispatch_command(
@@ -928,20 +889,7 @@ impl Machine for Client {
         if self.closed {
             return;
         }
-        #[cfg(feature = "record")]
-        let record = self
-            .recorder
-            .as_ref()
-            .map(|_| crate::record::InputRecord::new(&input));
         self.dispatch_input(input);
-        #[cfg(feature = "record")]
-        if let (Some(r), Some(record)) = (self.recorder.as_mut(), record) {
-            // Written after the input is handled, so a JWT it brought is already known and
-            // redacted.
-            r.input(self.now, record);
-        }
-        #[cfg(feature = "record")]
-        self.record_state();
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -949,31 +897,15 @@ impl Machine for Client {
         if self.closed {
             return;
         }
-        #[cfg(feature = "record")]
-        if let Some(r) = self.recorder.as_mut() {
-            r.timeout(self.now);
-        }
         self.run_timers();
-        #[cfg(feature = "record")]
-        self.record_state();
     }
 
     fn poll_output(&mut self) -> Option<Output<Event>> {
-        let out = self.out.pop_front()?;
-        #[cfg(feature = "record")]
-        if let Some(r) = self.recorder.as_mut() {
-            r.output(&out);
-        }
-        Some(out)
+        self.out.pop_front()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         self.next_timeout()
-    }
-
-    #[cfg(feature = "record")]
-    fn poll_record(&mut self) -> Option<String> {
-        Client::poll_record(self)
     }
 }
 

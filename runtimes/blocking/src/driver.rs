@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use unicat_core::io::{Input, Machine, Output, WsId};
-use unicat_runtime_support::driver::{Core, Msg, RecordLog, Side, INBOX};
+use unicat_core::io::{Input, Output, WsId};
+use unicat_runtime_support::driver::{Core, Driven, Msg, RecordLog, Side, INBOX};
 use unicat_runtime_support::files;
 
 use crate::http::{HttpPool, Job};
@@ -38,7 +38,7 @@ pub(crate) struct Driver<M, S> {
 
 impl<M, S> Driver<M, S>
 where
-    M: Machine + Send + 'static,
+    M: Driven + Send + 'static,
     S: Side<M> + 'static,
 {
     /// Starts the driver thread for `core`.
@@ -90,7 +90,7 @@ impl<M, S> Drop for Driver<M, S> {
     }
 }
 
-fn run<M: Machine, S: Side<M>>(
+fn run<M: Driven, S: Side<M>>(
     mut core: Core<M, S>,
     io: Io,
     mut record: Option<RecordLog>,

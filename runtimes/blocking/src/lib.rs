@@ -42,11 +42,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use unicat_core::client::{Client, Command, Event};
+use unicat_core::client::{Command, Event};
 use unicat_runtime_support::driver::Core;
 use unicat_runtime_support::settings::Settings;
 use unicat_runtime_support::shared::Shared;
-use unicat_runtime_support::unicat::{self, Published, UnicatSide};
+use unicat_runtime_support::unicat::{self, Published, UnicatMachine, UnicatSide};
 
 pub use unicat_core;
 pub use unicat_runtime_support::{dumps_traffic, Error, SetupError, TRAFFIC_DUMP_TARGETS};
@@ -129,7 +129,7 @@ type Side = UnicatSide<SyncSender<Event>>;
 /// and never waits. Dropping the client closes it: requests under way are abandoned, not
 /// awaited.
 pub struct UnicatApi {
-    driver: Driver<Client, Side>,
+    driver: Driver<UnicatMachine, Side>,
     shared: Arc<Shared<Published>>,
     events: Mutex<Option<Receiver<Event>>>,
 }

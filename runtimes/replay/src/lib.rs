@@ -1,27 +1,8 @@
 //! Deterministic replay of recorded Unicat client sessions.
 //!
-//! # The log format (version 3)
-//!
 //! A session recorded by a live runtime (the `record` feature, then `Builder::record(path)`
-//! in `unicat-blocking` or `unicat-smol`; or `mirror --record FILE`) is JSON Lines:
-//!
-//! ```text
-//! {"format":"unicat-replay","version":3,"library":"0.1.0","config":{…}}   header: no secrets
-//! {"at_us":1200,"cmd":{"command":"connect","api_key":"REDACTED-API-KEY"}}  an application command
-//! {"out":{"kind":"http","id":0,"method":"POST","uri":"…/auth",…}}         what the client did
-//! {"at_us":5312,"in":{"kind":"http_response","id":0,"status":200,…}}     what the world answered
-//! {"at_us":45000312,"timeout":true}                                       a timer that fired
-//! {"state":"9ca066f1a4ab2eea"}                                            the store's digest after
-//! ```
-//!
-//! Times are microseconds since the client was created. Inputs are HTTP responses and
-//! failures, WebSocket opens, messages, closes and failures, and answers to file checks and
-//! reads; outputs are requests, socket operations and the events the application saw (with
-//! call results). The API key and every JWT are replaced by `REDACTED-API-KEY` and
-//! `REDACTED-JWT-<n>` when written — one token keeps one name — and the replay feeds those
-//! placeholders back, so a redacted log replays exactly. The types are
-//! [`unicat_core::record::Line`], [`InputRecord`], [`OutputRecord`] and
-//! [`unicat_core::record::CommandRecord`]; [`unicat_core::record`] describes the redaction.
+//! in `unicat-blocking` or `unicat-smol`; or `mirror --record FILE`) is a JSON Lines log whose
+//! format, versions and redaction [`unicat_core::record`] describes.
 //!
 //! # Replaying
 //!

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
-use unicat_core::io::{Input, Machine, Output, RequestId, WsId};
-use unicat_runtime_support::driver::{Command, Core, Msg, RecordLog, Side, INBOX};
+use unicat_core::io::{Input, Output, RequestId, WsId};
+use unicat_runtime_support::driver::{Command, Core, Driven, Msg, RecordLog, Side, INBOX};
 use unicat_runtime_support::ws::{self as shared_ws, MAX_QUEUED_FRAMES};
 
 use crate::http::HttpPool;
@@ -37,7 +37,7 @@ enum Wakeup<M, S> {
 
 impl<M, S> Driver<M, S>
 where
-    M: Machine + Send + 'static,
+    M: Driven + Send + 'static,
     S: Side<M> + 'static,
 {
     /// Starts the driver task for `core` on `spawner`.
@@ -100,14 +100,14 @@ where
     }
 }
 
-struct Loop<M: Machine, S: Side<M>> {
+struct Loop<M: Driven, S: Side<M>> {
     core: Core<M, S>,
     record: Option<RecordLog>,
     inbox: Receiver<Msg<M, S>>,
     stopped: Receiver<Command<M, S>>,
 }
 
-impl<M: Machine + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
+impl<M: Driven + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
     async fn run(mut self, io: Io, runner: Runner, done: Sender<()>) {
         let (facts, transport) = async_channel::bounded(INBOX);
         let mut work = Performer::new(io, facts, runner);

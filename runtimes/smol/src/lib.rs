@@ -58,11 +58,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use serde_json::Value;
-use unicat_core::client::{Client, Command, Event};
+use unicat_core::client::{Command, Event};
 use unicat_runtime_support::driver::Core;
 use unicat_runtime_support::settings::Settings;
 use unicat_runtime_support::shared::Shared;
-use unicat_runtime_support::unicat::{self, Published, UnicatSide};
+use unicat_runtime_support::unicat::{self, Published, UnicatMachine, UnicatSide};
 
 /// The executor [`Spawner::executor`] takes (`smol::Executor` is the same type).
 pub use async_executor::Executor;
@@ -167,7 +167,7 @@ impl futures_core::Stream for Events {
 /// task or thread at any time and never waits. Dropping a call's future does not cancel the
 /// call; only its result is lost. Dropping the client closes it.
 pub struct UnicatApi {
-    driver: Driver<Client, Side>,
+    driver: Driver<UnicatMachine, Side>,
     shared: Arc<Shared<Published>>,
     events: async_channel::Receiver<Event>,
 }
@@ -245,7 +245,9 @@ impl UnicatApi {
 
     fn begin_close(&self) {
         self.driver
-            .stop(Box::new(|c: &mut Client, _: &mut Side, now| c.close(now)));
+            .stop(Box::new(|c: &mut UnicatMachine, _: &mut Side, now| {
+                c.close(now)
+            }));
     }
 }
 

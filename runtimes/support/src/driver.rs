@@ -47,6 +47,26 @@ pub trait Side<M: Machine>: Send {
     fn publish(&mut self, machine: &M);
 }
 
+/// A machine a driver can run: it may keep a replay log, whose lines the driver writes after
+/// each step.
+pub trait Driven: Machine {
+    /// The next line of the machine's replay log, if it keeps one.
+    fn poll_record(&mut self) -> Option<String> {
+        None
+    }
+}
+
+impl Driven for unicat_core::client::Client {}
+
+impl Driven for unicat_core::session::Session {}
+
+#[cfg(feature = "record")]
+impl<M: unicat_core::record::Recordable> Driven for unicat_core::record::Recording<M> {
+    fn poll_record(&mut self) -> Option<String> {
+        unicat_core::record::Recording::poll_record(self)
+    }
+}
+
 /// What a step leaves the runtime to do.
 #[derive(Debug, Default)]
 pub struct Step {
@@ -57,12 +77,12 @@ pub struct Step {
 }
 
 /// A machine and its side, as a driver owns them.
-pub struct Core<M: Machine, S: Side<M>> {
+pub struct Core<M: Driven, S: Side<M>> {
     machine: M,
     side: S,
 }
 
-impl<M: Machine, S: Side<M>> Core<M, S> {
+impl<M: Driven, S: Side<M>> Core<M, S> {
     /// Takes the machine and publishes its first state.
     pub fn new(machine: M, mut side: S) -> Self {
         side.publish(&machine);

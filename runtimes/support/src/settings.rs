@@ -9,6 +9,7 @@ use unicat_core::client::{Client, ClientConfig};
 use unicat_core::error::UsageError;
 
 use crate::driver::RecordLog;
+use crate::unicat::UnicatMachine;
 use crate::Error;
 
 /// What a runtime's builder collects.
@@ -27,7 +28,7 @@ pub struct Settings {
 /// What a runtime starts its driver with.
 pub struct Prepared {
     /// The client, recording when asked to.
-    pub client: Client,
+    pub client: UnicatMachine,
     /// Where its replay log goes.
     pub record: Option<RecordLog>,
     /// Root certificates to trust instead of the webpki roots (DER), if any.
@@ -100,7 +101,10 @@ impl Settings {
         }
         let tls = crate::tls::client_config(&self.roots)?;
         let max_ws_message = cfg.session.limits.max_incoming_payload;
+        #[cfg(feature = "record")]
         #[allow(unused_mut)]
+        let mut client = unicat_core::record::Recording::paused(Client::new(cfg, Instant::now()));
+        #[cfg(not(feature = "record"))]
         let mut client = Client::new(cfg, Instant::now());
         let record = match &self.record {
             Some(path) => Some(Self::start_recording(&mut client, path)?),
@@ -118,15 +122,18 @@ impl Settings {
     }
 
     #[cfg(feature = "record")]
-    fn start_recording(client: &mut Client, path: &std::path::Path) -> Result<RecordLog, Error> {
+    fn start_recording(
+        client: &mut UnicatMachine,
+        path: &std::path::Path,
+    ) -> Result<RecordLog, Error> {
         let file = std::fs::File::create(path)
             .map_err(|e| Error::setup(format!("replay log {}", path.display()), e))?;
-        client.record();
+        client.start();
         Ok(RecordLog::new(Box::new(std::io::BufWriter::new(file))))
     }
 
     #[cfg(not(feature = "record"))]
-    fn start_recording(_: &mut Client, _: &std::path::Path) -> Result<RecordLog, Error> {
+    fn start_recording(_: &mut UnicatMachine, _: &std::path::Path) -> Result<RecordLog, Error> {
         Err(Error::setup(
             "a replay log",
             "this build has no `record` feature",

@@ -13,6 +13,15 @@ use unicat_core::session::SessionState;
 use unicat_core::store::Store;
 
 use crate::driver::{Answer, Msg, Side};
+
+/// The machine a Unicat driver owns: the client, wrapped in a recording that a replay log
+/// can be started on (`Settings::record`) when the build has the `record` feature.
+#[cfg(feature = "record")]
+pub type UnicatMachine = unicat_core::record::Recording<Client>;
+
+/// The machine a Unicat driver owns: the client.
+#[cfg(not(feature = "record"))]
+pub type UnicatMachine = Client;
 use crate::shared::{EventQueue, Lossy, Shared};
 use crate::Error;
 
@@ -114,8 +123,8 @@ impl<Q: EventQueue<Event>> UnicatSide<Q> {
     }
 }
 
-impl<Q: EventQueue<Event>> Side<Client> for UnicatSide<Q> {
-    fn event(&mut self, _: &mut Client, _: Instant, event: Event) {
+impl<Q: EventQueue<Event>> Side<UnicatMachine> for UnicatSide<Q> {
+    fn event(&mut self, _: &mut UnicatMachine, _: Instant, event: Event) {
         match event {
             Event::CallFinished { id, result } => {
                 if let Some(w) = self.waiters.remove(&id) {
@@ -126,7 +135,7 @@ impl<Q: EventQueue<Event>> Side<Client> for UnicatSide<Q> {
         }
     }
 
-    fn publish(&mut self, client: &Client) {
+    fn publish(&mut self, client: &UnicatMachine) {
         self.shared
             .set(Published::of(client, &self.base_url, &self.project));
     }
@@ -142,14 +151,14 @@ impl<Q> Drop for UnicatSide<Q> {
 }
 
 /// A message for the driver of a Unicat client.
-pub type UnicatMsg<Q> = Msg<Client, UnicatSide<Q>>;
+pub type UnicatMsg<Q> = Msg<UnicatMachine, UnicatSide<Q>>;
 
 /// A command as a driver message, and where its result will come.
 pub fn command<Q: EventQueue<Event> + 'static>(
     command: Command,
 ) -> (UnicatMsg<Q>, Answer<CallResult>) {
     let (tx, rx) = async_channel::bounded(1);
-    let run = move |c: &mut Client, side: &mut UnicatSide<Q>, now: Instant| {
+    let run = move |c: &mut UnicatMachine, side: &mut UnicatSide<Q>, now: Instant| {
         if c.is_closed() {
             let _ = tx.try_send(Err(Error::Closed));
             return;
@@ -172,9 +181,9 @@ pub fn command<Q: EventQueue<Event> + 'static>(
 
 /// The message that closes a client.
 pub fn close<Q: EventQueue<Event> + 'static>() -> UnicatMsg<Q> {
-    Msg::Command(Box::new(|c: &mut Client, _: &mut UnicatSide<Q>, now| {
-        c.close(now)
-    }))
+    Msg::Command(Box::new(
+        |c: &mut UnicatMachine, _: &mut UnicatSide<Q>, now| c.close(now),
+    ))
 }
 
 /// What a finished call returns, from its result channel.
