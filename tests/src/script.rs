@@ -15,6 +15,8 @@ use unicat_core::io::{
     Body, FileInfo, HttpRequest, Input, Machine, Output, RequestId, WsFrame, WsId,
 };
 use unicat_core::record::Recording;
+use unicat_core::store::DataType;
+use unicat_core::sync::Action;
 
 /// A machine a script drives: the client, or the client recorded.
 pub trait Scripted: Machine<Event = Event> {
@@ -105,6 +107,44 @@ pub fn record(gid: &str, price: f64) -> Value {
 /// A sync item.
 pub fn item(family: &str, cursor: i64, action: &str, data_type: &str, key: &str) -> Value {
     json!({"type": family, "cursor": cursor, "action": action, "data_type": data_type, "data_key": key})
+}
+
+/// The `data` of a load holding these records, each made by [`record`] with its price.
+pub fn held(records: &[(&str, f64)]) -> Value {
+    let map: serde_json::Map<String, Value> = records
+        .iter()
+        .map(|(g, p)| (g.to_string(), record(g, *p)))
+        .collect();
+    json!({ "records": map })
+}
+
+/// A field f1 with a label, as `/fields/get` and `/init` return it.
+pub fn field(label: &str) -> Value {
+    json!({"fields": {"f1": {"gid": "f1", "label": label}}})
+}
+
+/// The [`Event::Changed`] events `s` has seen, in order, as (data type, key, action).
+pub fn changed(s: &Script) -> Vec<(DataType, String, Action)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Changed {
+                data_type,
+                key,
+                action,
+            } => Some((*data_type, key.clone(), *action)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A client connected (cursors 1, 1) with asset folder `/srv/assets`, holding one asset: a1,
+/// version 7, the file `/img/photo.png`.
+pub fn with_asset() -> Script {
+    let asset = json!({"gid": "a1", "version": 7, "name": "photo.png", "pathname": "/img/photo.png", "is_file": true});
+    Script::connected(1, 1, json!({"assets": {"a1": asset}}), |c| {
+        c.asset_folder("/srv/assets")
+    })
 }
 
 impl Script {
