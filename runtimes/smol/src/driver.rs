@@ -15,8 +15,7 @@ use unicat_core::io::{Input, Output, RequestId, WsId};
 use unicat_runtime_support::driver::{Command, Core, Driven, Msg, RecordLog, Side, INBOX};
 use unicat_runtime_support::ws::{self as shared_ws, MAX_QUEUED_FRAMES};
 
-use crate::http::HttpPool;
-use crate::net::Io;
+use crate::http::Io;
 use crate::spawn::{Runner, Spawner};
 use crate::ws::{self, Cmd};
 use crate::Error;
@@ -203,7 +202,7 @@ async fn next<M, S>(
 /// Performs the machine's transport outputs.
 struct Performer {
     io: Io,
-    http: Arc<HttpPool>,
+    http: Arc<unicat_smol_http::Pool>,
     facts: Sender<Input>,
     runner: Runner,
     /// Requests under way; dropping the sender abandons the request.
@@ -217,7 +216,7 @@ struct Performer {
 impl Performer {
     fn new(io: Io, facts: Sender<Input>, runner: Runner) -> Self {
         Performer {
-            http: Arc::new(HttpPool::new(io.clone())),
+            http: Arc::new(io.pool()),
             io,
             facts,
             runner,
@@ -253,7 +252,7 @@ impl Performer {
                         let _ = cancelled.recv().await;
                         None
                     };
-                    let answer = async { Some(http.perform(request).await) };
+                    let answer = async { Some(crate::http::perform(&http, request).await) };
                     let input = match futures_lite::future::or(answer, abandoned).await {
                         Some(Ok(response)) => Input::HttpResponse { id, response },
                         Some(Err(error)) => Input::HttpFailed { id, error },

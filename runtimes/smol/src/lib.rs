@@ -1,6 +1,6 @@
 //! The async runtime of the Unicat client, on `async-io` and the smol family of crates, with
-//! no tokio anywhere: asynchronous sockets, HTTP/1.1 through the sans-IO `ureq-proto`, rustls,
-//! and `async-tungstenite` for the Sync API's WebSocket.
+//! no tokio anywhere: asynchronous sockets and HTTP/1.1 through `unicat-smol-http` (the
+//! sans-IO `ureq-proto` and rustls), and `async-tungstenite` for the Sync API's WebSocket.
 //!
 //! ```no_run
 //! use unicat_smol::UnicatApi;
@@ -46,7 +46,6 @@
 mod driver;
 mod fs;
 mod http;
-mod net;
 pub mod socketio;
 mod spawn;
 mod ws;
@@ -110,7 +109,7 @@ impl Builder {
     /// call.
     pub fn build(self) -> Result<UnicatApi, Error> {
         let p = self.settings.prepare()?;
-        let io = net::Io::new(p.tls, p.connections, p.max_ws_message);
+        let io = http::Io::new(p.tls, p.connections, p.max_ws_message);
         let (events_tx, events) = async_channel::bounded(p.events);
         let (side, shared) = UnicatSide::new(&p.client, events_tx);
         let driver = Driver::start(Core::new(p.client, side), io, p.record, self.spawner)?;

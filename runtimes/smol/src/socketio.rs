@@ -18,7 +18,7 @@ use unicat_runtime_support::sio::{self, AckResult, SioMsg, SioPublished, SioSide
 pub use unicat_runtime_support::sio::AuthFn;
 
 use crate::driver::Driver;
-use crate::net::Io;
+use crate::http::Io;
 use crate::{Error, Spawner};
 
 type Queue = async_channel::Sender<SessionEvent>;

@@ -1,4 +1,4 @@
-//! One task per WebSocket, with `async-tungstenite` over our own TCP / TLS stream: it
+//! One task per WebSocket, with `async-tungstenite` over `unicat-smol-http`'s TCP / TLS stream: it
 //! connects and handshakes within the request's timeout, then reads and writes at once,
 //! until the server closes, the transport fails, or the core closes it.
 
@@ -9,8 +9,9 @@ use futures_lite::StreamExt;
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::io::{Input, WsFrame, WsId, WsRequest};
 use unicat_runtime_support::ws;
+use unicat_smol_http::{Origin, Stream};
 
-use crate::net::{Io, Origin, Stream};
+use crate::http::{transport_error, Io};
 
 /// How long a closing socket waits for the server's close frame before it drops the
 /// connection.
@@ -23,8 +24,12 @@ pub(crate) enum Cmd {
 }
 
 async fn connect(request: &WsRequest, io: &Io) -> Result<WebSocketStream<Stream>, TransportError> {
-    let origin = Origin::of(request.request.uri())?;
-    let stream = Stream::connect(&origin, io).await?;
+    let origin = Origin::of(request.request.uri()).map_err(transport_error)?;
+    let stream = io
+        .connector
+        .connect(&origin)
+        .await
+        .map_err(transport_error)?;
     let req = ws::handshake_request(request)?;
     let config = ws::config(io.max_ws_message);
     async_tungstenite::client_async_with_config(req, stream, Some(config))
