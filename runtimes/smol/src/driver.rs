@@ -106,6 +106,17 @@ struct Loop<M: Driven, S: Side<M>> {
     stopped: Receiver<Command<M, S>>,
 }
 
+/// However the loop ends (stopped, dropped by its executor, or unwound by a panic), commands
+/// still in the inbox fail as their answers go, rather than waiting in a buffer the handles
+/// keep alive; then the side goes, failing every waiter. A panic in a step used to leave a
+/// command that arrived during that step waiting for ever.
+impl<M: Driven, S: Side<M>> Drop for Loop<M, S> {
+    fn drop(&mut self) {
+        self.inbox.close();
+        while self.inbox.try_recv().is_ok() {}
+    }
+}
+
 impl<M: Driven + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
     async fn run(mut self, io: Io, runner: Runner, done: Sender<()>) {
         let (facts, transport) = async_channel::bounded(INBOX);
@@ -140,11 +151,7 @@ impl<M: Driven + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
             }
         }
         work.shut_down();
-        // Commands that came too late fail as their answers go, rather than waiting in a
-        // buffer the handle keeps alive; then the side goes (waiters fail, waits wake), and
-        // only then is the driver seen as done.
-        self.inbox.close();
-        while self.inbox.try_recv().is_ok() {}
+        // The side goes (see `Drop`), and only then is the driver seen as done.
         drop(self);
         drop(done);
     }
