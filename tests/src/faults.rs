@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use unicat_core::client::{ClientConfig, Event, Health, Stats};
+use unicat_core::client::{ClientConfig, Event, Health, RetryPolicy, Stats};
 use unicat_core::config::ReconnectPolicy;
 use unicat_core::error::DisconnectReason;
 use unicat_core::store::{DataType, Store};
@@ -100,18 +100,18 @@ pub fn server(records: usize) -> DevServer {
 
 /// Client settings for fault tests: the same rules with shorter waits, so CI stays fast.
 pub fn quick(c: ClientConfig) -> ClientConfig {
-    let mut c = c
-        .reconnect(ReconnectPolicy {
-            initial: Duration::from_millis(50),
-            max: Duration::from_millis(400),
-            ..ReconnectPolicy::default()
-        })
-        .http_timeout(Duration::from_secs(3));
-    c.initsync_timeout = Duration::from_secs(5);
-    c.fetch_retry_delay = Duration::from_millis(100);
-    c.fetch_retry_max = Duration::from_secs(1);
-    c.retry.retries = 2;
-    c
+    c.reconnect(ReconnectPolicy {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(400),
+        ..ReconnectPolicy::default()
+    })
+    .http_timeout(Duration::from_secs(3))
+    .initsync_timeout(Duration::from_secs(5))
+    .fetch_retry(Duration::from_millis(100), Duration::from_secs(1))
+    .retry(RetryPolicy {
+        retries: 2,
+        ..RetryPolicy::default()
+    })
 }
 
 /// [`quick`], but reconnecting on the default schedule (1 s doubling to 5 s).

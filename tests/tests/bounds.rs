@@ -124,12 +124,9 @@ fn the_client_reads_a_large_sync_list_as_items_not_as_a_tree() {
 
 #[test]
 fn sync_items_held_back_for_a_load_are_capped() {
-    let mut s = Script::connected(1, 10, json!({}), |mut c| {
-        c.max_held_sync_items = 3;
-        c
-    });
+    let mut s = Script::connected(1, 10, json!({}), |c| c.max_held_sync_items(3));
     // A load from scratch is out; the items that come meanwhile wait for it.
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     s.pump();
     s.push(json!([
         item("p1", 11, "UPDATE", "records", "r1"),

@@ -186,7 +186,7 @@ impl World {
             .map(|i| (key(*i), object(&key(*i), 0)))
             .collect();
         let mut s = Script::new(|c| c.batch_size(2).keep_api_key(true));
-        s.authenticate(1, 0, json!({"records": data}));
+        let _ = s.authenticate(1, 0, json!({"records": data}));
         let mut w = World {
             s,
             server,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use unicat_core::api::CallError;
+use unicat_core::client::RetryPolicy;
 use unicat_core::client::{
     Cause, ClientConfig, Event, FirstConnect, Health, InitsyncFailure, StopReason,
 };
@@ -275,10 +276,7 @@ fn attempt_faults() -> Vec<AttemptFault> {
 #[test]
 fn every_failed_attempt_backs_off_further_and_the_client_comes_back() {
     for fault in attempt_faults() {
-        let mut s = live(|mut c| {
-            c.max_held_sync_items = 3;
-            c
-        });
+        let mut s = live(|c| c.max_held_sync_items(3));
         s.take_events();
         s.drop_socket();
         // Two failed attempts in a row after the loss: each is reported, and each waits
@@ -388,7 +386,8 @@ fn a_refusal_that_names_auth_stops_a_client_without_a_key() {
     assert_eq!(s.client.health(), Health::Stopped { reason });
     assert_eq!(s.client.poll_timeout(), None, "nothing is scheduled");
     // Calls still work.
-    s.client
+    let _ = s
+        .client
         .call(s.now, "/records/get", None, Default::default())
         .unwrap();
     assert!(s.has("/records/get"));
@@ -477,7 +476,8 @@ fn a_server_disconnect_stops_live_sync() {
         "the protocol says not to reconnect"
     );
     // The application may start again.
-    s.client
+    let _ = s
+        .client
         .connect(s.now, unicat_core::api::Secret::new("key-1"))
         .unwrap();
     s.heal(100);
@@ -537,9 +537,11 @@ fn close_stops_live_sync() {
 
 #[test]
 fn a_failed_fetch_is_retried_on_its_own_schedule_without_reconnecting() {
-    let mut s = live(|mut c| {
-        c.retry.retries = 0;
-        c
+    let mut s = live(|c| {
+        c.retry(RetryPolicy {
+            retries: 0,
+            ..RetryPolicy::default()
+        })
     });
     s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
     let ws = s.ws;
@@ -596,9 +598,11 @@ fn a_failed_fetch_is_retried_on_its_own_schedule_without_reconnecting() {
 
 #[test]
 fn a_failed_reload_after_a_restore_is_retried_and_the_cursor_waits() {
-    let mut s = live(|mut c| {
-        c.retry.retries = 0;
-        c
+    let mut s = live(|c| {
+        c.retry(RetryPolicy {
+            retries: 0,
+            ..RetryPolicy::default()
+        })
     });
     let done = json!({"type": "cc", "cursor": 2, "action": "UPDATE", "data_type": "jobs", "data_key": "t1",
         "data": {"project_gid": "p1", "job": "restore_project", "status": "done", "info": {}}});
@@ -720,9 +724,11 @@ fn a_daemon_keeps_trying_its_first_connect_through_the_backoff() {
 fn health_before_connect_is_idle_and_stats_count_the_queues() {
     let s = Script::new(|c| c);
     assert_eq!(s.client.health(), Health::Idle);
-    let mut s = live(|mut c| {
-        c.retry.retries = 0;
-        c
+    let mut s = live(|c| {
+        c.retry(RetryPolicy {
+            retries: 0,
+            ..RetryPolicy::default()
+        })
     });
     s.push(json!([
         item("p1", 11, "UPDATE", "records", "r1"),
@@ -742,7 +748,7 @@ fn health_before_connect_is_idle_and_stats_count_the_queues() {
 #[test]
 fn a_connect_reply_and_a_close_in_one_poll_leave_no_stray_initsync() {
     let mut s = Script::new(|c| c.transport(TransportMode::Polling));
-    s.authenticate(1, 10, json!({}));
+    let _ = s.authenticate(1, 10, json!({}));
     let handshake = s.take("/sync/io/");
     s.reply_bytes(handshake.id, 200, OPEN.as_bytes());
     s.pump();

@@ -1,8 +1,8 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::api::{MediaHosts, Urls};
-use crate::config::SessionConfig;
+use crate::config::{ReconnectPolicy, SessionConfig};
 use crate::error::UsageError;
 
 /// How failed reads are retried: HTTP 500, 502, 503 and 504 and transport failures, for reads
@@ -44,61 +44,62 @@ pub enum FirstConnect {
     KeepTrying,
 }
 
-/// Configuration of a [`Client`](super::Client).
+/// Configuration of a [`Client`](super::Client): [`ClientConfig::new`], then one setter per
+/// setting, each documented with its default and checked where it has a range. The fields
+/// are private, so a setting is always read as its setter left it.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct ClientConfig {
     pub(crate) urls: Urls,
     /// The Sync API session: Socket.IO at `/sync/io` on the same host, WebSocket first.
-    pub session: SessionConfig,
+    pub(crate) session: SessionConfig,
     /// Keep the API key after `connect`, to re-authenticate by itself when the JWT expires
     /// (a 401 with `WWW-Authenticate`, a refused socket). Default: false — the key is
     /// forgotten once the first JWT arrives.
-    pub keep_api_key: bool,
+    pub(crate) keep_api_key: bool,
     /// Keep the store fresh through the Sync API socket. Default: true.
-    pub live_sync: bool,
+    pub(crate) live_sync: bool,
     /// The most keys in one plural fetch. Default: 100.
-    pub batch_size: usize,
+    pub(crate) batch_size: usize,
     /// Sync fetches in flight at once. Default: 4.
-    pub max_concurrent_fetches: usize,
+    pub(crate) max_concurrent_fetches: usize,
     /// How long any API request may take. Default: 60 s, as the SDK.
-    pub http_timeout: Duration,
+    pub(crate) http_timeout: Duration,
     /// How long a media download may take. Default: 10 minutes.
-    pub download_timeout: Duration,
+    pub(crate) download_timeout: Duration,
     /// Retries of failed reads.
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// After a sync fetch or the reload after a restore failed even with its retries (5xx,
     /// 429, a timeout), wait this long before trying again; each further failure in a row
     /// doubles the wait, up to [`fetch_retry_max`](ClientConfig::fetch_retry_max). The socket
     /// stays connected meanwhile and the cursors wait. Default: 5 s.
-    pub fetch_retry_delay: Duration,
+    pub(crate) fetch_retry_delay: Duration,
     /// The longest wait between fetch retries. Default: 60 s.
-    pub fetch_retry_max: Duration,
+    pub(crate) fetch_retry_max: Duration,
     /// What `connect` does when `/auth` fails with an error that may heal. Default:
     /// [`FirstConnect::FailFast`]. Once connected, live sync never stops on its own whatever
     /// this says.
-    pub first_connect: FirstConnect,
+    pub(crate) first_connect: FirstConnect,
     /// The largest response body accepted. Default: 256 MiB.
-    pub max_response_bytes: usize,
+    pub(crate) max_response_bytes: usize,
     /// The largest download accepted. Default: 4 GiB.
-    pub max_download_bytes: u64,
+    pub(crate) max_download_bytes: u64,
     /// The largest upload, checked from the file size before a byte is read. Default:
     /// 10,000,000 bytes, the SDK's limit.
-    pub max_upload_bytes: u64,
+    pub(crate) max_upload_bytes: u64,
     /// Where downloads go. Default: none, and downloads are refused.
-    pub asset_folder: Option<PathBuf>,
+    pub(crate) asset_folder: Option<PathBuf>,
     /// Which hosts downloads may fetch media from. Default: `https://` on the API's domain,
     /// no local address.
-    pub media_hosts: MediaHosts,
+    pub(crate) media_hosts: MediaHosts,
     /// Sent with `/auth` and `/init`, as the SDK does. Default: false.
-    pub omit_extended_definitions: bool,
+    pub(crate) omit_extended_definitions: bool,
     /// How long to wait for the `initsync` ack. Default: 60 s.
-    pub initsync_timeout: Duration,
+    pub(crate) initsync_timeout: Duration,
     /// How often `track_job` polls `/sync/get` while the socket is down. Default: 1 s.
-    pub job_poll_interval: Duration,
+    pub(crate) job_poll_interval: Duration,
     /// Sync items held while the `initsync` ack is awaited. Default: 1,000,000; past that the
     /// client reconnects and catches up from its cursors instead.
-    pub max_held_sync_items: usize,
+    pub(crate) max_held_sync_items: usize,
 }
 
 impl ClientConfig {
@@ -142,44 +143,137 @@ impl ClientConfig {
         self.urls.project()
     }
 
-    /// Keeps the API key for transparent re-authentication.
+    /// The Sync API session's configuration.
+    pub fn session_config(&self) -> &SessionConfig {
+        &self.session
+    }
+
+    /// Where downloads go, if anywhere.
+    pub fn asset_folder_path(&self) -> Option<&Path> {
+        self.asset_folder.as_deref()
+    }
+
+    /// Replaces the Sync API session's configuration (its URL stays the API's).
+    pub fn session(mut self, session: SessionConfig) -> Self {
+        self.session = session;
+        self
+    }
+
+    /// Keeps the API key for transparent re-authentication. Default: false.
     pub fn keep_api_key(mut self, keep: bool) -> Self {
         self.keep_api_key = keep;
         self
     }
 
-    /// Turns live sync over the socket on or off.
+    /// Turns live sync over the socket on or off. Default: on.
     pub fn live_sync(mut self, on: bool) -> Self {
         self.live_sync = on;
         self
     }
 
-    /// Sets the batch size of plural fetches (at least 1).
+    /// The most keys in one plural fetch, at least 1. Default: 100.
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
         self
     }
 
-    /// Sets which hosts downloads may fetch media from.
-    pub fn media_hosts(mut self, policy: MediaHosts) -> Self {
-        self.media_hosts = policy;
+    /// Sync fetches in flight at once, at least 1. Default: 4.
+    pub fn max_concurrent_fetches(mut self, n: usize) -> Self {
+        self.max_concurrent_fetches = n.max(1);
         self
     }
 
-    /// Sets the asset folder for downloads.
-    pub fn asset_folder(mut self, folder: impl Into<PathBuf>) -> Self {
-        self.asset_folder = Some(folder.into());
-        self
-    }
-
-    /// Sets how long any API request may take.
+    /// How long any API request may take. Default: 60 s.
     pub fn http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
         self
     }
 
+    /// How long a media download may take. Default: 10 minutes.
+    pub fn download_timeout(mut self, timeout: Duration) -> Self {
+        self.download_timeout = timeout;
+        self
+    }
+
+    /// How failed reads are retried. Default: [`RetryPolicy::default`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The first wait before a failed sync fetch or reload is tried again, and the longest
+    /// (the first is raised to at most the longest). Default: 5 s and 60 s.
+    pub fn fetch_retry(mut self, first: Duration, longest: Duration) -> Self {
+        self.fetch_retry_delay = first.min(longest);
+        self.fetch_retry_max = longest;
+        self
+    }
+
+    /// Sets what `connect` does when the server cannot be reached. Default:
+    /// [`FirstConnect::FailFast`].
+    pub fn first_connect(mut self, mode: FirstConnect) -> Self {
+        self.first_connect = mode;
+        self
+    }
+
+    /// The largest response body accepted. Default: 256 MiB.
+    pub fn max_response_bytes(mut self, n: usize) -> Self {
+        self.max_response_bytes = n;
+        self
+    }
+
+    /// The largest download accepted. Default: 4 GiB.
+    pub fn max_download_bytes(mut self, n: u64) -> Self {
+        self.max_download_bytes = n;
+        self
+    }
+
+    /// The largest upload, checked from the file size before a byte is read. Default:
+    /// 10,000,000 bytes.
+    pub fn max_upload_bytes(mut self, n: u64) -> Self {
+        self.max_upload_bytes = n;
+        self
+    }
+
+    /// Sets the asset folder for downloads. Default: none, and downloads are refused.
+    pub fn asset_folder(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.asset_folder = Some(folder.into());
+        self
+    }
+
+    /// Sets which hosts downloads may fetch media from. Default: [`MediaHosts::default`].
+    pub fn media_hosts(mut self, policy: MediaHosts) -> Self {
+        self.media_hosts = policy;
+        self
+    }
+
+    /// Asks `/auth` and `/init` to leave extended definitions out. Default: false.
+    pub fn omit_extended_definitions(mut self, omit: bool) -> Self {
+        self.omit_extended_definitions = omit;
+        self
+    }
+
+    /// How long to wait for the `initsync` ack. Default: 60 s.
+    pub fn initsync_timeout(mut self, timeout: Duration) -> Self {
+        self.initsync_timeout = timeout;
+        self
+    }
+
+    /// How often `track_job` polls `/sync/get` while the socket is down. Default: 1 s.
+    pub fn job_poll_interval(mut self, interval: Duration) -> Self {
+        self.job_poll_interval = interval;
+        self
+    }
+
+    /// Sync items held while a load or the `initsync` ack is awaited, at least 1. Default:
+    /// 1,000,000.
+    pub fn max_held_sync_items(mut self, n: usize) -> Self {
+        self.max_held_sync_items = n.max(1);
+        self
+    }
+
     /// Sets how the Sync API socket reconnects.
-    pub fn reconnect(mut self, policy: crate::config::ReconnectPolicy) -> Self {
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
         self.session.reconnect = policy;
         self
     }
@@ -190,15 +284,38 @@ impl ClientConfig {
         self
     }
 
-    /// Sets what `connect` does when the server cannot be reached.
-    pub fn first_connect(mut self, mode: FirstConnect) -> Self {
-        self.first_connect = mode;
-        self
-    }
-
     /// Sets the reconnection jitter seed (see [`SessionConfig::rng_seed`]).
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.session.rng_seed = seed;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setters_keep_each_setting_in_its_range() {
+        let c = ClientConfig::new("https://unicat.app", "p1")
+            .unwrap()
+            .batch_size(0)
+            .max_concurrent_fetches(0)
+            .max_held_sync_items(0)
+            .fetch_retry(Duration::from_secs(90), Duration::from_secs(30));
+        assert_eq!(
+            (
+                c.batch_size,
+                c.max_concurrent_fetches,
+                c.max_held_sync_items
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (c.fetch_retry_delay, c.fetch_retry_max),
+            (Duration::from_secs(30), Duration::from_secs(30))
+        );
+        assert_eq!(c.session_config().reconnect, ReconnectPolicy::default());
+        assert!(c.asset_folder_path().is_none());
     }
 }

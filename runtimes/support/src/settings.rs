@@ -95,12 +95,12 @@ impl Settings {
         if !self.seeded {
             cfg = cfg.rng_seed(crate::random_u64());
         }
-        if let Some(folder) = &cfg.asset_folder {
+        if let Some(folder) = cfg.asset_folder_path() {
             std::fs::create_dir_all(folder)
                 .map_err(|e| Error::setup(format!("asset folder {}", folder.display()), e))?;
         }
         let tls = crate::tls::client_config(&self.roots)?;
-        let max_ws_message = cfg.session.limits.max_incoming_payload;
+        let max_ws_message = cfg.session_config().limits.max_incoming_payload;
         #[cfg(feature = "record")]
         #[allow(unused_mut)]
         let mut client = unicat_core::record::Recording::paused(Client::new(cfg, Instant::now()));
