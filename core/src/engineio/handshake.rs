@@ -16,10 +16,15 @@ pub(crate) const MAX_HEARTBEAT: Duration = Duration::from_secs(300);
 /// whoever has it inject packets into the session.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Handshake {
+    /// The Engine.IO session id: every polling request and the upgrade's WebSocket name it.
     pub(crate) sid: String,
+    /// The transports the session may be upgraded to.
     pub(crate) upgrades: Vec<String>,
+    /// How often the server pings.
     pub(crate) ping_interval: Duration,
+    /// How long the server waits for the pong, and so how late a ping may be.
     pub(crate) ping_timeout: Duration,
+    /// The largest payload the server takes: an emit's and a POST's bound.
     pub(crate) max_payload: usize,
 }
 
@@ -35,14 +40,20 @@ impl std::fmt::Debug for Handshake {
     }
 }
 
+/// The open packet's JSON as it comes, each field checked after.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Raw {
+    /// Required.
     sid: Option<String>,
+    /// Absent means none.
     #[serde(default)]
     upgrades: Vec<String>,
+    /// Required, in milliseconds.
     ping_interval: Option<u64>,
+    /// Required, in milliseconds.
     ping_timeout: Option<u64>,
+    /// Optional, in bytes.
     max_payload: Option<u64>,
 }
 

@@ -1,4 +1,5 @@
-//! Engine.IO v4: packets, polling payloads and the open handshake.
+//! Engine.IO v4: packets, polling payloads, the open handshake, and the socket that keeps one
+//! connection.
 //!
 //! One ASCII digit gives the packet type, then the data. Over a WebSocket each packet is one
 //! message and a binary message *is* a message packet. Over long-polling, packets are joined
@@ -6,11 +7,14 @@
 
 mod handshake;
 mod packet;
+mod socket;
 
 pub(crate) use handshake::Handshake;
 #[cfg(any(test, feature = "_test_exports"))]
 pub(crate) use packet::decode_payload;
-pub(crate) use packet::{encode_payload, payload_entries, EnginePacket, MAX_PACKETS_PER_POST};
+pub(crate) use packet::{encode_payload, EnginePacket, Payload, MAX_PACKETS_PER_POST};
+pub use socket::TransportKind;
+pub(crate) use socket::{EngineEvent, Socket, SocketConfig, SocketState};
 
 #[cfg(test)]
 mod tests;

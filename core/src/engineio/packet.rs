@@ -149,21 +149,59 @@ impl EnginePacket {
 /// packet and is an error.
 #[cfg(any(test, feature = "_test_exports"))]
 pub(crate) fn decode_payload(body: &[u8]) -> Result<Vec<EnginePacket>, DecodeError> {
-    payload_entries(body)?.collect()
+    Payload::new(body.to_vec())?.collect()
 }
 
 /// The packets of a polling payload, decoded one at a time as they are taken: a body of
-/// millions of tiny packets never becomes a list of millions.
-pub(crate) fn payload_entries(
-    body: &[u8],
-) -> Result<impl Iterator<Item = Result<EnginePacket, DecodeError>> + '_, DecodeError> {
-    let text = std::str::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
-    if text.is_empty() {
-        return Err(DecodeError::Empty);
+/// millions of tiny packets never becomes a list of millions, and a reader may stop between
+/// any two (the Engine.IO socket does, to let its owner answer each packet before the next).
+pub(crate) struct Payload {
+    /// The body, checked to be UTF-8 and not empty.
+    text: String,
+    /// Where the next entry starts; `None` once the last one was taken.
+    next: Option<usize>,
+}
+
+/// A payload is the server's data (a CONNECT reply, an event with a JWT): measured, never shown.
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let left = self.next.map_or(0, |at| self.text.len().saturating_sub(at));
+        write!(f, "Payload({left} bytes left)")
     }
-    Ok(text
-        .split(SEPARATOR)
-        .map(EnginePacket::decode_polling_entry))
+}
+
+impl Payload {
+    /// The payload of a polling body: an error if it is not UTF-8 or is empty.
+    pub(crate) fn new(body: Vec<u8>) -> Result<Self, DecodeError> {
+        let text = String::from_utf8(body).map_err(|_| DecodeError::NotUtf8)?;
+        if text.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        Ok(Payload {
+            text,
+            next: Some(0),
+        })
+    }
+}
+
+impl Iterator for Payload {
+    type Item = Result<EnginePacket, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.text.get(self.next?..)?;
+        let (entry, next) = match rest.find(SEPARATOR) {
+            Some(at) => (
+                rest.get(..at)?,
+                self.next
+                    .and_then(|start| start.checked_add(at))
+                    .and_then(|end| end.checked_add(SEPARATOR.len_utf8())),
+            ),
+            None => (rest, None),
+        };
+        let packet = EnginePacket::decode_polling_entry(entry);
+        self.next = next;
+        Some(packet)
+    }
 }
 
 /// Joins packets into one polling payload.
