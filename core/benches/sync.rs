@@ -60,7 +60,7 @@ fn connected(held: usize) -> (Client, WsId, Instant) {
     let now = Instant::now();
     let cfg = ClientConfig::new("http://bench.test", "p1").unwrap();
     let mut c = Client::new(cfg, now);
-    c.connect(now, Secret::new("k")).unwrap();
+    let _ = c.connect(now, Secret::new("k")).unwrap();
     let auth = drain(&mut c)
         .into_iter()
         .find_map(|o| match o {
@@ -170,7 +170,7 @@ fn bench_records_response(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let (mut client, _, now) = connected(0);
-                client
+                let _ = client
                     .call(
                         now,
                         "/records/get",
@@ -251,13 +251,14 @@ fn bench_deletes_of_queued_keys(c: &mut Criterion) {
 /// [`connected`] with `held` small records.
 fn connected_small(held: usize) -> (Client, WsId, Instant) {
     let (mut c, ws, now) = connected(0);
-    c.call(
-        now,
-        "/records/get",
-        Some(json!({"records": []})),
-        CallOptions::default(),
-    )
-    .unwrap();
+    let _ = c
+        .call(
+            now,
+            "/records/get",
+            Some(json!({"records": []})),
+            CallOptions::default(),
+        )
+        .unwrap();
     let id = drain(&mut c)
         .into_iter()
         .find_map(|o| match o {

@@ -132,5 +132,16 @@ mod timer;
 #[doc(hidden)]
 pub mod test_exports;
 
+// What most users name, at the crate root; the modules keep the rest.
+pub use api::{CallError, Secret};
+pub use client::{CallId, CallOptions, Client, ClientConfig, Command, Event, Health};
+pub use config::SessionConfig;
+pub use error::UsageError;
+pub use io::{Input, Machine, Output};
+#[cfg(feature = "record")]
+pub use record::Recording;
+pub use session::{Session, SessionEvent};
+pub use store::Store;
+
 pub use http;
 pub use serde_json;

@@ -17,7 +17,8 @@ fn rule_6_fetches_are_batched_deduplicated_and_dropped_for_later_deletes() {
     items.push(item("p1", 300, "UPDATE", "records", "r000")); // a duplicate
     items.push(item("p1", 301, "DELETE", "records", "r249")); // deleted later in the same list
     items.push(item("cc", 11, "UPDATE", "cc.users", "u1"));
-    s.client
+    let _ = s
+        .client
         .call(
             s.now,
             "//users/get",

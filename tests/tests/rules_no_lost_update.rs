@@ -234,7 +234,7 @@ fn rule_5_a_fetch_the_server_can_never_answer_is_skipped() {
 #[test]
 fn rule_5_items_arriving_while_an_init_is_out_go_on_top_of_it() {
     let mut s = Script::connected(10, 10, field("a"), |c| c);
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
     assert!(!s.has("/fields/get"), "held back until the load is in");
@@ -253,7 +253,7 @@ fn rule_5_overlapping_inits_apply_a_newer_change_once() {
     let mut s = Script::connected(10, 10, field("a"), |c| c);
     let mut inits = Vec::new();
     for _ in 0..3 {
-        s.client.init(s.now).unwrap();
+        let _ = s.client.init(s.now).unwrap();
         inits.push(s.take("/init"));
     }
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
@@ -276,7 +276,7 @@ fn rule_5_overlapping_inits_apply_a_newer_change_once() {
 #[test]
 fn rule_5_a_key_deleted_and_created_again_while_an_init_is_out_stays() {
     let mut s = Script::connected(10, 10, field("a"), |c| c);
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.push(json!([
         item("p1", 11, "DELETE", "fields", "f1"),
@@ -293,7 +293,7 @@ fn rule_5_a_key_deleted_and_created_again_while_an_init_is_out_stays() {
 fn rule_5_a_language_deleted_while_an_init_is_out_stays_deleted() {
     let langs = json!({"cc.languages": {"en": "English", "nl": "Dutch"}});
     let mut s = Script::connected(10, 10, langs.clone(), |c| c);
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.push(json!([item("cc", 31, "DELETE", "cc.languages", "nl")]));
     s.land(init.id, (30, 10), langs);
@@ -309,7 +309,7 @@ fn rule_5_a_connect_landing_after_a_newer_init_still_opens_the_socket() {
         .unwrap();
     let auth = s.take("/auth");
     // Without a JWT yet, the /init asks for its own /auth, which wins the race.
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let reauth = s.take("/auth");
     s.reply(
         reauth.id,
@@ -335,7 +335,7 @@ fn rule_5_an_older_init_landing_after_a_newer_one_is_dropped() {
     let mut s = Script::connected(10, 10, field("a"), |c| c);
     let older_call = s.client.init(s.now).unwrap();
     let older = s.take("/init");
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let newer = s.take("/init");
     s.land(newer.id, (10, 11), field("b"));
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
@@ -348,7 +348,7 @@ fn rule_5_an_older_init_landing_after_a_newer_one_is_dropped() {
 fn rule_5_languages_handled_while_an_init_is_out_come_from_the_init() {
     let langs = |nl: &str| json!({"cc.languages": {"en": "English", "nl": nl}});
     let mut s = Script::connected(10, 10, langs("Dutch"), |c| c);
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.push(json!([item("cc", 31, "UPDATE", "cc.languages", "nl")]));
     s.land(init.id, (30, 10), langs("Nederlands"));
@@ -366,7 +366,7 @@ fn rule_5_a_change_newer_than_an_init_is_still_fetched() {
     let mut s = Script::connected(10, 10, field("a"), |c| c);
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
     let first = s.take("/fields/get");
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let init = s.take("/init");
     // Handled while /init is out, and queued behind the fetch of f1 already out.
     s.push(json!([item("p1", 12, "UPDATE", "fields", "f1")]));
@@ -384,7 +384,7 @@ fn rule_5_a_fetch_sent_before_an_init_does_not_overwrite_it() {
     let mut s = Script::connected(10, 10, field("a"), |c| c);
     s.push(json!([item("p1", 11, "UPDATE", "fields", "f1")]));
     let old = s.take("/fields/get");
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.land(init.id, (10, 12), field("c"));
     // The server read f1 for the older fetch before change 12; its answer arrives last.
@@ -397,7 +397,7 @@ fn rule_5_a_fetch_sent_before_an_init_does_not_overwrite_it() {
 #[test]
 fn rule_5_a_delete_newer_than_an_init_outlives_it() {
     let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| c);
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.push(json!([item("p1", 11, "DELETE", "records", "r1")]));
     // The server read the project before the delete.
@@ -412,7 +412,7 @@ fn rule_5_a_delete_outlives_a_reload_while_an_older_fetch_is_out() {
     s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
     let fetch = s.take("/records/get");
     s.push(json!([item("p1", 12, "DELETE", "records", "r1")]));
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let init = s.take("/init");
     s.land(init.id, (10, 12), json!({}));
     // The fetch sent before the delete lands after the reload.
@@ -428,7 +428,7 @@ fn rule_5_a_delete_outlives_a_reload_while_an_older_fetch_is_out() {
 #[test]
 fn rule_5_a_refused_fetch_still_lets_the_client_catch_up() {
     let mut s = Script::new(|c| c);
-    s.authenticate(10, 10, held(&[("r1", 1.0)]));
+    let _ = s.authenticate(10, 10, held(&[("r1", 1.0)]));
     let (ack, _) = s.open_socket();
     s.ack(ack, json!([item("p1", 11, "UPDATE", "records", "r1")]));
     assert!(!s.client.is_caught_up());

@@ -10,7 +10,7 @@ use unicat_tests::script::{envelope, held, item, Script};
 #[test]
 fn rule_7_sync_now_pages_while_the_server_warns() {
     let mut s = Script::new(|c| c.live_sync(false));
-    s.authenticate(10, 10, held(&[("r1", 1.0)]));
+    let _ = s.authenticate(10, 10, held(&[("r1", 1.0)]));
     let call = s.client.sync_now(s.now).unwrap();
     let p1 = s.take("/sync/get");
     assert_eq!(p1.uri, "http://unicat.test/sync/get");
@@ -97,7 +97,7 @@ fn rule_7_track_job_until_done_rejected_or_timeout() {
 #[test]
 fn rule_7_track_job_polls_sync_get_while_the_socket_is_down() {
     let mut s = Script::new(|c| c.live_sync(false));
-    s.authenticate(10, 10, json!({}));
+    let _ = s.authenticate(10, 10, json!({}));
     let call = s.client.track_job(s.now, "t1", None).unwrap();
     s.advance_until(5, |s| s.has("/sync/get"));
     let p = s.take("/sync/get");

@@ -30,7 +30,8 @@ fn rule_1_urls_global_and_project_endpoints_json_bodies_and_bearer() {
         ),
     ];
     for (endpoint, body, url, sent) in cases {
-        s.client
+        let _ = s
+            .client
             .call(s.now, endpoint, body, CallOptions::default())
             .unwrap();
         let r = s.take(url.rsplit_once("test").unwrap().1);
@@ -62,13 +63,14 @@ fn rule_1_urls_global_and_project_endpoints_json_bodies_and_bearer() {
 #[test]
 fn rule_1_dam_urls_and_the_sdk_transform_key() {
     let mut s = with_asset();
-    s.client.publish(s.now, "a1").unwrap();
+    let _ = s.client.publish(s.now, "a1").unwrap();
     let r = s.take("/publish/a1~7.png");
     assert_eq!(r.method, "GET");
     assert_eq!(r.uri, "http://unicat.test/dam/p/p1/publish/a1~7.png");
     assert_eq!(r.auth.as_deref(), Some("Bearer jwt-1"));
 
-    s.client
+    let _ = s
+        .client
         .transform(
             s.now,
             "a1",
@@ -88,7 +90,8 @@ fn rule_1_dam_urls_and_the_sdk_transform_key() {
     assert_eq!(key.len(), 8, "the SDK's 8-character key");
 
     // The same options, in another order, name the same file.
-    s.client
+    let _ = s
+        .client
         .transform(
             s.now,
             "a1",

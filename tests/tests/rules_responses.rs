@@ -102,7 +102,8 @@ fn rule_2_success_false_keeps_code_message_and_info() {
 #[test]
 fn rule_2_jwt_from_the_authorization_header_and_dropped_on_www_authenticate() {
     let mut s = Script::connected(1, 1, json!({}), |c| c);
-    s.client
+    let _ = s
+        .client
         .call(
             s.now,
             "/records/get",
@@ -113,7 +114,8 @@ fn rule_2_jwt_from_the_authorization_header_and_dropped_on_www_authenticate() {
     let r = s.take("/records/get");
     s.reply(r.id, 200, envelope(json!({}), json!({})), Some("jwt-2"));
     assert!(s.events.contains(&Event::TokenRefreshed));
-    s.client
+    let _ = s
+        .client
         .call(s.now, "/records/get", None, CallOptions::default())
         .unwrap();
     assert_eq!(s.take("/records/get").auth.as_deref(), Some("Bearer jwt-2"));
@@ -135,7 +137,7 @@ fn rule_2_jwt_from_the_authorization_header_and_dropped_on_www_authenticate() {
 #[test]
 fn rule_2_dam_responses_never_renew_the_jwt() {
     let mut s = with_asset();
-    s.client.publish(s.now, "a1").unwrap();
+    let _ = s.client.publish(s.now, "a1").unwrap();
     let r = s.take("/publish/a1~7.png");
     let body = envelope(
         json!({"public_url": "http://unicat.test/media/x.png"}),
@@ -143,7 +145,8 @@ fn rule_2_dam_responses_never_renew_the_jwt() {
     );
     s.reply(r.id, 200, body, Some("jwt-from-the-dam"));
     assert!(!s.events.contains(&Event::TokenRefreshed));
-    s.client
+    let _ = s
+        .client
         .call(s.now, "/records/get", None, CallOptions::default())
         .unwrap();
     assert_eq!(s.take("/records/get").auth.as_deref(), Some("Bearer jwt-1"));
@@ -158,7 +161,8 @@ fn rule_2_version_from_results_and_cursors_only_on_loads() {
     );
     assert_eq!(s.client.store().version(), "2026.11.001");
     // An ordinary call's result never moves the cursors; its version is noted.
-    s.client
+    let _ = s
+        .client
         .call(s.now, "/records/get", None, CallOptions::default())
         .unwrap();
     let r = s.take("/records/get");
@@ -181,7 +185,8 @@ fn rule_2_version_from_results_and_cursors_only_on_loads() {
     }));
 
     // A re-authentication never moves the cursors, or the items between would be skipped.
-    s.client
+    let _ = s
+        .client
         .call(s.now, "/records/get", None, CallOptions::default())
         .unwrap();
     let r = s.take("/records/get");

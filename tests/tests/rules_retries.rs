@@ -230,7 +230,8 @@ fn load_all_records_walks_the_tree_page_by_page() {
 #[test]
 fn the_client_debug_output_holds_no_secret() {
     let mut s = Script::new(|c| c.keep_api_key(true));
-    s.client
+    let _ = s
+        .client
         .connect(s.now, unicat_core::api::Secret::new("key-1-very-secret"))
         .unwrap();
     s.pump();
@@ -259,7 +260,8 @@ fn the_client_debug_output_holds_no_secret() {
 #[test]
 fn recording_started_mid_session_names_no_secret() {
     let mut s = Script::new(|c| c.transport(TransportMode::Polling));
-    s.client
+    let _ = s
+        .client
         .connect(s.now, unicat_core::api::Secret::new("key-1-very-secret"))
         .unwrap();
     let auth = s.take("/auth");

@@ -18,7 +18,7 @@ fn rule_3_thirteen_maps_members_keyed_project_slash_user_numbers_bit_for_bit() {
         "modules": {"erp": {"name": "erp"}},
     });
     let mut s = Script::new(|c| c.live_sync(false));
-    s.authenticate(1, 1, data);
+    let _ = s.authenticate(1, 1, data);
     let store = s.client.store();
     assert!(store.get(DataType::ProjectsMembers, "p1/u1").is_some());
     assert!(store.get(DataType::Modules, "erp").is_some());
@@ -32,7 +32,8 @@ fn rule_3_thirteen_maps_members_keyed_project_slash_user_numbers_bit_for_bit() {
 
     // A price that serde_json's default float parsing would change.
     let text = r#"{"success":true,"result":{},"data":{"records":{"r1":{"gid":"r1","fields":{"en":{"price":2.2250738585072011e-308,"p2":0.1000000000000000055511151231257827}}}}}}"#;
-    s.client
+    let _ = s
+        .client
         .call(s.now, "/records/get", None, CallOptions::default())
         .unwrap();
     let r = s.take("/records/get");

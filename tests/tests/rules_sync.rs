@@ -11,7 +11,7 @@ use unicat_tests::script::{changed, envelope, failure, field, held, item, record
 #[test]
 fn rule_4_initsync_payload_and_sync_event_items() {
     let mut s = Script::new(|c| c);
-    s.authenticate(4132, 7864, held(&[("r1", 1.0)]));
+    let _ = s.authenticate(4132, 7864, held(&[("r1", 1.0)]));
     let (ack, payload) = s.open_socket();
     assert_eq!(
         payload,
@@ -225,7 +225,7 @@ fn rule_4_a_fetch_from_before_a_restore_refused_after_it_does_not_end_the_reload
 fn rule_4_a_restore_noticed_while_an_init_is_out_reloads_after_it() {
     let defs = |d: &str| json!({"definitions": {d: {"gid": d}}});
     let mut s = Script::connected(10, 10, defs("d1"), |c| c);
-    s.client.init(s.now).unwrap();
+    let _ = s.client.init(s.now).unwrap();
     let old = s.take("/init");
     s.push(restore_done());
     assert!(
@@ -374,7 +374,7 @@ fn rule_4_a_restore_waits_for_the_fetch_that_brings_restored_data() {
 #[test]
 fn rule_4_a_null_initsync_ack_is_reported_and_re_authenticates() {
     let mut s = Script::new(|c| c.keep_api_key(true));
-    s.authenticate(1, 1, json!({}));
+    let _ = s.authenticate(1, 1, json!({}));
     let (ack, _) = s.open_socket();
     s.frame(&format!("43{ack}[null]"));
     // A failed attempt: reported with its cause, and retried through the backoff.
@@ -407,7 +407,8 @@ fn rule_4_authorization_events_replace_the_jwt() {
     let mut s = Script::connected(1, 1, json!({}), |c| c);
     s.frame(r#"42["authorization",{"JWT":"jwt-9"}]"#);
     assert!(s.events.contains(&Event::TokenRefreshed));
-    s.client
+    let _ = s
+        .client
         .call(s.now, "/records/get", None, CallOptions::default())
         .unwrap();
     assert_eq!(s.take("/records/get").auth.as_deref(), Some("Bearer jwt-9"));
@@ -421,7 +422,7 @@ fn rule_4_authorization_events_replace_the_jwt() {
 #[test]
 fn rule_4_sync_events_during_initsync_wait_for_its_ack() {
     let mut s = Script::new(|c| c);
-    s.authenticate(10, 10, held(&[("r1", 1.0)]));
+    let _ = s.authenticate(10, 10, held(&[("r1", 1.0)]));
     let (ack, _) = s.open_socket();
     // A newer item arrives before the ack with the older ones: it must not make them lag.
     s.push(json!([item("p1", 13, "UPDATE", "records", "r1")]));

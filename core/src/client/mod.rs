@@ -31,6 +31,7 @@ use serde_json::value::RawValue;
 
 /// Identifies a call the application made; its result comes as [`Event::CallFinished`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[must_use = "the call's result comes as Event::CallFinished with this id"]
 pub struct CallId(pub u64);
 
 /// Options of [`Client::call`].

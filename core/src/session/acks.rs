@@ -7,6 +7,7 @@ use std::time::Instant;
 /// Identifies an emit that waits for an ack. Ids are sequential for the life of the session
 /// and never reused, so a late ack can never be mistaken for another.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[must_use = "the ack comes as SessionEvent::AckReceived with this id"]
 pub struct AckId(
     /// The number that goes in the packet: `42[…]` asks for ack 2.
     pub u64,
