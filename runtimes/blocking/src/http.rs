@@ -2,23 +2,20 @@
 //! a POST and several fetches can be under way at once. File reads for uploads run here too.
 //!
 //! ureq cannot abort a request that is waiting for its answer, so cancelling one (the core's
-//! `CancelHttp`, or closing the client) marks it: a worker skips a marked job it has not
-//! started, stops reading a marked body between chunks, and no one waits for a worker that
-//! is still stuck on a silent server. It ends on its own, within the request's timeout.
+//! `CancelHttp`, or closing the client) marks it (see [`Workers`]): a marked body stops being
+//! read between chunks.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::http;
-use unicat_core::io::{Body, BodyTarget, HttpRequest, Input, RequestId, FILE_ERROR_BODY_LIMIT};
+use unicat_core::io::{Body, BodyTarget, HttpRequest, Input, FILE_ERROR_BODY_LIMIT};
 use unicat_runtime_support::files::{self, TempFile};
+use unicat_runtime_support::thread::{Perform, Reply, Workers};
 
-use crate::driver::Reply;
 use crate::Io;
 
 /// Work for a worker.
@@ -27,87 +24,20 @@ pub(crate) enum Job {
     Read(PathBuf, u64),
 }
 
-type Marked = (RequestId, Job, Arc<AtomicBool>);
-
-/// The worker threads.
-pub(crate) struct HttpPool {
-    jobs: Option<Sender<Marked>>,
-    /// The cancel mark of every job not answered yet.
-    marks: BTreeMap<RequestId, Arc<AtomicBool>>,
-}
-
-impl HttpPool {
-    pub(crate) fn new(io: &Io, reply: Reply) -> Self {
-        let (jobs, rx) = mpsc::channel::<Marked>();
-        let rx = Arc::new(Mutex::new(rx));
-        for n in 0..io.workers.max(1) {
-            let (rx, reply, agent) = (Arc::clone(&rx), Arc::clone(&reply), io.agent.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("unicat-http-{n}"))
-                .spawn(move || worker(&agent, &rx, &reply));
-            if let Err(e) = spawned {
-                log::warn!("an HTTP worker could not start: {e}");
-            }
-        }
-        HttpPool {
-            jobs: Some(jobs),
-            marks: BTreeMap::new(),
-        }
-    }
-
-    pub(crate) fn submit(&mut self, id: RequestId, job: Job) {
-        // Answered jobs leave their marks behind; they go here rather than on every answer.
-        self.marks.retain(|_, m| Arc::strong_count(m) > 1);
-        let mark = Arc::new(AtomicBool::new(false));
-        self.marks.insert(id, Arc::clone(&mark));
-        if let Some(jobs) = &self.jobs {
-            let _ = jobs.send((id, job, mark));
-        }
-    }
-
-    /// The core no longer wants this answer.
-    pub(crate) fn cancel(&mut self, id: RequestId) {
-        if let Some(m) = self.marks.remove(&id) {
-            m.store(true, Ordering::Release);
-        }
-    }
-
-    /// Marks every job cancelled and lets the workers go, without waiting for them.
-    pub(crate) fn stop(&mut self) {
-        self.jobs = None;
-        for m in std::mem::take(&mut self.marks).into_values() {
-            m.store(true, Ordering::Release);
-        }
-    }
-}
-
-fn worker(agent: &ureq::Agent, jobs: &Mutex<Receiver<Marked>>, reply: &Reply) {
-    loop {
-        let (id, job, mark) = {
-            let rx = jobs.lock().unwrap_or_else(|p| p.into_inner());
-            match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            }
-        };
-        if mark.load(Ordering::Acquire) {
-            continue;
-        }
-        let input = match job {
-            Job::Http(request) => match perform(agent, *request, &mark) {
-                Ok(response) => Input::HttpResponse { id, response },
-                Err(error) => Input::HttpFailed { id, error },
-            },
-            Job::Read(path, limit) => Input::FileRead {
-                id,
-                result: files::read_capped(&path, limit),
-            },
-        };
-        drop(mark);
-        if !reply(input) {
-            return;
-        }
-    }
+/// The worker threads, sharing the ureq agent.
+pub(crate) fn workers(io: &Io, reply: &Reply) -> Workers<Job> {
+    let agent = io.agent.clone();
+    let run: Arc<Perform<Job>> = Arc::new(move |id, job, cancelled| match job {
+        Job::Http(request) => match perform(&agent, *request, cancelled) {
+            Ok(response) => Input::HttpResponse { id, response },
+            Err(error) => Input::HttpFailed { id, error },
+        },
+        Job::Read(path, limit) => Input::FileRead {
+            id,
+            result: files::read_capped(&path, limit),
+        },
+    });
+    Workers::new("unicat-http", io.workers, reply, run)
 }
 
 fn kind_of(e: &ureq::Error) -> TransportErrorKind {

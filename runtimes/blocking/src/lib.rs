@@ -36,22 +36,19 @@ mod http;
 pub mod socketio;
 mod ws;
 
-use std::fmt;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use unicat_core::client::{Command, Event};
+use unicat_core::client::Event;
 use unicat_runtime_support::driver::Core;
 use unicat_runtime_support::settings::Settings;
 use unicat_runtime_support::shared::Shared;
+use unicat_runtime_support::thread::Driver;
 use unicat_runtime_support::unicat::{self, Published, UnicatMachine, UnicatSide};
 
 pub use unicat_core;
 pub use unicat_runtime_support::{dumps_traffic, Error, SetupError, TRAFFIC_DUMP_TARGETS};
-
-use driver::Driver;
 
 /// What the threads share: the ureq agent, the TLS config for WebSockets, and sizes.
 #[derive(Clone)]
@@ -104,6 +101,10 @@ pub struct Builder {
 }
 
 impl Builder {
+    fn of(settings: Settings) -> Builder {
+        Builder { settings }
+    }
+
     unicat_runtime_support::builder_setters!();
 
     /// Starts the client's threads. Nothing is sent until [`UnicatApi::connect`] or a call.
@@ -112,7 +113,7 @@ impl Builder {
         let io = io(&p.roots, p.connections, p.max_ws_message)?;
         let (events_tx, events) = mpsc::sync_channel(p.events);
         let (side, shared) = UnicatSide::new(&p.client, events_tx);
-        let driver = Driver::spawn(Core::new(p.client, side), io, p.record)?;
+        let driver = driver::spawn(Core::new(p.client, side), io, p.record)?;
         Ok(UnicatApi {
             driver,
             shared,
@@ -134,36 +135,9 @@ pub struct UnicatApi {
     events: Mutex<Option<Receiver<Event>>>,
 }
 
-impl fmt::Debug for UnicatApi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.published().debug("UnicatApi", f)
-    }
-}
+unicat_runtime_support::debug_published!(UnicatApi);
 
 impl UnicatApi {
-    /// A client with default settings; see [`UnicatApi::builder`] for the others.
-    pub fn new(base_url: &str, project: &str) -> Result<UnicatApi, Error> {
-        Self::builder(base_url, project).build()
-    }
-
-    /// A builder for a client of `project` on the server at `base_url`.
-    pub fn builder(base_url: &str, project: &str) -> Builder {
-        Builder {
-            settings: Settings::new(base_url, project),
-        }
-    }
-
-    /// Runs one command on the driver and waits for its result.
-    fn run(&self, command: Command) -> Result<Value, Error> {
-        let (msg, rx) = unicat::command(command);
-        self.driver.send(msg)?;
-        unicat::outcome(rx.recv_blocking())
-    }
-
-    fn published(&self) -> Arc<Published> {
-        self.shared.get()
-    }
-
     unicat_runtime_support::unicat_methods!({});
 
     /// Waits until the Sync API socket is connected and every change it reported up to then

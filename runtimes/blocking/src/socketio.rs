@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use unicat_core::config::SessionConfig;
 use unicat_core::session::{Session, SessionEvent};
-use unicat_runtime_support::driver::{Answer, Core};
+use unicat_runtime_support::driver::Core;
 use unicat_runtime_support::shared::Shared;
-use unicat_runtime_support::sio::{self, AckResult, SioMsg, SioPublished, SioSide};
+use unicat_runtime_support::sio::{self, SioPublished, SioSide};
+use unicat_runtime_support::thread::Driver;
 
 pub use unicat_runtime_support::sio::AuthFn;
 
-use crate::driver::Driver;
 use crate::{io, Error};
 
 type Queue = SyncSender<SessionEvent>;
@@ -27,13 +27,7 @@ pub struct SocketIo {
     events: Mutex<Receiver<SessionEvent>>,
 }
 
-impl std::fmt::Debug for SocketIo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SocketIo")
-            .field("state", &self.published().state)
-            .finish()
-    }
-}
+unicat_runtime_support::debug_published!(SocketIo);
 
 impl SocketIo {
     /// Connects with `cfg`, asking `auth` for each namespace's auth payload at every connect.
@@ -45,7 +39,7 @@ impl SocketIo {
         session.connect(Instant::now())?;
         let (tx, events) = mpsc::sync_channel(65_536);
         let (side, shared) = SioSide::new(&session, auth, tx);
-        let driver = Driver::spawn(Core::new(session, side), io, None)?;
+        let driver = crate::driver::spawn(Core::new(session, side), io, None)?;
         Ok(SocketIo {
             driver,
             shared,
@@ -54,19 +48,6 @@ impl SocketIo {
     }
 
     unicat_runtime_support::sio_methods!({});
-
-    fn send<T>(&self, msg: SioMsg<Queue>, rx: Answer<Result<T, Error>>) -> Result<T, Error> {
-        self.driver.send(msg)?;
-        sio::outcome(rx.recv_blocking())
-    }
-
-    fn ack_of(&self, ack: Answer<AckResult>) -> Result<AckResult, Error> {
-        ack.recv_blocking().map_err(|_| Error::Closed)
-    }
-
-    fn published(&self) -> Arc<SioPublished> {
-        self.shared.get()
-    }
 
     /// The next event, waiting at most `timeout`.
     pub fn next_event(&self, timeout: Duration) -> Option<SessionEvent> {

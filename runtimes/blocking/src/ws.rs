@@ -15,9 +15,9 @@ use tungstenite::WebSocket;
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::io::{Input, WsFrame, WsId, WsRequest};
 use unicat_runtime_support::net::Origin;
+use unicat_runtime_support::thread::Reply;
 use unicat_runtime_support::ws::{self, MAX_QUEUED_FRAMES};
 
-use crate::driver::Reply;
 use crate::Io;
 
 const SOCKET: mio::Token = mio::Token(0);

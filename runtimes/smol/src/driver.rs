@@ -6,119 +6,52 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_channel::{Receiver, Sender};
+use async_channel::Sender;
 use unicat_core::io::{Input, Output, RequestId, WsId};
-use unicat_runtime_support::driver::{Command, Core, Driven, Msg, RecordLog, Side, INBOX};
+use unicat_runtime_support::driver::{Core, Driven, Msg, RecordLog, Side, Wakeup, INBOX};
+use unicat_runtime_support::spawn::{Runner, Spawner};
+use unicat_runtime_support::task::{Alive, Driver, Inbox};
 use unicat_runtime_support::ws::{self as shared_ws, MAX_QUEUED_FRAMES};
 
 use crate::http::Io;
-use crate::spawn::{Runner, Spawner};
 use crate::ws::{self, Cmd};
 use crate::Error;
 
-/// The application's side of a running driver task.
-pub(crate) struct Driver<M, S> {
-    commands: Sender<Msg<M, S>>,
-    /// Carries the last command (the close) and, closed, stops the driver.
-    stop: Sender<Command<M, S>>,
-    done: Receiver<()>,
-}
-
-enum Wakeup<M, S> {
-    Msg(Msg<M, S>),
-    Stop(Option<Command<M, S>>),
-    Timer,
-}
-
-impl<M, S> Driver<M, S>
+/// Starts the driver task for `core` on `spawner`.
+pub(crate) fn start<M, S>(
+    core: Core<M, S>,
+    io: Io,
+    record: Option<RecordLog>,
+    spawner: Spawner,
+) -> Result<Driver<M, S>, Error>
 where
     M: Driven + Send + 'static,
     S: Side<M> + 'static,
 {
-    /// Starts the driver task for `core` on `spawner`.
-    pub(crate) fn start(
-        core: Core<M, S>,
-        io: Io,
-        record: Option<RecordLog>,
-        spawner: Spawner,
-    ) -> Result<Self, Error> {
-        let (commands, inbox) = async_channel::bounded(INBOX);
-        let (stop, stopped) = async_channel::bounded(1);
-        // Nothing is ever sent: the receivers see the channel close when the driver ends.
-        let (done_tx, done) = async_channel::bounded::<()>(1);
-        let until_done = {
-            let done = done.clone();
-            async move {
-                let _ = done.recv().await;
-            }
-        };
-        let runner = spawner
-            .start(until_done)
-            .map_err(|e| Error::setup("the runtime thread", e))?;
+    Driver::start(spawner, move |inbox, runner, alive| {
         let loop_ = Loop {
+            inbox,
             core,
             record,
-            inbox,
-            stopped,
         };
-        runner.spawn(loop_.run(io, runner.clone(), done_tx));
-        Ok(Driver {
-            commands,
-            stop,
-            done,
-        })
-    }
-
-    /// Hands the driver a message, waiting while its inbox is full.
-    pub(crate) async fn send(&self, msg: Msg<M, S>) -> Result<(), Error> {
-        self.commands.send(msg).await.map_err(|_| Error::Closed)
-    }
-
-    /// Asks the driver to run `last` and stop; does not wait. Later calls do nothing.
-    pub(crate) fn stop(&self, last: Command<M, S>) {
-        let _ = self.stop.try_send(last);
-        self.stop.close();
-    }
-
-    /// Whether the driver task has ended.
-    pub(crate) fn is_done(&self) -> bool {
-        self.done.is_closed()
-    }
-
-    /// Waits until the driver task has ended: the sockets are told to close and requests
-    /// under way are abandoned.
-    pub(crate) fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
-        let done = self.done.clone();
-        async move {
-            let _ = done.recv().await;
-        }
-    }
+        loop_.run(io, runner, alive)
+    })
 }
 
+/// The driver task's state. However it ends (stopped, dropped by its executor, or unwound by
+/// a panic), the inbox goes first, failing the commands still in it (see [`Inbox`]), and
+/// then the side, failing every waiter: fields drop in this order.
 struct Loop<M: Driven, S: Side<M>> {
+    inbox: Inbox<M, S>,
     core: Core<M, S>,
     record: Option<RecordLog>,
-    inbox: Receiver<Msg<M, S>>,
-    stopped: Receiver<Command<M, S>>,
-}
-
-/// However the loop ends (stopped, dropped by its executor, or unwound by a panic), commands
-/// still in the inbox fail as their answers go, rather than waiting in a buffer the handles
-/// keep alive; then the side goes, failing every waiter. A panic in a step used to leave a
-/// command that arrived during that step waiting for ever.
-impl<M: Driven, S: Side<M>> Drop for Loop<M, S> {
-    fn drop(&mut self) {
-        self.inbox.close();
-        while self.inbox.try_recv().is_ok() {}
-    }
 }
 
 impl<M: Driven + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
-    async fn run(mut self, io: Io, runner: Runner, done: Sender<()>) {
+    async fn run(mut self, io: Io, runner: Runner, alive: Alive) {
         let (facts, transport) = async_channel::bounded(INBOX);
         let mut work = Performer::new(io, facts, runner);
         // The first step only drains what the machine queued before the driver started.
@@ -129,7 +62,7 @@ impl<M: Driven + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
                 None if !started => Wakeup::Timer,
                 None => {
                     let deadline = self.core.poll_timeout();
-                    next(&self.stopped, &self.inbox, &transport, deadline).await
+                    self.inbox.next(&transport, deadline).await
                 }
             };
             started = true;
@@ -151,9 +84,9 @@ impl<M: Driven + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
             }
         }
         work.shut_down();
-        // The side goes (see `Drop`), and only then is the driver seen as done.
+        // The side goes (see `Loop`), and only then is the driver seen as done.
         drop(self);
-        drop(done);
+        drop(alive);
     }
 
     async fn write_record(&mut self, lines: Vec<String>) {
@@ -170,40 +103,6 @@ impl<M: Driven + Send + 'static, S: Side<M> + 'static> Loop<M, S> {
             );
         }
     }
-}
-
-/// Waits for the next stop, transport fact, command or timer.
-async fn next<M, S>(
-    stopped: &Receiver<Command<M, S>>,
-    inbox: &Receiver<Msg<M, S>>,
-    transport: &Receiver<Input>,
-    deadline: Option<Instant>,
-) -> Wakeup<M, S> {
-    let stop = async { Wakeup::Stop(stopped.recv().await.ok()) };
-    let command = async {
-        match inbox.recv().await {
-            Ok(m) => Wakeup::Msg(m),
-            // Every handle is gone, and nobody can close the client any more.
-            Err(_) => Wakeup::Stop(None),
-        }
-    };
-    // The driver holds a sender of its own, so this channel never closes.
-    let fact = async {
-        match transport.recv().await {
-            Ok(input) => Wakeup::Msg(Msg::Input(input)),
-            Err(_) => Wakeup::Stop(None),
-        }
-    };
-    let timer = async {
-        match deadline {
-            Some(at) => async_io::Timer::at(at).await,
-            None => std::future::pending().await,
-        };
-        Wakeup::Timer
-    };
-    use futures_lite::future::{or, race};
-    // Biased to the stop; fair between transport facts and commands, so neither starves.
-    or(stop, or(race(fact, command), timer)).await
 }
 
 /// Performs the machine's transport outputs.

@@ -47,46 +47,26 @@ mod driver;
 mod fs;
 mod http;
 pub mod socketio;
-mod spawn;
 mod ws;
 
-use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use serde_json::Value;
-use unicat_core::client::{Command, Event};
+use unicat_core::client::Event;
 use unicat_runtime_support::driver::Core;
 use unicat_runtime_support::settings::Settings;
 use unicat_runtime_support::shared::Shared;
-use unicat_runtime_support::unicat::{self, Published, UnicatMachine, UnicatSide};
+use unicat_runtime_support::task::{self, Driver, EventStream};
+use unicat_runtime_support::unicat::{Published, UnicatMachine, UnicatSide};
 
-/// The executor [`Spawner::executor`] takes (`smol::Executor` is the same type).
-pub use async_executor::Executor;
-pub use spawn::{BoxedTask, Spawner};
 pub use unicat_core;
+pub use unicat_runtime_support::spawn::{BoxedTask, Executor, Spawner};
 pub use unicat_runtime_support::{dumps_traffic, Error, SetupError, TRAFFIC_DUMP_TARGETS};
 
 /// Runs a future to completion on the current thread, driving the `async-io` reactor while
 /// it waits: for a synchronous `main` or a test that uses the client without an executor of
 /// its own. (Any other executor works too; this one comes with the crate.)
 pub use async_io::block_on;
-
-use driver::Driver;
-
-/// Races `fut` against a timer; `None` when `timeout` passed first.
-pub(crate) async fn timeout<T>(
-    timeout: Duration,
-    fut: impl std::future::Future<Output = T>,
-) -> Option<T> {
-    futures_lite::future::or(async { Some(fut.await) }, async {
-        async_io::Timer::after(timeout).await;
-        None
-    })
-    .await
-}
 
 /// Builds a [`UnicatApi`].
 #[derive(Debug)]
@@ -96,6 +76,13 @@ pub struct Builder {
 }
 
 impl Builder {
+    fn of(settings: Settings) -> Builder {
+        Builder {
+            settings,
+            spawner: Spawner::default(),
+        }
+    }
+
     unicat_runtime_support::builder_setters!();
 
     /// Where the client's tasks run. Default: [`Spawner::thread`], one background thread of
@@ -112,7 +99,7 @@ impl Builder {
         let io = http::Io::new(p.tls, p.connections, p.max_ws_message);
         let (events_tx, events) = async_channel::bounded(p.events);
         let (side, shared) = UnicatSide::new(&p.client, events_tx);
-        let driver = Driver::start(Core::new(p.client, side), io, p.record, self.spawner)?;
+        let driver = driver::start(Core::new(p.client, side), io, p.record, self.spawner)?;
         Ok(UnicatApi {
             driver,
             shared,
@@ -123,42 +110,12 @@ impl Builder {
 
 type Side = UnicatSide<async_channel::Sender<Event>>;
 
-/// The client's events, as a [`futures_core::Stream`]. Call results are not events: they
-/// return from their calls. The stream ends when the client is closed.
+/// The client's events, as a [`Stream`](futures_lite::Stream). Call results are not events:
+/// they return from their calls. The stream ends when the client is closed.
 ///
 /// Every clone of the stream (and [`UnicatApi::next_event`]) takes events from one queue:
 /// each event goes to one of them.
-pub struct Events(Pin<Box<async_channel::Receiver<Event>>>);
-
-impl Events {
-    /// The next event, or `None` once the client is closed: the stream's `next` without a
-    /// stream extension trait in scope.
-    pub async fn recv(&self) -> Option<Event> {
-        self.0.recv().await.ok()
-    }
-}
-
-impl Clone for Events {
-    fn clone(&self) -> Self {
-        Events(Box::pin((*self.0).clone()))
-    }
-}
-
-impl fmt::Debug for Events {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Events")
-            .field("queued", &self.0.len())
-            .finish()
-    }
-}
-
-impl futures_core::Stream for Events {
-    type Item = Event;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.0.as_mut().poll_next(cx)
-    }
-}
+pub type Events = EventStream<Event>;
 
 /// A Unicat client that keeps a local copy of a project's data up to date by itself.
 ///
@@ -171,44 +128,16 @@ pub struct UnicatApi {
     events: async_channel::Receiver<Event>,
 }
 
-impl fmt::Debug for UnicatApi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.published().debug("UnicatApi", f)
-    }
-}
+unicat_runtime_support::debug_published!(UnicatApi);
 
 impl UnicatApi {
-    /// A client with default settings; see [`UnicatApi::builder`] for the others.
-    pub fn new(base_url: &str, project: &str) -> Result<UnicatApi, Error> {
-        Self::builder(base_url, project).build()
-    }
-
-    /// A builder for a client of `project` on the server at `base_url`.
-    pub fn builder(base_url: &str, project: &str) -> Builder {
-        Builder {
-            settings: Settings::new(base_url, project),
-            spawner: Spawner::default(),
-        }
-    }
-
-    /// Runs one command on the driver and waits for its result.
-    async fn run(&self, command: Command) -> Result<Value, Error> {
-        let (msg, rx) = unicat::command(command);
-        self.driver.send(msg).await?;
-        unicat::outcome(rx.recv().await)
-    }
-
-    fn published(&self) -> Arc<Published> {
-        self.shared.get()
-    }
-
     unicat_runtime_support::unicat_methods!(async { .await });
 
     /// Waits until the Sync API socket is connected and every change it reported up to then
     /// is in the store. Fails at once with [`Error::Stopped`] when live sync stops.
     pub async fn wait_caught_up(&self, timeout: Duration) -> Result<(), Error> {
         let wait = self.shared.wait(Published::caught_up_or_never);
-        crate::timeout(timeout, wait)
+        task::timeout(timeout, wait)
             .await
             .unwrap_or(Err(Error::Timeout))
     }
@@ -217,7 +146,7 @@ impl UnicatApi {
     /// from their calls. `None` after the timeout, or once the client is closed and every
     /// event was taken.
     pub async fn next_event(&self, timeout: Duration) -> Option<Event> {
-        crate::timeout(timeout, self.events.recv())
+        task::timeout(timeout, self.events.recv())
             .await
             .and_then(Result::ok)
     }
@@ -225,7 +154,7 @@ impl UnicatApi {
     /// The events as a stream, for `while let Some(e) = events.next().await` or a stream
     /// combinator. See [`Events`] for how several readers share them.
     pub fn events(&self) -> Events {
-        Events(Box::pin(self.events.clone()))
+        EventStream::new(self.events.clone())
     }
 
     /// Closes the client and waits until its driver has stopped: calls still running fail
@@ -239,7 +168,7 @@ impl UnicatApi {
 
     /// Whether the client was closed, or its driver stopped (its executor shut down).
     pub fn is_closed(&self) -> bool {
-        self.driver.is_done() || self.published().closed
+        self.driver.is_done() || self.shared.get().closed
     }
 
     fn begin_close(&self) {

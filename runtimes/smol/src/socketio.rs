@@ -3,21 +3,18 @@
 //! exposes it for talking to any Socket.IO server, and for the interop tests against the
 //! official Node and Python servers.
 
-use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use unicat_core::config::SessionConfig;
 use unicat_core::session::{Session, SessionEvent};
-use unicat_runtime_support::driver::{Answer, Core};
+use unicat_runtime_support::driver::Core;
 use unicat_runtime_support::shared::Shared;
-use unicat_runtime_support::sio::{self, AckResult, SioMsg, SioPublished, SioSide};
+use unicat_runtime_support::sio::{SioPublished, SioSide};
+use unicat_runtime_support::task::{self, Driver, EventStream};
 
 pub use unicat_runtime_support::sio::AuthFn;
 
-use crate::driver::Driver;
 use crate::http::Io;
 use crate::{Error, Spawner};
 
@@ -30,32 +27,11 @@ pub struct SocketIo {
     events: async_channel::Receiver<SessionEvent>,
 }
 
-impl fmt::Debug for SocketIo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SocketIo")
-            .field("state", &self.published().state)
-            .finish()
-    }
-}
+unicat_runtime_support::debug_published!(SocketIo);
 
-/// The session's events, as a [`futures_core::Stream`] that ends when the client is closed.
-/// Every clone takes events from one queue: each event goes to one of them.
-#[derive(Debug)]
-pub struct SessionEvents(Pin<Box<async_channel::Receiver<SessionEvent>>>);
-
-impl Clone for SessionEvents {
-    fn clone(&self) -> Self {
-        SessionEvents(Box::pin((*self.0).clone()))
-    }
-}
-
-impl futures_core::Stream for SessionEvents {
-    type Item = SessionEvent;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
-        self.0.as_mut().poll_next(cx)
-    }
-}
+/// The session's events, as a [`Stream`](futures_lite::Stream) that ends when the client is
+/// closed. Every clone takes events from one queue: each event goes to one of them.
+pub type SessionEvents = EventStream<SessionEvent>;
 
 impl SocketIo {
     /// Connects with `cfg`, asking `auth` for each namespace's auth payload at every connect,
@@ -77,7 +53,7 @@ impl SocketIo {
         session.connect(Instant::now())?;
         let (tx, events) = async_channel::bounded(65_536);
         let (side, shared) = SioSide::new(&session, auth, tx);
-        let driver = Driver::start(Core::new(session, side), io, None, spawner)?;
+        let driver = crate::driver::start(Core::new(session, side), io, None, spawner)?;
         Ok(SocketIo {
             driver,
             shared,
@@ -87,29 +63,16 @@ impl SocketIo {
 
     unicat_runtime_support::sio_methods!(async { .await });
 
-    async fn send<T>(&self, msg: SioMsg<Queue>, rx: Answer<Result<T, Error>>) -> Result<T, Error> {
-        self.driver.send(msg).await?;
-        sio::outcome(rx.recv().await)
-    }
-
-    async fn ack_of(&self, ack: Answer<AckResult>) -> Result<AckResult, Error> {
-        ack.recv().await.map_err(|_| Error::Closed)
-    }
-
-    fn published(&self) -> Arc<SioPublished> {
-        self.shared.get()
-    }
-
     /// The next event, waiting at most `timeout`.
     pub async fn next_event(&self, timeout: Duration) -> Option<SessionEvent> {
-        crate::timeout(timeout, self.events.recv())
+        task::timeout(timeout, self.events.recv())
             .await
             .and_then(Result::ok)
     }
 
     /// The events as a stream.
     pub fn events(&self) -> SessionEvents {
-        SessionEvents(Box::pin(self.events.clone()))
+        EventStream::new(self.events.clone())
     }
 
     /// Closes the session and waits until its driver has stopped.

@@ -8,6 +8,7 @@ use async_tungstenite::WebSocketStream;
 use futures_lite::StreamExt;
 use unicat_core::error::{TransportError, TransportErrorKind};
 use unicat_core::io::{Input, WsFrame, WsId, WsRequest};
+use unicat_runtime_support::task::timeout;
 use unicat_runtime_support::ws;
 use unicat_smol_http::{Origin, Stream};
 
@@ -38,6 +39,13 @@ async fn connect(request: &WsRequest, io: &Io) -> Result<WebSocketStream<Stream>
         .map_err(ws::handshake_error)
 }
 
+fn handshake_timeout(limit: Duration) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Timeout,
+        format!("no WebSocket handshake within {limit:?}"),
+    )
+}
+
 /// Runs one socket: every fact about it goes to `results` as an [`Input`]; frames to send and
 /// the close come from `cmds`. Ends when the socket does, or when `cmds` closes.
 pub(crate) async fn run(
@@ -47,16 +55,9 @@ pub(crate) async fn run(
     cmds: async_channel::Receiver<Cmd>,
     results: async_channel::Sender<Input>,
 ) {
-    let timeout = request.timeout;
-    let opened = futures_lite::future::or(connect(&request, &io), async {
-        async_io::Timer::after(timeout).await;
-        Err(TransportError::new(
-            TransportErrorKind::Timeout,
-            format!("no WebSocket handshake within {timeout:?}"),
-        ))
-    })
-    .await;
-    let ws = match opened {
+    let limit = request.timeout;
+    let opened = timeout(limit, connect(&request, &io)).await;
+    let ws = match opened.unwrap_or_else(|| Err(handshake_timeout(limit))) {
         Ok(ws) => ws,
         Err(error) => {
             let _ = results.send(Input::WsFailed { id, error }).await;
@@ -98,11 +99,7 @@ pub(crate) async fn run(
                 return;
             }
         }
-        let _ = futures_lite::future::or(tx.close(None), async {
-            async_io::Timer::after(CLOSE_GRACE).await;
-            Ok(())
-        })
-        .await;
+        let _ = timeout(CLOSE_GRACE, tx.close(None)).await;
         async_io::Timer::after(CLOSE_GRACE).await;
     };
     futures_lite::future::or(reader, writer).await;

@@ -28,6 +28,16 @@ pub enum Msg<M, S> {
     Command(Command<M, S>),
 }
 
+/// What wakes a driver.
+pub enum Wakeup<M, S> {
+    /// A command, or a transport fact.
+    Msg(Msg<M, S>),
+    /// The stop, with the last command if one came with it.
+    Stop(Option<Command<M, S>>),
+    /// The machine's timer.
+    Timer,
+}
+
 /// How many messages a driver's inbox holds. A transport task that finds it full waits, which
 /// stops it reading its socket: the server is slowed down, not buffered without end.
 pub const INBOX: usize = 1024;

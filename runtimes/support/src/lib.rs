@@ -9,6 +9,9 @@
 //!   blocking and an async façade ([`unicat_methods!`], [`sio_methods!`]);
 //! - [`settings`]: the builders' settings and setters ([`builder_setters!`]);
 //! - [`files`], [`net`], [`tls`], [`ws`]: the pieces of I/O both runtimes do alike;
+//! - [`thread`]: the blocking runtime's driver handle and inbox, and its worker threads;
+//! - with the `smol` feature, `spawn` and `task`: where the smol runtime's tasks run, and
+//!   its driver task's handle and inbox, timeouts and event streams;
 //! - [`Error`], the error both return.
 //!
 //! It is an implementation detail of those crates, versioned with them.
@@ -26,6 +29,11 @@ pub mod net;
 pub mod settings;
 pub mod shared;
 pub mod sio;
+#[cfg(feature = "smol")]
+pub mod spawn;
+#[cfg(feature = "smol")]
+pub mod task;
+pub mod thread;
 pub mod tls;
 pub mod unicat;
 pub mod ws;

@@ -1,13 +1,46 @@
 //! The Unicat client's methods, written once for both runtimes: the blocking runtime expands
-//! them as plain functions, the smol runtime as `async` ones. Each runtime supplies `run`
-//! (send a [`Command`](unicat_core::client::Command) to its driver and wait for the result)
-//! and `published` (the state its driver last published).
+//! them as plain functions, the smol runtime as `async` ones. A runtime's client keeps its
+//! driver's handle in a field named `driver` (whose `request` sends a message and waits for
+//! the answer, blocking or async) and the state its driver publishes in one named `shared`;
+//! its `Builder` has a private `Builder::of(Settings)`.
 
-/// Expands the command and reader methods of a runtime's `UnicatApi`:
+/// Expands the `Debug` impl of a runtime's client type, which keeps the state its driver
+/// publishes in a field named `shared`: the published state's `debug`, under the type's name.
+#[macro_export]
+macro_rules! debug_published {
+    ($name:ident) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.shared.get().debug(stringify!($name), f)
+            }
+        }
+    };
+}
+
+/// Expands the constructors, command and reader methods of a runtime's `UnicatApi`:
 /// `unicat_methods!({})` for blocking ones, `unicat_methods!(async { .await })` for async ones.
 #[macro_export]
 macro_rules! unicat_methods {
     ($($async:ident)? { $($await:tt)* }) => {
+        /// A client with default settings; see [`UnicatApi::builder`] for the others.
+        pub fn new(base_url: &str, project: &str) -> Result<Self, $crate::Error> {
+            Self::builder(base_url, project).build()
+        }
+
+        /// A builder for a client of `project` on the server at `base_url`.
+        pub fn builder(base_url: &str, project: &str) -> Builder {
+            Builder::of($crate::settings::Settings::new(base_url, project))
+        }
+
+        /// Runs one command on the driver and waits for its result.
+        $($async)? fn run(
+            &self,
+            command: $crate::reexport::Command,
+        ) -> Result<$crate::reexport::Value, $crate::Error> {
+            let (msg, rx) = $crate::unicat::command(command);
+            self.driver.request(msg, rx) $($await)*
+        }
+
         /// Authenticates with the API key, loads the store from scratch and starts live sync.
         /// Returns the `/auth` result once authenticated; the socket connects in the
         /// background (see `wait_caught_up`).
@@ -144,13 +177,13 @@ macro_rules! unicat_methods {
         /// How live sync is doing: connected, catching up, reconnecting since when and why,
         /// or stopped and why. Never waits.
         pub fn health(&self) -> $crate::reexport::Health {
-            self.published().health.clone()
+            self.shared.get().health.clone()
         }
 
         /// Queue lengths (held sync items, queued fetches, pending calls, buffered emits), to
         /// watch for growth. Never waits.
         pub fn stats(&self) -> $crate::reexport::Stats {
-            self.published().stats.clone()
+            self.shared.get().stats.clone()
         }
 
         /// A snapshot of the local store, as of the driver's last step. Never waits, costs a
@@ -158,7 +191,7 @@ macro_rules! unicat_methods {
         /// like, across calls: it does not change, and it never holds the client up. Call
         /// again for a newer one.
         pub fn store(&self) -> $crate::reexport::Store {
-            self.published().store.clone()
+            self.shared.get().store.clone()
         }
     };
 }

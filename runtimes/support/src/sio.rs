@@ -35,6 +35,11 @@ impl SioPublished {
             connected: s.connected_namespaces().map(str::to_string).collect(),
         }
     }
+
+    /// The `Debug` output of a runtime's Socket.IO client: its state.
+    pub fn debug(&self, name: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(name).field("state", &self.state).finish()
+    }
 }
 
 /// The Socket.IO client's side of its driver. `Q` is the application's event queue.
@@ -139,16 +144,10 @@ pub fn emit<Q: EventQueue<SessionEvent> + 'static>(
     })
 }
 
-/// What a command returns, from its answer channel.
-pub fn outcome<T>(
-    received: Result<Result<T, Error>, async_channel::RecvError>,
-) -> Result<T, Error> {
-    received.unwrap_or(Err(Error::Closed))
-}
-
 /// Expands the methods of a runtime's `SocketIo`: `sio_methods!({})` for blocking ones,
-/// `sio_methods!(async { .await })` for async ones. The runtime supplies `send` (a message
-/// to its driver, and the wait for its answer channel) and `published`.
+/// `sio_methods!(async { .await })` for async ones. The `SocketIo` keeps its driver's handle
+/// in a field named `driver` (whose `request` sends a message and waits for the answer, and
+/// `answer` waits for an ack) and the state its driver publishes in one named `shared`.
 #[macro_export]
 macro_rules! sio_methods {
     ($($async:ident)? { $($await:tt)* }) => {
@@ -171,7 +170,7 @@ macro_rules! sio_methods {
             attachments: Vec<Vec<u8>>,
         ) -> Result<(), $crate::Error> {
             let (msg, rx) = $crate::sio::emit(ns.into(), event.into(), args, attachments, None);
-            self.send(msg, rx) $($await)* .map(drop)
+            self.driver.request(msg, rx) $($await)* .map(drop)
         }
 
         /// Emits an event and waits for the server's ack, at most `timeout`.
@@ -184,8 +183,8 @@ macro_rules! sio_methods {
         ) -> Result<$crate::sio::AckResult, $crate::Error> {
             let (msg, rx) =
                 $crate::sio::emit(ns.into(), event.into(), args, Vec::new(), Some(timeout));
-            match self.send(msg, rx) $($await)* ? {
-                Some(ack) => self.ack_of(ack) $($await)*,
+            match self.driver.request(msg, rx) $($await)* ? {
+                Some(ack) => self.driver.answer(ack) $($await)*,
                 None => Err($crate::Error::Closed),
             }
         }
@@ -201,29 +200,29 @@ macro_rules! sio_methods {
             let (msg, rx) = $crate::sio::command(move |s, _, now| {
                 Ok(s.ack(now, &ns, id, args, Vec::new())?)
             });
-            self.send(msg, rx) $($await)*
+            self.driver.request(msg, rx) $($await)*
         }
 
         /// Leaves every namespace and closes the transport, without reconnecting.
         pub $($async)? fn disconnect(&self) -> Result<(), $crate::Error> {
             let (msg, rx) = $crate::sio::command(|s, _, now| Ok(s.disconnect(now)?));
-            self.send(msg, rx) $($await)*
+            self.driver.request(msg, rx) $($await)*
         }
 
         /// Connects again after a disconnect.
         pub $($async)? fn reconnect(&self) -> Result<(), $crate::Error> {
             let (msg, rx) = $crate::sio::command(|s, _, now| Ok(s.connect(now)?));
-            self.send(msg, rx) $($await)*
+            self.driver.request(msg, rx) $($await)*
         }
 
         /// Whether the namespace is connected, as of the driver's last step.
         pub fn is_connected(&self, ns: &str) -> bool {
-            self.published().connected.iter().any(|n| n == ns)
+            self.shared.get().connected.iter().any(|n| n == ns)
         }
 
         /// The session's lifecycle state, as of the driver's last step.
         pub fn state(&self) -> $crate::reexport::SessionState {
-            self.published().state
+            self.shared.get().state
         }
     };
 }

@@ -185,8 +185,3 @@ pub fn close<Q: EventQueue<Event> + 'static>() -> UnicatMsg<Q> {
         |c: &mut UnicatMachine, _: &mut UnicatSide<Q>, now| c.close(now),
     ))
 }
-
-/// What a finished call returns, from its result channel.
-pub fn outcome(received: Result<CallResult, async_channel::RecvError>) -> CallResult {
-    received.unwrap_or(Err(Error::Closed))
-}

@@ -1,4 +1,4 @@
-//! Where the client's tasks run; see [`Spawner`].
+//! Where the smol runtime's tasks run; see [`Spawner`] (`unicat_smol::Spawner`).
 
 use std::fmt;
 use std::future::Future;
@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use async_executor::Executor;
+/// The executor [`Spawner::executor`] takes (`smol::Executor` is the same type).
+pub use async_executor::Executor;
 
 /// A future the client asks to run to completion in the background.
 pub type BoxedTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -97,10 +98,10 @@ impl Spawner {
                             }
                         }))
                     })?;
-                Ok(Runner::Executor(Arc::downgrade(&ex)))
+                Ok(Runner(RunnerKind::Executor(Arc::downgrade(&ex))))
             }
-            Kind::Executor(ex) => Ok(Runner::Executor(Arc::downgrade(&ex))),
-            Kind::Fn(f) => Ok(Runner::Fn(f)),
+            Kind::Executor(ex) => Ok(Runner(RunnerKind::Executor(Arc::downgrade(&ex)))),
+            Kind::Fn(f) => Ok(Runner(RunnerKind::Fn(f))),
         }
     }
 }
@@ -108,20 +109,24 @@ impl Spawner {
 /// Spawns the client's tasks. An executor is held weakly: its tasks hold the runner, and a
 /// strong reference would keep an executor its owner dropped alive, with the tasks in it.
 #[derive(Clone)]
-pub(crate) enum Runner {
+pub struct Runner(RunnerKind);
+
+#[derive(Clone)]
+enum RunnerKind {
     Executor(Weak<Executor<'static>>),
     Fn(Arc<dyn Fn(BoxedTask) + Send + Sync>),
 }
 
 impl Runner {
-    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
-        match self {
-            Runner::Executor(ex) => match ex.upgrade() {
+    /// Runs `task` in the background; drops it when the executor is gone.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        match &self.0 {
+            RunnerKind::Executor(ex) => match ex.upgrade() {
                 Some(ex) => ex.spawn(task).detach(),
                 // The executor is gone, and the client's driver with it.
                 None => log::debug!("a task was not started: the executor is gone"),
             },
-            Runner::Fn(f) => f(Box::pin(task)),
+            RunnerKind::Fn(f) => f(Box::pin(task)),
         }
     }
 }
