@@ -21,6 +21,34 @@ pub struct RequestId(pub u64);
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct WsId(pub u64);
 
+/// Hands out request ids, WebSocket ids and a client's file-operation ids from one sequence, so
+/// no two of them are ever equal and an answer can never be taken for another's. The machine
+/// at the top owns it: a `Session` used alone numbers from its own, and a `Client` lends its
+/// own to its session for each call into it.
+#[derive(Debug, Default)]
+pub(crate) struct RequestIds {
+    /// The next number.
+    next: u64,
+}
+
+impl RequestIds {
+    /// The next id, for an HTTP request or a file operation.
+    pub(crate) fn request(&mut self) -> RequestId {
+        RequestId(self.next())
+    }
+
+    /// The next id, for a WebSocket.
+    pub(crate) fn websocket(&mut self) -> WsId {
+        WsId(self.next())
+    }
+
+    fn next(&mut self) -> u64 {
+        let id = self.next;
+        self.next = self.next.saturating_add(1);
+        id
+    }
+}
+
 impl fmt::Display for RequestId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "req#{}", self.0)
@@ -430,4 +458,17 @@ pub trait Machine {
     /// When [`handle_timeout`](Machine::handle_timeout) must next be called, if ever.
     #[must_use = "the timer must be armed, or the machine stalls"]
     fn poll_timeout(&self) -> Option<Instant>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RequestId, RequestIds, WsId};
+
+    #[test]
+    fn requests_and_websockets_are_numbered_from_one_sequence() {
+        let mut ids = RequestIds::default();
+        assert_eq!(ids.request(), RequestId(0));
+        assert_eq!(ids.websocket(), WsId(1));
+        assert_eq!(ids.request(), RequestId(2));
+    }
 }

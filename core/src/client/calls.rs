@@ -1,595 +1,477 @@
-//! HTTP calls: building requests with the JWT, retries with backoff for reads, the one
-//! transparent re-authentication, and what every response does to the store.
+//! Calls: one HTTP request the client makes and its bookkeeping ([`Call`]), what it sends
+//! ([`Request`]), why ([`Purpose`]), and the table of every call under way ([`CallTable`]): sent
+//! and waiting for its answer, waiting for a retry, or waiting for a JWT.
 
-use super::*;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-impl Client {
-    pub(super) fn start(&mut self, purpose: Purpose, req: Req, safe: bool) {
-        let retries = if safe { self.cfg.retry.retries } else { 0 };
-        self.start_with_retries(purpose, req, retries);
+use serde_json::Value;
+
+use crate::io::RequestId;
+use crate::sync::Batch;
+
+use super::config::RetryPolicy;
+use super::CallId;
+
+/// The HTTP request a call sends. It is built into an [`HttpRequest`](crate::io::HttpRequest)
+/// each time the call goes out, with the JWT of that moment.
+#[derive(Clone)]
+pub(super) enum Request {
+    /// A JSON POST to the project, global or sync API, with the JWT.
+    Json { url: String, body: Vec<u8> },
+    /// A multipart upload with the JWT.
+    Upload {
+        url: String,
+        content_type: String,
+        body: Vec<u8>,
+    },
+    /// A DAM GET with the JWT; DAM responses never renew it.
+    Dam { url: String },
+    /// A public media GET into a file.
+    Media { url: String, path: PathBuf },
+}
+
+impl Request {
+    /// A JSON POST of `body` to `url`.
+    pub(super) fn json(url: String, body: &Value) -> Request {
+        Request::Json {
+            url,
+            // Serialising a `Value` cannot fail.
+            body: serde_json::to_vec(body).unwrap_or_default(),
+        }
+    }
+}
+
+/// Bodies can hold the API key (`/auth`): `Debug` shows their length only.
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Request::Json { url, body } => write!(f, "Json({url}, {} bytes)", body.len()),
+            Request::Upload { url, body, .. } => write!(f, "Upload({url}, {} bytes)", body.len()),
+            Request::Dam { url } => write!(f, "Dam({url})"),
+            Request::Media { url, path } => write!(f, "Media({url} -> {})", path.display()),
+        }
+    }
+}
+
+/// A kind of load: the calls that read the whole project into the store.
+#[derive(Debug)]
+pub(super) enum Load {
+    /// `/auth` of `connect`: clears the store, takes the cursors, then opens the socket.
+    Connect,
+    /// `/init` the application asked for.
+    Init,
+    /// `/init` after a restore finished.
+    Restore,
+}
+
+/// A download between its steps: the DAM call that names the file, then the media GET.
+#[derive(Debug)]
+pub(super) struct Download {
+    /// The command.
+    pub(super) command: CallId,
+    /// Where the file lands, relative to the asset folder, when the command said.
+    pub(super) relative: Option<PathBuf>,
+    /// The asset's path in the tree, which a name the DAM gives is put beside.
+    pub(super) asset_pathname: String,
+    /// Keep a file at least this new.
+    pub(super) updated_on: Option<f64>,
+}
+
+/// Walking the record tree from the root, page by page, to load every record.
+#[derive(Debug)]
+pub(super) struct Walk {
+    /// The command.
+    pub(super) command: CallId,
+    /// Records whose children are still to be walked.
+    pub(super) queue: VecDeque<String>,
+    /// Every record reached: a record reached twice (the tree has a cycle, or a record two
+    /// parents) is not walked again.
+    pub(super) visited: BTreeSet<String>,
+    /// Records reached again.
+    pub(super) repeats: u64,
+    /// The record whose children are being read; `None` before the root is known.
+    pub(super) parent: Option<String>,
+    /// The first child of the next page.
+    pub(super) top: u64,
+    /// Records loaded so far.
+    pub(super) loaded: u64,
+}
+
+impl Walk {
+    /// A walk for `command`, before its first page.
+    pub(super) fn new(command: CallId) -> Walk {
+        Walk {
+            command,
+            queue: VecDeque::new(),
+            visited: BTreeSet::new(),
+            repeats: 0,
+            parent: None,
+            top: 0,
+            loaded: 0,
+        }
+    }
+}
+
+/// Why a call is made: it decides what its answer does.
+#[derive(Debug)]
+pub(super) enum Purpose {
+    /// An application's [`Client::call`](super::Client::call), publish, transform or upload.
+    App(CallId),
+    /// A load (see [`Load`]).
+    Load(CallId, Load),
+    /// `/auth` with the kept key, for a new JWT.
+    Reauth,
+    /// A sync fetch: one batch of keys sync items asked for.
+    Fetch(Batch),
+    /// A `/sync/get` page, for a `sync_now` call or the job poll (`None`).
+    SyncPage(Option<CallId>),
+    /// The DAM step of a download.
+    Dam(Download),
+    /// The media step of a download.
+    Media(CallId, PathBuf),
+    /// A step of walking the record tree.
+    Walk(Walk),
+}
+
+impl Purpose {
+    /// The command whose result waits on the call, if any.
+    pub(super) fn owner(&self) -> Option<CallId> {
+        match self {
+            Purpose::App(id) | Purpose::Load(id, _) | Purpose::Media(id, _) => Some(*id),
+            Purpose::Dam(d) => Some(d.command),
+            Purpose::Walk(w) => Some(w.command),
+            Purpose::SyncPage(id) => *id,
+            Purpose::Reauth | Purpose::Fetch(_) => None,
+        }
     }
 
-    pub(super) fn start_with_retries(&mut self, purpose: Purpose, req: Req, retries: u32) {
-        if matches!(purpose, Purpose::Load(..)) {
-            self.sync.begin_load();
-        }
-        let call = Call {
+    /// Whether this is an `/auth` call, which gets the JWT rather than needing it.
+    fn is_auth(&self) -> bool {
+        matches!(self, Purpose::Reauth | Purpose::Load(_, Load::Connect))
+    }
+}
+
+/// One HTTP request the client makes, and its bookkeeping: it is sent, perhaps retried after
+/// a failure that may heal, perhaps sent once more after a new JWT, and finally answered.
+#[derive(Debug)]
+pub(super) struct Call {
+    /// Why.
+    purpose: Purpose,
+    /// What it sends.
+    request: Request,
+    /// Retries still allowed after a failure that may heal.
+    retries_left: u32,
+    /// Retries made: the exponent of the next retry's delay.
+    attempt: u32,
+    /// It was sent again after a challenge renewed the JWT: a second challenge fails it.
+    reauthed: bool,
+}
+
+impl Call {
+    /// A call not sent yet, allowed `retries` retries.
+    pub(super) fn new(purpose: Purpose, request: Request, retries: u32) -> Call {
+        Call {
             purpose,
-            req,
+            request,
             retries_left: retries,
             attempt: 0,
             reauthed: false,
-        };
-        self.send(call);
-    }
-
-    pub(super) fn needs_jwt(call: &Call) -> bool {
-        match &call.req {
-            Req::Media { .. } => false,
-            _ => !matches!(
-                call.purpose,
-                Purpose::Reauth | Purpose::Load(_, Load::Connect)
-            ),
         }
     }
 
-    pub(super) fn send(&mut self, call: Call) {
-        if self.closed {
-            return;
-        }
-        if Self::needs_jwt(&call) && self.jwt.is_none() && self.api_key.is_some() {
-            self.auth_wait.push(call);
-            self.start_reauth(true);
-            return;
-        }
-        let request = match self.http_request(&call) {
-            Ok(r) => r,
-            Err(e) => {
-                let error = CallError::InvalidResponse {
-                    status: 0,
-                    detail: format!("could not build the request: {e}"),
-                    excerpt: String::new(),
-                };
-                return self.fail(call, error);
-            }
-        };
-        let id = self.session.alloc_request_id();
-        crate::log!(
-            debug,
-            "{} {}",
-            request.request.method(),
-            crate::io::redact_uri(request.request.uri())
-        );
-        self.calls.insert(id, call);
-        self.out.push_back(Output::Http { id, request });
+    /// Why the call is made.
+    pub(super) fn purpose(&self) -> &Purpose {
+        &self.purpose
     }
 
-    /// The HTTP request of a call: its method, headers (the JWT where the call needs one),
-    /// body, where the answer goes and how long it may take.
-    fn http_request(&self, call: &Call) -> Result<HttpRequest, http::Error> {
-        let memory = BodyTarget::Memory {
-            limit: self.cfg.max_response_bytes,
-        };
-        let (method, url, content_type, body, target, timeout) = match &call.req {
-            Req::Json { url, body } => (
-                http::Method::POST,
-                url,
-                Some("application/json"),
-                body.clone(),
-                memory,
-                self.cfg.http_timeout,
-            ),
-            Req::Upload {
-                url,
-                content_type,
-                body,
-            } => (
-                http::Method::POST,
-                url,
-                Some(content_type.as_str()),
-                body.clone(),
-                memory,
-                self.cfg.http_timeout,
-            ),
-            Req::Dam { url } => (
-                http::Method::GET,
-                url,
-                None,
-                Vec::new(),
-                memory,
-                self.cfg.http_timeout,
-            ),
-            Req::Media { url, path } => (
-                http::Method::GET,
-                url,
-                None,
-                Vec::new(),
-                BodyTarget::File {
-                    path: path.clone(),
-                    limit: self.cfg.max_download_bytes,
-                },
-                self.cfg.download_timeout,
-            ),
-        };
-        let mut builder = http::Request::builder().method(method).uri(url.as_str());
-        if let Some(ct) = content_type {
-            builder = builder.header(CONTENT_TYPE, ct);
-        }
-        let jwt = self.jwt.as_ref().filter(|_| Self::needs_jwt(call));
-        if let Some(mut auth) =
-            jwt.and_then(|j| HeaderValue::from_str(&format!("Bearer {}", j.expose())).ok())
-        {
-            auth.set_sensitive(true);
-            builder = builder.header(AUTHORIZATION, auth);
-        }
-        Ok(HttpRequest {
-            request: builder.body(Body(body))?,
-            timeout,
-            target,
-        })
+    /// What it sends.
+    pub(super) fn request(&self) -> &Request {
+        &self.request
     }
 
-    pub(super) fn schedule_retry(&mut self, mut call: Call) {
-        let p = &self.cfg.retry;
-        let factor = 1u32.checked_shl(call.attempt).unwrap_or(u32::MAX);
-        let delay = p.initial.saturating_mul(factor).min(p.max);
-        call.attempt = call.attempt.saturating_add(1);
-        call.retries_left = call.retries_left.saturating_sub(1);
-        self.next_seq = self.next_seq.saturating_add(1);
-        match after(self.now, delay) {
-            Some(at) => {
-                self.retry_at.insert((at, self.next_seq), call);
-            }
-            None => self.send(call),
-        }
+    /// The purpose, once the call is done with.
+    pub(super) fn into_purpose(self) -> Purpose {
+        self.purpose
     }
 
-    /// Renews the JWT with the kept key, unless that is under way. For calls waiting on it,
-    /// `/auth` gets the read retries; for the socket alone none, as the socket's own backoff
-    /// spaces its attempts.
-    pub(super) fn start_reauth(&mut self, for_calls: bool) {
-        if self.reauth_running() {
-            return;
-        }
-        let Some(key) = &self.api_key else {
-            return;
-        };
-        let body = json!({
-            "api_key": key.expose(),
-            "omit_extended_definitions": self.cfg.omit_extended_definitions,
-        });
-        let Ok(url) = self.cfg.urls.api("/auth") else {
-            return;
-        };
-        crate::log!(info, "re-authenticating with the kept API key");
-        let retries = if for_calls { self.cfg.retry.retries } else { 0 };
-        self.start_with_retries(Purpose::Reauth, json_req(url, &body), retries);
+    /// Whether a failure that may heal is retried.
+    pub(super) fn may_retry(&self) -> bool {
+        self.retries_left > 0
     }
 
-    pub(super) fn on_http(
-        &mut self,
-        id: RequestId,
-        response: Result<http::Response<Body>, TransportError>,
-    ) {
-        let Some(call) = self.calls.remove(&id) else {
-            return;
-        };
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                // A refused certificate or an oversized body will not heal by trying again.
-                let transient = !matches!(
-                    e.kind,
-                    TransportErrorKind::Tls
-                        | TransportErrorKind::TooLarge
-                        | TransportErrorKind::File
-                );
-                if transient && call.retries_left > 0 {
-                    crate::log!(debug, "request failed ({e}), retrying");
-                    return self.schedule_retry(call);
-                }
-                return self.fail(call, CallError::Transport(e));
-            }
-        };
-        let status = response.status().as_u16();
-        let challenged = response.headers().contains_key(WWW_AUTHENTICATE);
-        if !matches!(call.req, Req::Media { .. }) {
-            if !matches!(call.req, Req::Dam { .. }) {
-                if let Some(token) = response
-                    .headers()
-                    .get(AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| v.trim().trim_start_matches("Bearer ").trim())
-                    .filter(|t| !t.is_empty())
-                {
-                    self.set_jwt(token.to_string());
-                }
-            }
-            if challenged {
-                // As the SDK: a challenge clears the token, even one the same response set.
-                self.jwt = None;
-            }
-        }
-        if matches!(status, 500 | 502 | 503 | 504) && call.retries_left > 0 {
-            crate::log!(debug, "HTTP {status}, retrying");
-            return self.schedule_retry(call);
-        }
-        if status == 401
-            && challenged
-            && !call.reauthed
-            && self.api_key.is_some()
-            && !matches!(
-                call.purpose,
-                Purpose::Reauth | Purpose::Load(_, Load::Connect)
-            )
-        {
-            let mut call = call;
-            call.reauthed = true;
-            self.auth_wait.push(call);
-            self.start_reauth(true);
-            return;
-        }
-        if let Req::Media { .. } = call.req {
-            return self.on_media(call, status, response.into_body());
-        }
-        let body = response.into_body();
-        match api::parse_response(status, body.as_bytes()) {
-            Ok(resp) => self.on_success(call, resp),
-            Err(e) => self.fail(call, e),
-        }
+    /// Whether the call carries the JWT: everything but public media and `/auth` itself.
+    pub(super) fn needs_jwt(&self) -> bool {
+        !matches!(self.request, Request::Media { .. }) && !self.purpose.is_auth()
     }
 
-    pub(super) fn set_jwt(&mut self, token: String) {
-        let changed = self.jwt.as_ref().is_none_or(|j| j.expose() != token);
-        if changed {
-            let first = self.jwt.is_none();
-            self.jwt = Some(Secret::new(token));
-            if !first {
-                self.event(Event::TokenRefreshed);
-            }
-        }
+    /// Whether a 401 challenge may renew the JWT and send the call once more: once per call,
+    /// and never for `/auth` itself.
+    pub(super) fn may_reauth(&self) -> bool {
+        !self.reauthed && !self.purpose.is_auth()
     }
 
-    /// Merges a response's data. Sync fetches skip objects deleted after they were requested,
-    /// and everything when a load from scratch landed after they were sent.
-    pub(super) fn merge(
-        &mut self,
-        data: Vec<(DataType, Vec<(String, Object)>)>,
-        sent_seq: Option<u64>,
-    ) -> BTreeSet<(DataType, String)> {
-        let mut stored = BTreeSet::new();
-        for (t, entries) in data {
-            for (key, obj) in entries {
-                if sent_seq.is_some_and(|seq| {
-                    self.sync.predates_load(seq) || self.sync.deleted_since(t, &key, seq)
-                }) {
-                    continue;
-                }
-                if self.reload.is_some() && matches!(t, DataType::Records | DataType::Assets) {
-                    stored.insert((t, key.clone()));
-                }
-                self.store.insert(t, key, obj);
-            }
-        }
-        stored
+    /// The call goes again after a new JWT.
+    pub(super) fn mark_reauthed(&mut self) {
+        self.reauthed = true;
     }
 
-    /// Puts a load's data in the store, from scratch (connect, `/init`) or as the first step of
-    /// the reload after a restore.
-    fn load_landed(
-        &mut self,
-        kind: &Load,
-        data: Vec<(DataType, Vec<(String, Object)>)>,
-        (cc, project): (i64, i64),
-    ) {
-        match kind {
-            Load::Connect | Load::Init => {
-                self.store.clear();
-                self.sync.reset();
-                self.reload = None;
-                self.merge(data, None);
-                self.sync.load_cursors(cc, project);
-                self.sync_progressed();
-            }
-            Load::Restore => {
-                self.store
-                    .clear_except(&[DataType::Records, DataType::Assets]);
-                self.merge(data, None);
-                self.sync.mark_loaded();
-                // Keys dropped before now say nothing about this reload's keys.
-                self.sync.take_dropped();
-                if let Some(reload) = self.reload.as_mut() {
-                    reload.started = true;
-                    self.sync.load_cursors(cc, project);
-                }
-                let held: Vec<(DataType, String)> = [DataType::Records, DataType::Assets]
-                    .into_iter()
-                    .flat_map(|t| self.store.map(t).keys().map(move |k| (t, k.to_string())))
-                    .collect();
-                for t in [DataType::Records, DataType::Assets] {
-                    self.sync.want_quietly(
-                        t,
-                        held.iter()
-                            .filter(|(ht, _)| *ht == t)
-                            .map(|(_, k)| k.clone()),
-                    );
-                }
-                let since = self.sync.seq();
-                if let Some(reload) = self.reload.as_mut() {
-                    reload.expect = held.into_iter().collect();
-                    reload.since = since;
-                }
-                self.event(Event::StoreReset);
-                self.finish_reload_if_done();
-                self.sync_progressed();
-            }
-        }
+    /// The wait before the next retry, spending one: the policy's first delay, doubled for
+    /// each retry made, capped at its longest.
+    pub(super) fn backoff(&mut self, policy: &RetryPolicy) -> Duration {
+        let factor = 1u32.checked_shl(self.attempt).unwrap_or(u32::MAX);
+        let delay = policy.initial.saturating_mul(factor).min(policy.max);
+        self.attempt = self.attempt.saturating_add(1);
+        self.retries_left = self.retries_left.saturating_sub(1);
+        delay
     }
 
-    pub(super) fn note_version(&mut self, result: &Map<String, Value>) {
-        let Some(new) = result.get("cc.version").and_then(Value::as_str) else {
-            return;
-        };
-        if let Some(old) = self.store.set_version(new.to_string()) {
-            self.event(Event::VersionChanged {
-                old,
-                new: new.to_string(),
-            });
-        }
+    /// The retries start again, `retries` of them, from the first delay.
+    pub(super) fn restart_retries(&mut self, retries: u32) {
+        self.retries_left = retries;
+        self.attempt = 0;
+    }
+}
+
+/// Every call under way: sent and waiting for its answer, waiting for a retry, or waiting for
+/// a JWT. A call is in exactly one of the three, or nowhere once it is done with.
+#[derive(Debug, Default)]
+pub(super) struct CallTable {
+    /// Calls sent, by the id their answer will carry.
+    in_flight: BTreeMap<RequestId, Call>,
+    /// Calls waiting to be sent again, by when; ties in the order they were scheduled.
+    retries: BTreeMap<(Instant, u64), Call>,
+    /// Retries scheduled so far: the tie-breaker of `retries`.
+    scheduled: u64,
+    /// Calls waiting for `/auth` to bring a JWT, in the order they came.
+    awaiting_jwt: Vec<Call>,
+}
+
+impl CallTable {
+    /// The call went out as request `id`.
+    pub(super) fn sent(&mut self, id: RequestId, call: Call) {
+        self.in_flight.insert(id, call);
     }
 
-    /// The cursors a load read the server at, and whether it is newer than the load whose
-    /// data is in the store. The cursors decide, not the order the loads were sent in: a
-    /// retried load reads the server later than one first sent after it.
-    fn load_is_newest(&self, id: CallId, result: &Map<String, Value>) -> ((i64, i64), bool) {
-        let cursor = |k: &str| result.get(k).and_then(Value::as_i64).filter(|c| *c > 0);
-        let loaded = (
-            cursor("cc.cursor").unwrap_or(0),
-            cursor("cursor").unwrap_or(0),
-        );
-        let newest = self
-            .last_load
-            .is_none_or(|(last, at)| loaded > at || (loaded == at && id >= last));
-        (loaded, newest)
+    /// Whether request `id` is a call's: its answer is the client's, not the socket's.
+    pub(super) fn is_in_flight(&self, id: RequestId) -> bool {
+        self.in_flight.contains_key(&id)
     }
 
-    pub(super) fn on_success(&mut self, call: Call, resp: api::Response) {
-        let load = match call.purpose {
-            Purpose::Load(id, _) => Some(self.load_is_newest(id, &resp.result)),
-            _ => None,
-        };
-        // A load older than the store says nothing about the version now.
-        if load.is_none_or(|(_, newest)| newest) {
-            self.note_version(&resp.result);
-        }
-        let result = Value::Object(resp.result.clone());
-        match call.purpose {
-            Purpose::App(id) => {
-                self.merge(resp.data, None);
-                self.finish(id, Ok(result));
-            }
-            Purpose::Load(id, kind) => self.on_load(id, kind, resp.data, load, result),
-            Purpose::Reauth => self.on_reauth(resp.data),
-            Purpose::Fetch(batch) => {
-                self.fetch_failures = 0;
-                let stored = self.merge(resp.data, Some(batch.sent_seq));
-                self.after_fetch(batch, stored);
-            }
-            Purpose::SyncPage(id) => self.on_sync_page(id, resp),
-            Purpose::Dam(download) => self.on_dam(download, &resp.result),
-            Purpose::Walk(walk) => {
-                self.merge(resp.data, None);
-                self.walk_on(walk, &resp.result);
-            }
-            Purpose::Media(id, _) => self.finish(id, Ok(result)),
-        }
+    /// The call request `id` answers, taken off the table.
+    pub(super) fn answered(&mut self, id: RequestId) -> Option<Call> {
+        self.in_flight.remove(&id)
     }
 
-    /// A load landed: it becomes the store if it is the newest, the client's first connection
-    /// starts its socket, and the items that arrived meanwhile go on top.
-    fn on_load(
-        &mut self,
-        id: CallId,
-        kind: Load,
-        data: Vec<(DataType, Vec<(String, Object)>)>,
-        load: Option<((i64, i64), bool)>,
-        result: Value,
-    ) {
-        let (loaded, newest) = load.unwrap_or_default();
-        let waiting = self.sync.end_load();
-        // A load that read the server before the one that landed last is no newer
-        // than it: that load and the items handled since are the store.
-        if newest {
-            self.last_load = Some((id, loaded));
-            self.load_landed(&kind, data, loaded);
-        } else {
-            crate::log!(
-                debug,
-                "a load older than the store landed; its data is dropped"
-            );
-        }
-        // A reload's /init is the client's own call: nobody waits on its id.
-        if !matches!(kind, Load::Restore) {
-            self.finish(id, Ok(result));
-        }
-        if matches!(kind, Load::Restore) {
-            self.fetch_failures = 0;
-        }
-        if matches!(kind, Load::Connect) {
-            if !self.cfg.keep_api_key {
-                self.api_key = None;
-            }
-            let idle = self.session.state() == SessionState::Idle;
-            if self.cfg.live_sync && idle && self.stopped.is_none() {
-                // The first connection proper starts: the failures of `/auth` before
-                // it are history.
-                self.streak = Streak::default();
-                if let Err(e) = self.session.connect(self.now) {
-                    crate::log!(debug, "the socket is already connecting: {e}");
-                }
-                self.drain_session();
-            }
-        }
-        // The items that arrived while loads were out go on top of the newest one.
-        self.apply_sync(waiting);
-    }
-
-    /// `/auth` answered: the calls that waited for a JWT go, and so does the socket.
-    fn on_reauth(&mut self, data: Vec<(DataType, Vec<(String, Object)>)>) {
-        // Fresh schema is welcome; the cursors stay where they are, or the items
-        // between would be skipped.
-        self.merge(data, None);
-        if self.jwt.is_none() {
-            // Without a token the waiting calls would only ask for another /auth.
-            let error = CallError::Api(ApiError {
-                status: 200,
-                code: 401,
-                message: "re-authentication returned no JWT".into(),
-                info: Value::Null,
-            });
-            self.event(Event::SyncError {
-                message: "re-authentication returned no JWT".into(),
-            });
-            for waiting in std::mem::take(&mut self.auth_wait) {
-                self.fail(waiting, error.clone());
-            }
-        }
-        for call in std::mem::take(&mut self.auth_wait) {
-            self.send(call);
-        }
-        // The socket goes on even without a token: the server refuses it, and that
-        // refusal is one more failed attempt of the backoff.
-        if self.socket_awaits_jwt {
-            self.authenticate_socket();
-        }
-    }
-
-    /// A `/sync/get` page: its items applied, and the next page asked for if there is more.
-    fn on_sync_page(&mut self, id: Option<CallId>, resp: api::Response) {
-        let more = resp.result.contains_key("warning");
-        let items = resp
-            .sync
-            .as_deref()
-            .and_then(|raw| live::items_of(raw.get()))
-            .unwrap_or_default();
-        self.merge(resp.data, None);
-        self.apply_sync(items);
-        if let Some(id) = id {
-            if more {
-                // The next page starts from the applied cursors, once this page's
-                // fetches have landed.
-                self.sync_pages.insert(0, id);
-            } else {
-                self.sync_pages_done.push(id);
-            }
-        }
-        self.pump_sync_pages();
-    }
-
-    /// With [`FirstConnect::KeepTrying`], a `connect` whose `/auth` failed in a way that may
-    /// heal is sent again after the next backoff step; the call waits. Gives the call back
-    /// when it is to fail instead.
-    fn retry_connect(&mut self, mut call: Call, error: &CallError) -> Option<Call> {
-        let keep_trying = self.cfg.first_connect == FirstConnect::KeepTrying
-            && matches!(call.purpose, Purpose::Load(_, Load::Connect))
-            && health::key_rejected(error).is_none()
-            && self.stopped.is_none();
-        if !keep_trying {
-            return Some(call);
-        }
-        let Some(delay) = self.session.backoff_step() else {
+    /// The call goes again at `at`. When there is no such instant (a delay beyond what
+    /// `Instant` holds) it is given back, to go at once.
+    pub(super) fn retry_at(&mut self, at: Option<Instant>, call: Call) -> Option<Call> {
+        let Some(at) = at else {
             return Some(call);
         };
-        let attempt = self.session.attempts();
-        crate::log!(info, "connect failed ({error}); trying again in {delay:?}");
-        let cause = Cause::Auth(error.clone());
-        self.streak.fail(self.now, cause.clone());
-        self.event(Event::Reconnecting {
-            attempt,
-            delay,
-            cause,
-        });
-        call.retries_left = FIRST_CONNECT_RETRIES;
-        call.attempt = 0;
-        self.next_seq = self.next_seq.saturating_add(1);
-        match after(self.now, delay) {
-            Some(at) => {
-                self.retry_at.insert((at, self.next_seq), call);
-            }
-            None => self.send(call),
-        }
+        self.scheduled = self.scheduled.saturating_add(1);
+        self.retries.insert((at, self.scheduled), call);
         None
     }
 
-    pub(super) fn fail(&mut self, call: Call, error: CallError) {
-        let Some(call) = self.retry_connect(call, &error) else {
-            return;
-        };
-        match call.purpose {
-            Purpose::Load(id, kind) => {
-                // The store keeps what it had; the items held back for the load go on it.
-                let waiting = self.sync.end_load();
-                match kind {
-                    // A reload's /init is the client's own call: nobody waits on its id.
-                    Load::Restore => self.reload_failed(&error),
-                    Load::Connect => {
-                        let reason = match health::key_rejected(&error) {
-                            Some(e) => StopReason::KeyRejected(e.clone()),
-                            None => StopReason::ConnectFailed(error.clone()),
-                        };
-                        self.stop(reason);
-                        self.drain_session();
-                        self.finish(id, Err(error));
-                    }
-                    Load::Init => self.finish(id, Err(error)),
-                }
-                self.apply_sync(waiting);
-            }
-            Purpose::App(id) | Purpose::Media(id, _) => self.finish(id, Err(error)),
-            Purpose::Dam(d) => self.finish(d.call, Err(error)),
-            Purpose::Walk(w) => self.finish(w.call, Err(error)),
-            Purpose::Reauth => {
-                crate::log!(warn, "re-authentication failed: {error}");
-                for waiting in std::mem::take(&mut self.auth_wait) {
-                    self.fail(waiting, error.clone());
-                }
-                if let Some(e) = health::key_rejected(&error) {
-                    self.stop(StopReason::KeyRejected(e.clone()));
-                } else if std::mem::take(&mut self.socket_awaits_jwt) {
-                    // The attempt waiting for the JWT failed; the backoff spaces the next.
-                    self.fail_attempt(Cause::Auth(error));
-                }
-                self.drain_session();
-            }
-            Purpose::Fetch(batch) => {
-                // A refusal will be refused again; an overloaded or failing server may heal.
-                if live::may_heal(&error) {
-                    crate::log!(
-                        warn,
-                        "sync fetch of {} failed ({error}); trying again later",
-                        batch.data_type
-                    );
-                    self.sync.requeue(batch);
-                    let delay = self.fetch_retry_delay();
-                    self.fetch_resume_at = after(self.now, delay);
-                    // Keys deleted meanwhile were dropped, and their items settled with them.
-                    self.sync_progressed();
-                } else {
-                    crate::log!(
-                        warn,
-                        "sync fetch of {} refused ({error}); skipped",
-                        batch.data_type
-                    );
-                    self.sync.abandon(batch);
-                    self.sync_progressed();
-                }
-            }
-            Purpose::SyncPage(id) => {
-                if let Some(id) = id {
-                    self.finish(id, Err(error));
-                }
-                self.pump_sync_pages();
-            }
+    /// The earliest call whose retry time has come at `now`, taken off the schedule: call it
+    /// until `None`, sending each, as a retry sent may be due again at once.
+    pub(super) fn due(&mut self, now: Instant) -> Option<Call> {
+        let entry = self.retries.first_entry()?;
+        if entry.key().0 > now {
+            return None;
         }
+        Some(entry.remove())
+    }
+
+    /// When the next retry is due.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.retries.keys().next().map(|(at, _)| *at)
+    }
+
+    /// The call waits for the JWT that `/auth` is getting.
+    pub(super) fn await_jwt(&mut self, call: Call) {
+        self.awaiting_jwt.push(call);
+    }
+
+    /// The calls that waited for a JWT, in the order they came.
+    pub(super) fn take_awaiting_jwt(&mut self) -> Vec<Call> {
+        std::mem::take(&mut self.awaiting_jwt)
+    }
+
+    /// Every call under way, sent or waiting.
+    fn pending(&self) -> impl Iterator<Item = &Call> {
+        self.in_flight
+            .values()
+            .chain(self.retries.values())
+            .chain(self.awaiting_jwt.iter())
+    }
+
+    /// How many calls are under way.
+    pub(super) fn len(&self) -> usize {
+        self.pending().count()
+    }
+
+    /// How many sync fetches are under way.
+    pub(super) fn fetches(&self) -> usize {
+        self.pending()
+            .filter(|c| matches!(c.purpose, Purpose::Fetch(_)))
+            .count()
+    }
+
+    /// Whether a `/sync/get` page is under way.
+    pub(super) fn sync_page_pending(&self) -> bool {
+        self.pending()
+            .any(|c| matches!(c.purpose, Purpose::SyncPage(_)))
+    }
+
+    /// Whether `/auth` with the kept key is under way.
+    pub(super) fn reauth_pending(&self) -> bool {
+        self.pending().any(|c| matches!(c.purpose, Purpose::Reauth))
+    }
+
+    /// Empties the table: the requests to cancel, in order, and the commands that waited on
+    /// any of its calls.
+    pub(super) fn close(&mut self) -> (Vec<RequestId>, Vec<CallId>) {
+        let owners = self.pending().filter_map(|c| c.purpose.owner()).collect();
+        let cancel = std::mem::take(&mut self.in_flight).into_keys().collect();
+        self.retries.clear();
+        self.awaiting_jwt.clear();
+        (cancel, owners)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use serde_json::json;
+
+    use crate::io::RequestId;
+    use crate::store::DataType;
+    use crate::sync::SyncState;
+
+    use super::{Call, CallId, CallTable, Load, Purpose, Request, RetryPolicy, Walk};
+
+    fn app(n: u64) -> Call {
+        Call::new(
+            Purpose::App(CallId(n)),
+            Request::json("https://unicat.test/api/p/records/get".into(), &json!({})),
+            7,
+        )
+    }
+
+    fn owner(call: &Option<Call>) -> Option<CallId> {
+        call.as_ref().and_then(|c| c.purpose().owner())
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a test's clock has to start somewhere
+    fn a_retry_waits_for_its_time_and_ties_go_in_the_order_they_were_scheduled() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut table = CallTable::default();
+        assert!(table.retry_at(Some(t0 + ms(200)), app(1)).is_none());
+        assert!(table.retry_at(Some(t0 + ms(100)), app(2)).is_none());
+        assert!(table.retry_at(Some(t0 + ms(100)), app(3)).is_none());
+        // A delay past what an `Instant` holds: the call goes at once.
+        assert_eq!(owner(&table.retry_at(None, app(4))), Some(CallId(4)));
+        assert_eq!(table.next_deadline(), Some(t0 + ms(100)));
+        assert!(table.due(t0 + ms(99)).is_none());
+        assert_eq!(owner(&table.due(t0 + ms(150))), Some(CallId(2)));
+        assert_eq!(owner(&table.due(t0 + ms(150))), Some(CallId(3)));
+        assert!(table.due(t0 + ms(150)).is_none());
+        assert_eq!(table.next_deadline(), Some(t0 + ms(200)));
+        assert_eq!(owner(&table.due(t0 + ms(200))), Some(CallId(1)));
+        assert_eq!(table.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_read_backs_off_from_100_ms_doubling_to_the_cap_and_spends_a_retry_each_time() {
+        let policy = RetryPolicy {
+            retries: 7,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+        };
+        let mut call = Call::new(Purpose::App(CallId(0)), Request::Dam { url: "u".into() }, 3);
+        let waits: Vec<u64> = (0..3)
+            .map(|_| {
+                assert!(call.may_retry());
+                call.backoff(&policy).as_millis() as u64
+            })
+            .collect();
+        assert_eq!(waits, [100, 200, 400]);
+        assert!(!call.may_retry());
+        // `connect` keeping on: its retries start again from the first delay.
+        call.restart_retries(1);
+        assert!(call.may_retry());
+        assert_eq!(call.backoff(&policy), Duration::from_millis(100));
+        call.restart_retries(5);
+        for _ in 0..4 {
+            call.backoff(&policy);
+        }
+        assert_eq!(call.backoff(&policy), Duration::from_millis(500), "capped");
+    }
+
+    #[test]
+    fn only_public_media_and_auth_itself_go_without_the_jwt_and_a_challenge_renews_it_once() {
+        let json = || Request::json("u".into(), &json!({}));
+        let media = Request::Media {
+            url: "https://cdn.test/a.jpg".into(),
+            path: "a.jpg".into(),
+        };
+        let connect = Call::new(Purpose::Load(CallId(0), Load::Connect), json(), 1);
+        let reauth = Call::new(Purpose::Reauth, json(), 0);
+        let init = Call::new(Purpose::Load(CallId(1), Load::Init), json(), 7);
+        let download = Call::new(Purpose::Media(CallId(2), "a.jpg".into()), media, 7);
+        let mut call = app(3);
+        assert!(!connect.needs_jwt() && !reauth.needs_jwt() && !download.needs_jwt());
+        assert!(init.needs_jwt() && call.needs_jwt());
+        assert!(!connect.may_reauth() && !reauth.may_reauth());
+        assert!(call.may_reauth());
+        call.mark_reauthed();
+        assert!(!call.may_reauth(), "a second challenge fails the call");
+    }
+
+    #[test]
+    fn a_call_is_under_way_while_out_waiting_for_a_retry_or_waiting_for_a_jwt() {
+        let mut sync = SyncState::default();
+        sync.want_quietly(DataType::Records, ["r1".to_string()]);
+        let batch = sync.take_batch(100, "p1").unwrap();
+        let json = || Request::json("u".into(), &json!({}));
+        let mut table = CallTable::default();
+        table.sent(RequestId(4), Call::new(Purpose::Fetch(batch), json(), 7));
+        table.await_jwt(Call::new(Purpose::SyncPage(None), json(), 7));
+        assert!(table.retry_at(None, app(1)).is_some());
+        assert_eq!((table.len(), table.fetches()), (2, 1));
+        assert!(table.sync_page_pending() && !table.reauth_pending());
+        assert!(table.is_in_flight(RequestId(4)));
+        assert!(table.answered(RequestId(5)).is_none(), "not ours");
+        assert!(table.answered(RequestId(4)).is_some());
+        assert!(table.answered(RequestId(4)).is_none(), "answered once");
+        assert_eq!(table.take_awaiting_jwt().len(), 1);
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a test's clock has to start somewhere
+    fn closing_cancels_what_is_out_and_names_every_command_that_waited() {
+        let t0 = Instant::now();
+        let json = || Request::json("u".into(), &json!({}));
+        let mut table = CallTable::default();
+        table.sent(RequestId(9), app(1));
+        table.sent(RequestId(2), Call::new(Purpose::Reauth, json(), 0));
+        assert!(table.retry_at(Some(t0), app(3)).is_none());
+        table.await_jwt(Call::new(Purpose::Walk(Walk::new(CallId(4))), json(), 7));
+        let (cancel, owners) = table.close();
+        assert_eq!(cancel, [RequestId(2), RequestId(9)]);
+        assert_eq!(
+            owners,
+            [CallId(1), CallId(3), CallId(4)],
+            "/auth is nobody's"
+        );
+        assert_eq!((table.len(), table.next_deadline()), (0, None));
     }
 }

@@ -1,7 +1,27 @@
-//! The commands' work: each builds its requests (or file checks) and records what to do
-//! with the answers.
+//! The commands' work, part of the client's orchestration: each checks its arguments, builds
+//! its first request (or file check), and leaves the rest to the answers.
 
-use super::*;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use crate::api::{self, CallError, Secret};
+use crate::error::UsageError;
+use crate::io::Output;
+use crate::session::SessionState;
+use crate::timer::after;
+
+use super::calls::{Download, Load, Purpose, Request, Walk};
+use super::files::FileOp;
+use super::{
+    is_read, CallId, CallOptions, Client, Event, StopReason, TransformOptions,
+    FIRST_CONNECT_RETRIES,
+};
+
+/// Children per page when walking the tree.
+const WALK_PAGE: u64 = 100;
 
 impl Client {
     pub(super) fn do_connect(
@@ -22,14 +42,12 @@ impl Client {
             self.api_key = Some(api_key);
         }
         // A new start: whatever stopped live sync before is the past.
-        self.stopped = None;
-        self.streak = Streak::default();
-        self.started = self.cfg.live_sync;
+        self.live.start(self.cfg.live_sync);
         self.session.mark_healthy();
-        let id = self.call_id();
+        let id = self.command_id();
         self.start_with_retries(
             Purpose::Load(id, Load::Connect),
-            json_req(url, &body),
+            Request::json(url, &body),
             FIRST_CONNECT_RETRIES,
         );
         Ok(id)
@@ -37,10 +55,15 @@ impl Client {
 
     pub(super) fn do_init(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.begin(now)?;
+        self.start_init(Load::Init)
+    }
+
+    /// Sends `/init`, a load of `kind`, under a new command id.
+    pub(super) fn start_init(&mut self, kind: Load) -> Result<CallId, UsageError> {
         let url = self.cfg.urls.api("/init")?;
         let body = json!({"omit_extended_definitions": self.cfg.omit_extended_definitions});
-        let id = self.call_id();
-        self.start(Purpose::Load(id, Load::Init), json_req(url, &body), true);
+        let id = self.command_id();
+        self.start(Purpose::Load(id, kind), Request::json(url, &body), true);
         Ok(id)
     }
 
@@ -59,9 +82,9 @@ impl Client {
             ));
         }
         let url = self.cfg.urls.api(endpoint)?;
-        let id = self.call_id();
+        let id = self.command_id();
         let safe = options.safe || is_read(endpoint);
-        self.start(Purpose::App(id), json_req(url, &body), safe);
+        self.start(Purpose::App(id), Request::json(url, &body), safe);
         Ok(id)
     }
 
@@ -79,26 +102,22 @@ impl Client {
             ));
         }
         let url = self.cfg.urls.api(endpoint)?;
-        let id = self.call_id();
-        let op = self.session.alloc_request_id();
-        self.files.insert(
-            op,
-            FileOp::UploadStat {
-                call: id,
-                url,
-                fields,
-                path: path.clone(),
-            },
-        );
-        self.out.push_back(Output::Stat { id: op, path });
+        let id = self.command_id();
+        let stat = FileOp::UploadStat {
+            command: id,
+            url,
+            fields,
+            path: path.clone(),
+        };
+        self.stat_file(stat, path);
         Ok(id)
     }
 
     pub(super) fn do_publish(&mut self, now: Instant, asset: &str) -> Result<CallId, UsageError> {
         self.begin(now)?;
         let url = self.dam_url(asset, None)?;
-        let id = self.call_id();
-        self.start(Purpose::App(id), Req::Dam { url }, true);
+        let id = self.command_id();
+        self.start(Purpose::App(id), Request::Dam { url }, true);
         Ok(id)
     }
 
@@ -110,8 +129,8 @@ impl Client {
     ) -> Result<CallId, UsageError> {
         self.begin(now)?;
         let url = self.dam_url(asset, Some(options))?;
-        let id = self.call_id();
-        self.start(Purpose::App(id), Req::Dam { url }, true);
+        let id = self.command_id();
+        self.start(Purpose::App(id), Request::Dam { url }, true);
         Ok(id)
     }
 
@@ -135,7 +154,7 @@ impl Client {
             .and_then(|a| a.pointer("/pathname"))
             .and_then(|p| p.as_str().map(str::to_string))
             .unwrap_or_default();
-        let id = self.call_id();
+        let id = self.command_id();
         let relative = match pathname {
             Some(p) => match api::paths::download_path(&asset_pathname, Some(p), None) {
                 Ok(r) => Some(r),
@@ -147,38 +166,28 @@ impl Client {
             None => None,
         };
         let download = Download {
-            call: id,
+            command: id,
             relative,
             asset_pathname,
             updated_on,
         };
         match &download.relative {
             Some(rel) => {
-                let op = self.session.alloc_request_id();
                 let path = folder.join(rel);
-                self.files
-                    .insert(op, FileOp::DownloadBefore(download, Req::Dam { url: dam }));
-                self.out.push_back(Output::Stat { id: op, path });
+                let request = Request::Dam { url: dam };
+                self.stat_file(FileOp::DownloadBefore(download, request), path);
             }
-            None => self.start(Purpose::Dam(download), Req::Dam { url: dam }, true),
+            None => self.start(Purpose::Dam(download), Request::Dam { url: dam }, true),
         }
         Ok(id)
     }
 
     pub(super) fn do_load_all_records(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.begin(now)?;
-        let id = self.call_id();
+        let id = self.command_id();
         let url = self.cfg.urls.api("/records/root")?;
-        let walk = Walk {
-            call: id,
-            queue: VecDeque::new(),
-            visited: BTreeSet::new(),
-            repeats: 0,
-            parent: None,
-            top: 0,
-            loaded: 0,
-        };
-        self.start(Purpose::Walk(walk), json_req(url, &json!({})), true);
+        let walk = Walk::new(id);
+        self.start(Purpose::Walk(walk), Request::json(url, &json!({})), true);
         Ok(id)
     }
 
@@ -240,7 +249,7 @@ impl Client {
                 }
                 None => {
                     let result = json!({ "records": walk.loaded, "repeats": walk.repeats });
-                    return self.finish(walk.call, Ok(result));
+                    return self.finish(walk.command, Ok(result));
                 }
             }
         }
@@ -250,9 +259,9 @@ impl Client {
             "page.size": WALK_PAGE,
         });
         match self.cfg.urls.api("/records/children") {
-            Ok(url) => self.start(Purpose::Walk(walk), json_req(url, &body), true),
+            Ok(url) => self.start(Purpose::Walk(walk), Request::json(url, &body), true),
             Err(e) => self.finish(
-                walk.call,
+                walk.command,
                 Err(CallError::InvalidResponse {
                     status: 0,
                     detail: e.to_string(),
@@ -264,17 +273,17 @@ impl Client {
 
     pub(super) fn do_sync_now(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.begin(now)?;
-        let id = self.call_id();
-        self.sync_pages.push(id);
+        let id = self.command_id();
+        self.live.queue_page(id);
         self.pump_sync_pages();
         Ok(id)
     }
 
     pub(super) fn do_sync_cursors(&mut self, now: Instant) -> Result<CallId, UsageError> {
         self.begin(now)?;
-        let id = self.call_id();
+        let id = self.command_id();
         let url = self.cfg.urls.sync("/cursors");
-        self.start(Purpose::App(id), json_req(url, &json!({})), true);
+        self.start(Purpose::App(id), Request::json(url, &json!({})), true);
         Ok(id)
     }
 
@@ -285,62 +294,32 @@ impl Client {
         timeout: Option<Duration>,
     ) -> Result<CallId, UsageError> {
         self.begin(now)?;
-        let id = self.call_id();
-        if let Some((_, job)) = self.recent_jobs.iter().rev().find(|(t, _)| t == token) {
-            if let Some(result) = job_result(job) {
-                self.finish(id, result);
-                return Ok(id);
-            }
+        let id = self.command_id();
+        let deadline = timeout.and_then(|t| after(self.now, t));
+        if let Some(result) = self.jobs.track(token, id, deadline) {
+            self.finish(id, result);
+            return Ok(id);
         }
-        self.jobs.insert(
-            token.to_string(),
-            TrackedJob {
-                call: id,
-                deadline: timeout.and_then(|t| after(self.now, t)),
-            },
-        );
-        self.schedule_job_poll();
+        self.jobs.schedule_poll(self.now);
         Ok(id)
     }
 
+    /// Closes the session, cancels what is out and finishes every command still running
+    /// with [`CallError::Closed`], each once.
     pub(super) fn do_close(&mut self, now: Instant) {
         self.advance(now);
         if self.closed {
             return;
         }
-        self.session.close(self.now);
+        self.session.with_ids(&mut self.ids).close(self.now);
         self.drain_session();
-        let running: Vec<CallId> = self
-            .calls
-            .values()
-            .chain(self.retry_at.values())
-            .chain(self.auth_wait.iter())
-            .filter_map(|c| match &c.purpose {
-                Purpose::App(id) | Purpose::Load(id, _) | Purpose::Media(id, _) => Some(*id),
-                Purpose::Dam(d) => Some(d.call),
-                Purpose::Walk(w) => Some(w.call),
-                Purpose::SyncPage(id) => *id,
-                _ => None,
-            })
-            .chain(self.files.values().map(|f| match f {
-                FileOp::UploadStat { call, .. }
-                | FileOp::UploadRead { call, .. }
-                | FileOp::DownloadAfter { call, .. } => *call,
-                FileOp::DownloadBefore(d, _) => d.call,
-            }))
-            .chain(self.jobs.values().map(|j| j.call))
-            .chain(self.sync_pages.iter().copied())
-            .chain(self.sync_pages_done.iter().copied())
-            .collect();
-        for id in std::mem::take(&mut self.calls).into_keys() {
+        let (cancel, mut running) = self.calls.close();
+        running.extend(self.files.close());
+        running.extend(self.jobs.close());
+        running.extend(self.live.close_pages());
+        for id in cancel {
             self.out.push_back(Output::CancelHttp { id });
         }
-        self.retry_at.clear();
-        self.auth_wait.clear();
-        self.files.clear();
-        self.jobs.clear();
-        self.sync_pages.clear();
-        self.sync_pages_done.clear();
         let unique: BTreeSet<CallId> = running.into_iter().collect();
         for id in unique {
             self.finish(id, Err(CallError::Closed));

@@ -293,7 +293,9 @@ impl ClientConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
+
+    use super::{ClientConfig, ReconnectPolicy};
 
     #[test]
     fn setters_keep_each_setting_in_its_range() {

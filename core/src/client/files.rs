@@ -1,226 +1,51 @@
-//! Downloads and uploads: the file checks before and after the DAM call, and the media step.
+//! File operations: the stats and reads the client asks its runtime for around uploads and
+//! downloads, kept by request id until answered ([`FileOps`]), and what each answer means.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-impl Client {
-    pub(super) fn on_media(&mut self, call: Call, status: u16, body: Body) {
-        let Purpose::Media(id, relative) = call.purpose else {
-            return;
-        };
-        if status == 200 {
-            self.finish(
-                id,
-                Ok(Value::String(relative.to_string_lossy().replace('\\', "/"))),
-            );
-        } else {
-            self.finish(
-                id,
-                Err(CallError::InvalidResponse {
-                    status,
-                    detail: "the media download failed".into(),
-                    excerpt: String::from_utf8_lossy(body.as_bytes())
-                        .chars()
-                        .take(256)
-                        .collect(),
-                }),
-            );
-        }
-    }
+use crate::error::TransportError;
+use crate::io::{Body, FileInfo, RequestId};
 
-    pub(super) fn on_dam(&mut self, d: Download, result: &Map<String, Value>) {
-        let Some(url) = result
-            .get("public_url")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
-            return self.finish(
-                d.call,
-                Err(CallError::InvalidResponse {
-                    status: 200,
-                    detail: "the DAM result has no public_url".into(),
-                    excerpt: String::new(),
-                }),
-            );
-        };
-        if let Err(reason) = self.cfg.media_hosts.check(&url, &self.cfg.urls.host()) {
-            crate::log!(warn, "refused media URL: {reason}");
-            let url = url.chars().take(200).collect();
-            return self.finish(d.call, Err(CallError::UntrustedUrl { url, reason }));
-        }
-        let relative = match d.relative {
-            Some(r) => r,
-            None => match api::paths::download_path(&d.asset_pathname, None, Some(&url)) {
-                Ok(r) => r,
-                Err(e) => return self.finish(d.call, Err(CallError::UnsafePath(e.to_string()))),
-            },
-        };
-        let Some(folder) = self.cfg.asset_folder.clone() else {
-            return self.finish(
-                d.call,
-                Err(CallError::NotDownloadable("no asset folder".into())),
-            );
-        };
-        let op = self.session.alloc_request_id();
-        let path = folder.join(&relative);
-        self.files.insert(
-            op,
-            FileOp::DownloadAfter {
-                call: d.call,
-                relative,
-                url,
-                updated_on: d.updated_on,
-            },
-        );
-        self.out.push_back(Output::Stat { id: op, path });
-    }
+use super::calls::{Download, Request};
+use super::CallId;
 
-    /// A runtime's answer to a file operation: the path's metadata, or its contents.
-    pub(super) fn on_file(&mut self, id: RequestId, answer: FileAnswer) {
-        let Some(op) = self.files.remove(&id) else {
-            return;
-        };
-        match (op, answer) {
-            (
-                FileOp::UploadStat {
-                    call,
-                    url,
-                    fields,
-                    path,
-                },
-                FileAnswer::Stat(info),
-            ) => {
-                self.on_upload_stat(call, (url, fields), path, info);
-            }
-            (
-                FileOp::UploadRead {
-                    call,
-                    url,
-                    fields,
-                    name,
-                },
-                FileAnswer::Read(read),
-            ) => {
-                self.on_upload_read(call, (url, fields), &name, read);
-            }
-            (FileOp::DownloadBefore(d, req), FileAnswer::Stat(info)) => {
-                if fresh(info, d.updated_on) {
-                    let rel = d.relative.as_deref().map(slashed).unwrap_or_default();
-                    self.finish(d.call, Ok(Value::String(rel)));
-                } else {
-                    self.start(Purpose::Dam(d), req, true);
-                }
-            }
-            (
-                FileOp::DownloadAfter {
-                    call,
-                    relative,
-                    url,
-                    updated_on,
-                },
-                FileAnswer::Stat(info),
-            ) => {
-                if fresh(info, updated_on) {
-                    self.finish(call, Ok(Value::String(slashed(&relative))));
-                } else if let Some(folder) = self.cfg.asset_folder.clone() {
-                    let path = folder.join(&relative);
-                    self.start(
-                        Purpose::Media(call, relative),
-                        Req::Media { url, path },
-                        true,
-                    );
-                }
-            }
-            (op, _) => {
-                // A stat answered with a read, or the reverse: the runtime broke the contract,
-                // and the call must still finish.
-                crate::log!(warn, "file answer of the wrong kind for {op:?}");
-                let call = match op {
-                    FileOp::UploadStat { call, .. }
-                    | FileOp::UploadRead { call, .. }
-                    | FileOp::DownloadAfter { call, .. } => call,
-                    FileOp::DownloadBefore(d, _) => d.call,
-                };
-                self.finish(
-                    call,
-                    Err(CallError::Transport(TransportError::new(
-                        TransportErrorKind::File,
-                        "the runtime answered a file operation with the wrong kind of answer",
-                    ))),
-                );
-            }
-        }
-    }
-
-    /// The file to upload was looked at: read it if it is there and within the limit.
-    fn on_upload_stat(
-        &mut self,
-        call: CallId,
-        (url, fields): (String, Vec<(String, String)>),
+/// A file operation the runtime was asked for, and the step of its command it serves.
+#[derive(Debug)]
+pub(super) enum FileOp {
+    /// Is the file to upload there, and how large?
+    UploadStat {
+        command: CallId,
+        url: String,
+        fields: Vec<(String, String)>,
         path: PathBuf,
-        info: Option<FileInfo>,
-    ) {
-        match info {
-            None => self.finish(
-                call,
-                Err(CallError::Transport(TransportError::new(
-                    TransportErrorKind::File,
-                    "the file to upload cannot be read",
-                ))),
-            ),
-            Some(info) if info.size > self.cfg.max_upload_bytes => {
-                self.finish(call, Err(too_large()));
-            }
-            Some(_) => {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let op = self.session.alloc_request_id();
-                let read = FileOp::UploadRead {
-                    call,
-                    url,
-                    fields,
-                    name,
-                };
-                self.files.insert(op, read);
-                self.out.push_back(Output::ReadFile {
-                    id: op,
-                    path,
-                    limit: self.cfg.max_upload_bytes,
-                });
-            }
-        }
-    }
+    },
+    /// The file to upload's contents.
+    UploadRead {
+        command: CallId,
+        url: String,
+        fields: Vec<(String, String)>,
+        name: String,
+    },
+    /// Before the DAM call: is a fresh copy there already?
+    DownloadBefore(Download, Request),
+    /// After the DAM call: the same question for the name the DAM gave.
+    DownloadAfter {
+        command: CallId,
+        relative: PathBuf,
+        url: String,
+        updated_on: Option<f64>,
+    },
+}
 
-    /// The file to upload was read: send it as a multipart body.
-    fn on_upload_read(
-        &mut self,
-        call: CallId,
-        (url, fields): (String, Vec<(String, String)>),
-        name: &str,
-        read: Result<Body, TransportError>,
-    ) {
-        match read {
-            Err(e) if e.kind == TransportErrorKind::TooLarge => {
-                self.finish(call, Err(too_large()));
-            }
-            Err(e) => self.finish(call, Err(CallError::Transport(e))),
-            Ok(bytes) => {
-                self.multipart_seed = self.multipart_seed.wrapping_add(1);
-                let mp = api::multipart::build(
-                    &fields,
-                    "upload_file",
-                    name,
-                    bytes.as_bytes(),
-                    self.multipart_seed,
-                );
-                let req = Req::Upload {
-                    url,
-                    content_type: mp.content_type,
-                    body: mp.body,
-                };
-                self.start(Purpose::App(call), req, false);
-            }
+impl FileOp {
+    /// The command it serves.
+    fn owner(&self) -> CallId {
+        match self {
+            FileOp::UploadStat { command, .. }
+            | FileOp::UploadRead { command, .. }
+            | FileOp::DownloadAfter { command, .. } => *command,
+            FileOp::DownloadBefore(d, _) => d.command,
         }
     }
 }
@@ -232,6 +57,155 @@ pub(super) enum FileAnswer {
     Stat(Option<FileInfo>),
     /// The file's contents.
     Read(Result<Body, TransportError>),
+}
+
+/// A file operation with its answer: the next step of its command.
+#[derive(Debug)]
+pub(super) enum Answered {
+    /// The file to upload was looked at.
+    UploadStat {
+        command: CallId,
+        url: String,
+        fields: Vec<(String, String)>,
+        path: PathBuf,
+        info: Option<FileInfo>,
+    },
+    /// The file to upload was read.
+    UploadRead {
+        command: CallId,
+        url: String,
+        fields: Vec<(String, String)>,
+        name: String,
+        read: Result<Body, TransportError>,
+    },
+    /// A copy at least as new as the asset is there: the download is done, with this path
+    /// relative to the asset folder.
+    Kept { command: CallId, relative: String },
+    /// No fresh copy where the command said: ask the DAM.
+    Dam(Download, Request),
+    /// No fresh copy under the name the DAM gave: fetch the media.
+    Media {
+        command: CallId,
+        relative: PathBuf,
+        url: String,
+    },
+    /// A stat answered with a read, or the reverse: the runtime broke the contract, and the
+    /// command must still finish.
+    WrongKind { command: CallId },
+}
+
+/// The file operations the runtime was asked for and has not answered yet.
+#[derive(Debug)]
+pub(super) struct FileOps {
+    /// By the id their answer will carry.
+    in_flight: BTreeMap<RequestId, FileOp>,
+    /// The last multipart boundary's seed: from the configured seed, one step per upload, so
+    /// that a replay builds the same bodies.
+    multipart_seed: u64,
+}
+
+impl FileOps {
+    /// No operation yet; upload boundaries numbered from `multipart_seed`.
+    pub(super) fn new(multipart_seed: u64) -> FileOps {
+        FileOps {
+            in_flight: BTreeMap::new(),
+            multipart_seed,
+        }
+    }
+
+    /// The runtime was asked for `op` as request `id`.
+    pub(super) fn asked(&mut self, id: RequestId, op: FileOp) {
+        self.in_flight.insert(id, op);
+    }
+
+    /// The runtime answered request `id`: the next step, or `None` when no operation waits
+    /// for that id.
+    pub(super) fn answer(&mut self, id: RequestId, answer: FileAnswer) -> Option<Answered> {
+        let op = self.in_flight.remove(&id)?;
+        Some(match (op, answer) {
+            (
+                FileOp::UploadStat {
+                    command,
+                    url,
+                    fields,
+                    path,
+                },
+                FileAnswer::Stat(info),
+            ) => Answered::UploadStat {
+                command,
+                url,
+                fields,
+                path,
+                info,
+            },
+            (
+                FileOp::UploadRead {
+                    command,
+                    url,
+                    fields,
+                    name,
+                },
+                FileAnswer::Read(read),
+            ) => Answered::UploadRead {
+                command,
+                url,
+                fields,
+                name,
+                read,
+            },
+            (FileOp::DownloadBefore(d, request), FileAnswer::Stat(info)) => {
+                if fresh(info, d.updated_on) {
+                    let relative = d.relative.as_deref().map(slashed).unwrap_or_default();
+                    Answered::Kept {
+                        command: d.command,
+                        relative,
+                    }
+                } else {
+                    Answered::Dam(d, request)
+                }
+            }
+            (
+                FileOp::DownloadAfter {
+                    command,
+                    relative,
+                    url,
+                    updated_on,
+                },
+                FileAnswer::Stat(info),
+            ) => {
+                if fresh(info, updated_on) {
+                    let relative = slashed(&relative);
+                    Answered::Kept { command, relative }
+                } else {
+                    Answered::Media {
+                        command,
+                        relative,
+                        url,
+                    }
+                }
+            }
+            (op, _) => {
+                crate::log!(warn, "file answer of the wrong kind for {op:?}");
+                Answered::WrongKind {
+                    command: op.owner(),
+                }
+            }
+        })
+    }
+
+    /// The seed of the next upload's multipart boundary.
+    pub(super) fn next_multipart_seed(&mut self) -> u64 {
+        self.multipart_seed = self.multipart_seed.wrapping_add(1);
+        self.multipart_seed
+    }
+
+    /// Forgets every operation: the commands that waited on one.
+    pub(super) fn close(&mut self) -> Vec<CallId> {
+        std::mem::take(&mut self.in_flight)
+            .values()
+            .map(FileOp::owner)
+            .collect()
+    }
 }
 
 /// Whether a local file is as new as the asset: it exists and, when the asset says when it
@@ -250,6 +224,120 @@ fn fresh(info: Option<FileInfo>, updated_on: Option<f64>) -> bool {
 }
 
 /// A relative path with forward slashes, as the SDK reports it on every platform.
-fn slashed(path: &Path) -> String {
+pub(super) fn slashed(path: &Path) -> String {
     path.to_string_lossy().replace('\\', "/")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::error::{TransportError, TransportErrorKind};
+    use crate::io::{FileInfo, RequestId};
+
+    use super::{Answered, CallId, Download, FileAnswer, FileOp, FileOps, Request};
+
+    fn after_dam(command: u64, updated_on: Option<f64>) -> FileOp {
+        FileOp::DownloadAfter {
+            command: CallId(command),
+            relative: PathBuf::from("shoes/red.jpg"),
+            url: "https://cdn.test/red.jpg".into(),
+            updated_on,
+        }
+    }
+
+    fn stat(modified: Option<f64>) -> FileAnswer {
+        FileAnswer::Stat(Some(FileInfo { size: 10, modified }))
+    }
+
+    #[test]
+    fn a_download_keeps_a_file_at_least_as_new_as_the_asset() {
+        let mut ops = FileOps::new(0);
+        for (updated_on, answer, kept) in [
+            // No date on the asset: any file there will do.
+            (None, stat(None), true),
+            (Some(100.0), stat(Some(100.0)), true),
+            (Some(100.0), stat(Some(150.0)), true),
+            (Some(100.0), stat(Some(99.5)), false),
+            // A file whose age is unknown may be older.
+            (Some(100.0), stat(None), false),
+            (None, FileAnswer::Stat(None), false),
+        ] {
+            ops.asked(RequestId(1), after_dam(7, updated_on));
+            match ops.answer(RequestId(1), answer) {
+                Some(Answered::Kept { command, relative }) => {
+                    assert!(kept, "{updated_on:?}");
+                    assert_eq!((command, relative.as_str()), (CallId(7), "shoes/red.jpg"));
+                }
+                Some(Answered::Media { command, url, .. }) => {
+                    assert!(!kept, "{updated_on:?}");
+                    assert_eq!(
+                        (command, url.as_str()),
+                        (CallId(7), "https://cdn.test/red.jpg")
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn before_the_dam_call_a_stale_file_asks_the_dam_with_the_request_kept() {
+        let mut ops = FileOps::new(0);
+        let download = Download {
+            command: CallId(3),
+            relative: Some(PathBuf::from("a/b.pdf")),
+            asset_pathname: "/a/b.pdf".into(),
+            updated_on: Some(100.0),
+        };
+        let dam = Request::Dam {
+            url: "https://unicat.test/dam/publish/x".into(),
+        };
+        ops.asked(RequestId(4), FileOp::DownloadBefore(download, dam));
+        match ops.answer(RequestId(4), stat(Some(50.0))) {
+            Some(Answered::Dam(d, Request::Dam { url })) => {
+                assert_eq!(d.command, CallId(3));
+                assert_eq!(url, "https://unicat.test/dam/publish/x");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_stat_answered_with_a_read_fails_the_call_and_an_answer_counts_once() {
+        let mut ops = FileOps::new(0);
+        ops.asked(RequestId(2), after_dam(5, None));
+        let read = FileAnswer::Read(Err(TransportError::new(TransportErrorKind::File, "x")));
+        assert!(matches!(
+            ops.answer(RequestId(2), read),
+            Some(Answered::WrongKind { command: CallId(5) })
+        ));
+        assert!(
+            ops.answer(RequestId(2), stat(None)).is_none(),
+            "answered once"
+        );
+        assert!(
+            ops.answer(RequestId(8), stat(None)).is_none(),
+            "never asked"
+        );
+    }
+
+    #[test]
+    fn upload_boundaries_step_from_the_seed_and_closing_names_every_command_that_waited() {
+        let mut ops = FileOps::new(41);
+        assert_eq!(ops.next_multipart_seed(), 42);
+        assert_eq!(ops.next_multipart_seed(), 43);
+        ops.asked(
+            RequestId(6),
+            FileOp::UploadRead {
+                command: CallId(1),
+                url: "u".into(),
+                fields: Vec::new(),
+                name: "x.txt".into(),
+            },
+        );
+        ops.asked(RequestId(3), after_dam(2, None));
+        assert_eq!(ops.close(), [CallId(2), CallId(1)]);
+        assert!(ops.answer(RequestId(6), stat(None)).is_none());
+    }
 }

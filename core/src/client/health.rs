@@ -234,32 +234,11 @@ pub(crate) fn key_rejected(error: &CallError) -> Option<&ApiError> {
     }
 }
 
-/// The failures of one unhealthy stretch, between two healthy connections.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Streak {
-    /// When the stretch began; `None` while healthy (or before the first failure).
-    pub(crate) since: Option<Instant>,
-    /// Why the last attempt failed.
-    pub(crate) cause: Option<Cause>,
-    /// Whether the JWT was renewed since the last accepted CONNECT because of a refusal that
-    /// did not name auth: that happens at most once.
-    pub(crate) reauthed: bool,
-    /// Attempts in a row whose `initsync` did not fit the server's `maxPayload`.
-    pub(crate) payload_strikes: u32,
-}
-
-impl Streak {
-    /// Notes a failure at `now`.
-    pub(crate) fn fail(&mut self, now: Instant, cause: Cause) {
-        self.since.get_or_insert(now);
-        self.cause = Some(cause);
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use serde_json::json;
+
+    use super::{key_rejected, names_auth, ApiError, CallError};
 
     #[test]
     fn refusals_that_name_auth() {

@@ -1,37 +1,128 @@
 //! The Unicat client: API calls, the local store and live sync, as one sans-IO machine.
+//!
+//! ```text
+//!         connect(key)                          /auth answered: the store is loaded from its
+//!  Idle ───────────────▶ Authenticating ─────── data, the cursors from its result (connect's
+//!   │ ▲                  and loading            /auth is the load from scratch) ────────────┐
+//!   │ │                    │    ▲                                                           │
+//!   │ │                    │    └── /auth again ◀── KeepTrying: Reconnecting ◀──┐           │
+//!   │ │                    ├── failed, may heal ────────────────────────────────┘           │
+//!   │ │                    └── key refused, or failed with FailFast ──▶ Stopped             │
+//!   │ └───────────────────── live sync off: calls only ◀────────────────────────────────────┤
+//!   │                                                                     live sync on:     │
+//!   │                                                                     open the socket   ▼
+//!   │              ┌────── timer (the session's backoff) ──────────────────▶ Connecting ◀───┘
+//!   │              │                                                          │ CONNECT
+//!   │              │                                                          │ accepted:
+//!   │              │                                                          ▼ Connected
+//!   │         Reconnecting ◀── the socket lost, CONNECT refused, ──────── CatchingUp ◀───┐
+//!   │         (Disconnected,   initsync failed, too many items held:          │          │ a sync
+//!   │          Reconnecting)   from Connecting, CatchingUp or Connected       │ initsync │ item to
+//!   │              │                                                          │ answered,│ fetch
+//!   │              │                                                          ▼ all in   │
+//!   │              │                                                       Connected ────┘
+//!   │              └── attempts used up ──▶ Stopped ◀── the server's DISCONNECT; the JWT refused
+//!   │                                                   and no key kept; initsync too large
+//!   │                                                   three times in a row
+//!   └── close() from anywhere: Closed (inert). From Stopped, connect(key) starts again.
+//! ```
+//!
+//! [`Client::health`] tells the state: `Idle`; `Connecting` while authenticating, loading
+//! and connecting; `CatchingUp` (also while a sync item's fetch is out, without a second
+//! `CaughtUp`); `Connected`; `Reconnecting`; `Stopped` (closed included).
+//! The session below keeps its own states (see [`Session`]); the client decides when a
+//! connection is healthy, which restarts the session's backoff: `initsync` answered.
+//!
+//! # Words
+//!
+//! * A **command** is what the application asks for: one [`Command`], carried out by
+//!   [`Client::execute`] or one of the methods named after it. It gets a [`CallId`] at once,
+//!   and its result later as [`Event::CallFinished`] with that id. (The name is the
+//!   application's: it calls the API. A `CallId` names a command's result, not a call below.)
+//! * A **call** is one HTTP request the client makes, with its bookkeeping: retries left, the
+//!   backoff, whether it was sent again after a new JWT. A command makes any number of calls
+//!   (a download: the DAM, then the media; a job tracked: none), and the client makes calls
+//!   of its own (sync fetches, re-authentication). Calls under way are in the `CallTable`:
+//!   sent, waiting for a retry, or waiting for a JWT.
+//! * A call's **request** is the HTTP request it sends (a JSON POST, a multipart upload, a
+//!   DAM or a media GET), built into an [`HttpRequest`](crate::io::HttpRequest) with the JWT
+//!   of the moment each time it goes out, under a new [`RequestId`](crate::io::RequestId).
+//! * A call's **purpose** is why it is made, and decides what its answer does: an
+//!   application's call, a load, a re-authentication, a sync fetch, a `/sync/get` page, a
+//!   download's DAM or media step, a step of walking the record tree.
+//! * A **load** is a kind of purpose: reading the whole project into the store, from scratch
+//!   (`connect`'s `/auth`, `init`) or as the reload after a restore.
+//! * A **fetch** is a call for a batch of keys that sync items asked for; a **sync item** is
+//!   one change the server reports; a **sync page** is one `/sync/get` answer.
+//! * A **file operation** is a stat or a read the client asks the runtime for, numbered from
+//!   the same [`RequestId`](crate::io::RequestId)s as requests.
+//! * A **job** is server work followed by its token (`track_job`).
+//! * An **attempt** is one try at connecting the socket; a **streak** the failed attempts
+//!   since the connection was last healthy.
+//!
+//! # Parts
+//!
+//! The client keeps the store, the sync state, the session, the JWT and the key, and
+//! orchestrates its parts, each a struct of its own with its own tests:
+//!
+//! * `calls`: the `Call`, its request and purpose, and the `CallTable`;
+//! * `files`: the file operations in flight, and what their answers mean;
+//! * `jobs`: the jobs followed, their deadlines, and the poll while the socket is down;
+//! * `live`: live sync's state: running or stopped, the streak, `initsync` and the items held
+//!   for it, catching up, the reload after a restore, the fetch retry schedule, `sync_now`'s
+//!   pages.
+//!
+//! Each part says when its next deadline is and what is due; the client's `poll_timeout` is
+//! the earliest of theirs and the session's. What the client does lives in `commands` (each
+//! command's first steps), `sending` (sending calls, retries, re-authentication), `answers`
+//! (what a call's answer or failure does), `transfers` (uploads and downloads around file
+//! operations), `socket` (the session's events) and `syncing` (applying sync items, fetches,
+//! the reload, pages); `health` holds the public health types.
+//!
+//! Request ids are the client's: it owns the one sequence that numbers its requests, its file
+//! operations and its session's requests and WebSockets, and lends it to the session
+//! (`Session::with_ids`) for each call into it.
 
+mod answers;
 mod calls;
 mod commands;
 mod config;
 mod files;
 mod health;
+mod jobs;
 mod live;
+mod sending;
+mod socket;
+mod syncing;
+mod transfers;
 
 pub use config::{ClientConfig, FirstConnect, RetryPolicy};
 pub use health::{Cause, Health, InitsyncFailure, Stats, StopReason};
 
-use files::FileAnswer;
-use health::Streak;
-
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
-use crate::api::{self, ApiError, CallError, Secret};
-use crate::error::{DisconnectReason, TransportError, TransportErrorKind, UsageError};
-use crate::io::{Body, BodyTarget, FileInfo, HttpRequest, Input, Machine, Output, RequestId};
-use crate::session::{AckError, AckId, Session, SessionEvent, SessionState};
-use crate::store::{DataType, Object, Store};
-use crate::sync::{self, Action, Batch, Effect, JobInfo, SyncItem, SyncState, Waiter};
-use crate::timer::{after, earliest};
-use serde_json::value::RawValue;
+use crate::api::{CallError, Secret};
+use crate::error::{DisconnectReason, UsageError};
+use crate::io::{Input, Machine, Output, RequestIds};
+use crate::session::{Session, SessionState};
+use crate::store::{DataType, Store};
+use crate::sync::{Action, JobInfo, SyncState};
+use crate::timer::earliest;
 
-/// Identifies a call the application made; its result comes as [`Event::CallFinished`].
+use self::calls::CallTable;
+use self::files::{FileAnswer, FileOps};
+use self::jobs::Jobs;
+use self::live::Live;
+
+/// Identifies a [`Command`] the application gave; its result comes as
+/// [`Event::CallFinished`]. (It names the command, not one of the HTTP calls the command makes:
+/// see the [module docs](self).)
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-#[must_use = "the call's result comes as Event::CallFinished with this id"]
+#[must_use = "the command's result comes as Event::CallFinished with this id"]
 pub struct CallId(pub u64);
 
 /// Options of [`Client::call`].
@@ -180,9 +271,9 @@ pub enum Event {
         /// What happened.
         message: String,
     },
-    /// A call finished.
+    /// A command finished.
     CallFinished {
-        /// The call.
+        /// The command.
         id: CallId,
         /// Its `result`, or why it failed.
         result: Result<Value, CallError>,
@@ -192,139 +283,6 @@ pub enum Event {
 /// Transform options for [`Client::transform`], in order. Without a `key`, the client adds the
 /// one the Python SDK would derive, so the same options name the same file.
 pub type TransformOptions = Vec<(String, Value)>;
-
-#[derive(Clone)]
-enum Req {
-    /// A JSON POST to the project, global or sync API, with the JWT.
-    Json { url: String, body: Vec<u8> },
-    /// A multipart upload with the JWT.
-    Upload {
-        url: String,
-        content_type: String,
-        body: Vec<u8>,
-    },
-    /// A DAM GET with the JWT; DAM responses never renew it.
-    Dam { url: String },
-    /// A public media GET into a file.
-    Media { url: String, path: PathBuf },
-}
-
-/// Bodies can hold the API key (`/auth`): `Debug` shows their length only.
-impl std::fmt::Debug for Req {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Req::Json { url, body } => write!(f, "Json({url}, {} bytes)", body.len()),
-            Req::Upload { url, body, .. } => write!(f, "Upload({url}, {} bytes)", body.len()),
-            Req::Dam { url } => write!(f, "Dam({url})"),
-            Req::Media { url, path } => write!(f, "Media({url} -> {})", path.display()),
-        }
-    }
-}
-
-#[derive(Debug)]
-enum Load {
-    /// `/auth` of `connect`: clears the store, takes the cursors, then opens the socket.
-    Connect,
-    /// `/init` the application asked for.
-    Init,
-    /// `/init` after a restore finished.
-    Restore,
-}
-
-#[derive(Debug)]
-struct Download {
-    call: CallId,
-    relative: Option<PathBuf>,
-    asset_pathname: String,
-    updated_on: Option<f64>,
-}
-
-#[derive(Debug)]
-enum Purpose {
-    App(CallId),
-    Load(CallId, Load),
-    Reauth,
-    Fetch(Batch),
-    SyncPage(Option<CallId>),
-    /// The DAM step of a download.
-    Dam(Download),
-    /// The media step of a download.
-    Media(CallId, PathBuf),
-    /// A step of walking the record tree.
-    Walk(Walk),
-}
-
-/// Walking the record tree from the root, page by page, to load every record.
-#[derive(Debug)]
-struct Walk {
-    call: CallId,
-    queue: VecDeque<String>,
-    /// Every record reached: a record reached twice (the tree has a cycle, or a record two
-    /// parents) is not walked again.
-    visited: BTreeSet<String>,
-    /// Records reached again.
-    repeats: u64,
-    parent: Option<String>,
-    top: u64,
-    loaded: u64,
-}
-
-/// Children per page when walking the tree.
-const WALK_PAGE: u64 = 100;
-
-#[derive(Debug)]
-struct Call {
-    purpose: Purpose,
-    req: Req,
-    retries_left: u32,
-    attempt: u32,
-    reauthed: bool,
-}
-
-#[derive(Debug)]
-enum FileOp {
-    UploadStat {
-        call: CallId,
-        url: String,
-        fields: Vec<(String, String)>,
-        path: PathBuf,
-    },
-    UploadRead {
-        call: CallId,
-        url: String,
-        fields: Vec<(String, String)>,
-        name: String,
-    },
-    /// Before the DAM call: is a fresh copy there already?
-    DownloadBefore(Download, Req),
-    /// After the DAM call: the same question for the name the DAM gave.
-    DownloadAfter {
-        call: CallId,
-        relative: PathBuf,
-        url: String,
-        updated_on: Option<f64>,
-    },
-}
-
-#[derive(Debug)]
-struct Reload {
-    barrier: Waiter,
-    expect: BTreeSet<(DataType, String)>,
-    /// Expected keys dropped from a fetch: done with once nothing fetches them any more.
-    recheck: BTreeSet<(DataType, String)>,
-    started: bool,
-    /// The sync sequence when the reload's fetches were queued: only batches taken after it
-    /// bring the restored data.
-    since: u64,
-    /// When to send the reload's `/init` again after it failed in a way that may heal.
-    retry_at: Option<Instant>,
-}
-
-#[derive(Debug)]
-struct TrackedJob {
-    call: CallId,
-    deadline: Option<Instant>,
-}
 
 /// The Unicat client as a sans-IO machine: it calls the API, merges each response into its
 /// [`Store`], and keeps that store fresh through the Sync API socket, with no I/O of its own.
@@ -364,52 +322,43 @@ struct TrackedJob {
 /// tells which state the client is in at any moment.
 #[derive(Debug)]
 pub struct Client {
+    /// The configuration, fixed for the client's life.
     cfg: ClientConfig,
     /// When the client was created: a replay log's times count from it.
     #[cfg(feature = "record")]
     t0: Instant,
+    /// The latest `now` seen; an earlier one counts as this.
     now: Instant,
+    /// The numbers of the client's requests and file operations, and of its session's
+    /// requests and WebSockets: one sequence, lent to the session for each call into it.
+    ids: RequestIds,
+    /// The Sync API socket.
     session: Session,
+    /// What the client knows of the project.
     store: Store,
+    /// The sync cursors, the items waiting for fetches, and the fetch queue.
     sync: SyncState,
+    /// The JWT, once `/auth` or a response gave one.
     jwt: Option<Secret>,
+    /// The API key, kept to re-authenticate when the configuration says so.
     api_key: Option<Secret>,
-    calls: BTreeMap<RequestId, Call>,
-    retry_at: BTreeMap<(Instant, u64), Call>,
-    auth_wait: Vec<Call>,
-    /// The socket's CONNECT waits for the `/auth` under way.
-    socket_awaits_jwt: bool,
-    files: BTreeMap<RequestId, FileOp>,
-    initsync: Option<AckId>,
-    /// `initsync` was answered on this connection.
-    synced: bool,
-    /// `connect` was called, and live sync is on.
-    started: bool,
-    /// Why live sync stopped, if it did.
-    stopped: Option<StopReason>,
-    /// The failures since the connection was last healthy.
-    streak: Streak,
-    /// Sync fetches (and reloads) failed in a row: the exponent of the fetch retry delay.
-    fetch_failures: u32,
-    held_sync: Vec<SyncItem>,
-    catching_up: bool,
-    fetch_resume_at: Option<Instant>,
-    reload: Option<Reload>,
+    /// The HTTP calls under way.
+    calls: CallTable,
+    /// The file operations under way.
+    files: FileOps,
+    /// The jobs followed.
+    jobs: Jobs,
+    /// Live sync's own state.
+    live: Live,
     /// The last load from scratch whose data went into the store, and the cursors it read at.
     last_load: Option<(CallId, (i64, i64))>,
-    sync_pages: Vec<CallId>,
-    sync_pages_done: Vec<CallId>,
-    jobs: BTreeMap<String, TrackedJob>,
-    recent_jobs: VecDeque<(String, JobInfo)>,
-    job_poll_at: Option<Instant>,
+    /// The number of the next command.
     next_call: u64,
-    next_seq: u64,
-    multipart_seed: u64,
+    /// [`close`](Client::close) was called: the client is inert.
     closed: bool,
+    /// Outputs for the runtime and events for the application, in order.
     out: VecDeque<Output<Event>>,
 }
-
-const RECENT_JOBS: usize = 256;
 
 /// Retries of a `connect`'s `/auth` after a failure that may heal, before it fails (or, with
 /// [`FirstConnect::KeepTrying`], before the next backoff step): one, so a typo or a server
@@ -432,38 +381,21 @@ impl Client {
         session.owner_judges_health();
         Client {
             session,
-            multipart_seed: cfg.session.rng_seed,
+            files: FileOps::new(cfg.session.rng_seed),
+            jobs: Jobs::new(cfg.job_poll_interval),
+            live: Live::new(&cfg),
             cfg,
             #[cfg(feature = "record")]
             t0: now,
             now,
+            ids: RequestIds::default(),
             store: Store::default(),
             sync: SyncState::default(),
             jwt: None,
             api_key: None,
-            calls: BTreeMap::new(),
-            retry_at: BTreeMap::new(),
-            auth_wait: Vec::new(),
-            socket_awaits_jwt: false,
-            files: BTreeMap::new(),
-            initsync: None,
-            synced: false,
-            started: false,
-            stopped: None,
-            streak: Streak::default(),
-            fetch_failures: 0,
-            held_sync: Vec::new(),
-            catching_up: false,
-            fetch_resume_at: None,
-            reload: None,
+            calls: CallTable::default(),
             last_load: None,
-            sync_pages: Vec::new(),
-            sync_pages_done: Vec::new(),
-            jobs: BTreeMap::new(),
-            recent_jobs: VecDeque::new(),
-            job_poll_at: None,
             next_call: 0,
-            next_seq: 0,
             closed: false,
             out: VecDeque::new(),
         }
@@ -490,12 +422,7 @@ impl Client {
     /// reported is in the store: no sync item waits for a fetch, and no reload after a
     /// restore is under way.
     pub fn is_caught_up(&self) -> bool {
-        self.session.is_connected("/")
-            && self.synced
-            && self.initsync.is_none()
-            && !self.catching_up
-            && self.sync.is_settled()
-            && self.reload.is_none()
+        self.session.is_connected("/") && self.live.caught_up() && self.sync.is_settled()
     }
 
     /// How live sync is doing. Never waits on anything.
@@ -505,69 +432,25 @@ impl Client {
                 reason: StopReason::Closed,
             };
         }
-        if let Some(reason) = &self.stopped {
-            return Health::Stopped {
-                reason: reason.clone(),
-            };
-        }
-        if !self.started {
-            return Health::Idle;
-        }
-        if self.session.is_connected("/") {
-            return if self.is_caught_up() {
-                Health::Connected
-            } else {
-                Health::CatchingUp
-            };
-        }
-        match (&self.streak.since, &self.streak.cause) {
-            (Some(since), Some(cause)) => Health::Reconnecting {
-                since: *since,
-                attempts: self.session.attempts(),
-                cause: cause.clone(),
-            },
-            _ => Health::Connecting,
-        }
+        let connected = self.session.is_connected("/");
+        let attempts = self.session.attempts();
+        self.live.health(connected, self.is_caught_up(), attempts)
     }
 
     /// Queue lengths, to watch for growth. Never waits on anything.
     pub fn stats(&self) -> Stats {
         Stats {
             held_sync_items: self
-                .held_sync
-                .len()
+                .live
+                .held_len()
                 .saturating_add(self.sync.held_back_len()),
             queued_fetches: self.sync.queued_len(),
-            fetches_in_flight: self.fetches_in_flight(),
-            pending_calls: self.pending_calls().count(),
+            fetches_in_flight: self.calls.fetches(),
+            pending_calls: self.calls.len(),
             buffered_emits: self.session.buffered_emits("/"),
             pending_acks: self.session.pending_acks(),
             store_objects: self.store.len(),
         }
-    }
-
-    /// Every call the client is making, sent or waiting to be (for a retry, for a JWT).
-    fn pending_calls(&self) -> impl Iterator<Item = &Call> {
-        self.calls
-            .values()
-            .chain(self.retry_at.values())
-            .chain(self.auth_wait.iter())
-    }
-
-    fn fetches_in_flight(&self) -> usize {
-        self.pending_calls()
-            .filter(|c| matches!(c.purpose, Purpose::Fetch(_)))
-            .count()
-    }
-
-    fn sync_page_in_flight(&self) -> bool {
-        self.pending_calls()
-            .any(|c| matches!(c.purpose, Purpose::SyncPage(_)))
-    }
-
-    fn reauth_running(&self) -> bool {
-        self.pending_calls()
-            .any(|c| matches!(c.purpose, Purpose::Reauth))
     }
 
     /// Whether the client holds a JWT.
@@ -830,7 +713,8 @@ impl Client {
         }
     }
 
-    fn call_id(&mut self) -> CallId {
+    /// The id of a new command.
+    fn command_id(&mut self) -> CallId {
         let id = CallId(self.next_call);
         self.next_call = self.next_call.saturating_add(1);
         id
@@ -842,43 +726,6 @@ impl Client {
 
     fn finish(&mut self, id: CallId, result: Result<Value, CallError>) {
         self.event(Event::CallFinished { id, result });
-    }
-
-    // ---- responses ---------------------------------------------------------------------------
-
-    // ---- sync --------------------------------------------------------------------------------
-}
-
-fn json_req(url: String, body: &Value) -> Req {
-    Req::Json {
-        url,
-        // Serialising a `Value` cannot fail.
-        body: serde_json::to_vec(body).unwrap_or_default(),
-    }
-}
-
-fn too_large() -> CallError {
-    CallError::Api(ApiError {
-        status: 413,
-        code: 413,
-        message: "Request Entity Too Large".into(),
-        info: Value::Null,
-    })
-}
-
-fn job_result(job: &JobInfo) -> Option<Result<Value, CallError>> {
-    let value = json!({"job": job.job, "status": job.status, "info": job.info});
-    match job.status.as_str() {
-        "done" if job.info.get("error").is_some() => Some(Err(CallError::JobFailed {
-            status: job.status.clone(),
-            info: job.info.clone(),
-        })),
-        "done" => Some(Ok(value)),
-        "rejected" => Some(Err(CallError::JobFailed {
-            status: job.status.clone(),
-            info: job.info.clone(),
-        })),
-        _ => None,
     }
 }
 
@@ -906,86 +753,133 @@ impl Machine for Client {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.next_timeout()
+        self.next_deadline()
     }
 }
 
 impl Client {
     fn dispatch_input(&mut self, input: Input) {
         match input {
-            Input::HttpResponse { id, response } if self.calls.contains_key(&id) => {
+            Input::HttpResponse { id, response } if self.calls.is_in_flight(id) => {
                 self.on_http(id, Ok(response))
             }
-            Input::HttpFailed { id, error } if self.calls.contains_key(&id) => {
+            Input::HttpFailed { id, error } if self.calls.is_in_flight(id) => {
                 self.on_http(id, Err(error))
             }
             Input::Stat { id, info } => self.on_file(id, FileAnswer::Stat(info)),
             Input::FileRead { id, result } => self.on_file(id, FileAnswer::Read(result)),
             other => {
-                self.session.handle_input(self.now, other);
+                self.session
+                    .with_ids(&mut self.ids)
+                    .handle_input(self.now, other);
                 self.drain_session();
             }
         }
     }
 
+    /// Runs whatever is due, the session's timers first, then each part's, in a fixed order.
     fn run_timers(&mut self) {
         let now = self.now;
-        self.session.handle_timeout(now);
+        self.session.with_ids(&mut self.ids).handle_timeout(now);
         self.drain_session();
-        while let Some(entry) = self.retry_at.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let call = entry.remove();
+        while let Some(call) = self.calls.due(now) {
             self.send(call);
         }
-        if self.fetch_resume_at.is_some_and(|t| t <= now) {
-            self.fetch_resume_at = None;
+        if self.live.fetches_resume(now) {
             self.pump_fetches();
         }
-        if self
-            .reload
-            .as_ref()
-            .and_then(|r| r.retry_at)
-            .is_some_and(|t| t <= now)
-        {
+        if self.live.reload_due(now) {
             self.send_reload();
         }
-        let expired: Vec<String> = self
-            .jobs
-            .iter()
-            .filter(|(_, j)| j.deadline.is_some_and(|d| d <= now))
-            .map(|(t, _)| t.clone())
-            .collect();
-        for token in expired {
-            if let Some(j) = self.jobs.remove(&token) {
-                self.finish(j.call, Err(CallError::Timeout));
-            }
+        for call in self.jobs.expired(now) {
+            self.finish(call, Err(CallError::Timeout));
         }
-        if self.job_poll_at.is_some_and(|t| t <= now) {
-            self.job_poll_at = None;
+        if self.jobs.poll_due(now) {
             let socket_up = self.session.is_connected("/");
-            if !self.jobs.is_empty() && !socket_up && !self.sync_page_in_flight() {
+            if self.jobs.any() && !socket_up && !self.calls.sync_page_pending() {
                 self.send_sync_page(None);
             }
-            self.schedule_job_poll();
+            self.jobs.schedule_poll(now);
         }
     }
 
-    fn next_timeout(&self) -> Option<Instant> {
+    /// The earliest deadline of the session and of every part.
+    fn next_deadline(&self) -> Option<Instant> {
         if self.closed {
             return None;
         }
-        let jobs = self.jobs.values().filter_map(|j| j.deadline).min();
         [
             self.session.poll_timeout(),
-            self.retry_at.keys().next().map(|(t, _)| *t),
-            self.fetch_resume_at,
-            self.reload.as_ref().and_then(|r| r.retry_at),
-            self.job_poll_at,
-            jobs,
+            self.calls.next_deadline(),
+            self.live.next_deadline(),
+            self.jobs.next_deadline(),
         ]
         .into_iter()
         .fold(None, earliest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use crate::api::Secret;
+    use crate::config::TransportMode;
+    use crate::io::{Body, Input, Machine, Output, RequestId};
+
+    use super::{Client, ClientConfig};
+
+    fn http_ids(client: &mut Client) -> Vec<RequestId> {
+        std::iter::from_fn(|| client.poll_output())
+            .filter_map(|o| match o {
+                Output::Http { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ok(body: &str) -> http::Response<Body> {
+        http::Response::builder()
+            .header("Authorization", "Bearer jwt-1")
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a test's clock has to start somewhere
+    fn the_clients_requests_and_its_sockets_are_numbered_from_one_sequence() {
+        let now = Instant::now();
+        let cfg = ClientConfig::new("http://unicat.test", "p1")
+            .unwrap()
+            .transport(TransportMode::Polling);
+        let mut client = Client::new(cfg, now);
+        let _ = client.connect(now, Secret::new("key")).unwrap();
+        // The client's `/auth` is request 0.
+        assert_eq!(http_ids(&mut client), [RequestId(0)]);
+        let auth = r#"{"success":true,"result":{"cc.cursor":1,"cursor":1},"data":{}}"#;
+        let response = ok(auth);
+        client.handle_input(
+            now,
+            Input::HttpResponse {
+                id: RequestId(0),
+                response,
+            },
+        );
+        // Its answer opens the socket: the handshake GET is request 1.
+        assert_eq!(http_ids(&mut client), [RequestId(1)]);
+        let open = r#"0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
+        let response = ok(open);
+        client.handle_input(
+            now,
+            Input::HttpResponse {
+                id: RequestId(1),
+                response,
+            },
+        );
+        // The socket's long-poll and the POST with its CONNECT, made while the client handled
+        // that input, go on from there; and so does the client's next call.
+        assert_eq!(http_ids(&mut client), [RequestId(2), RequestId(3)]);
+        let _ = client.sync_cursors(now).unwrap();
+        assert_eq!(http_ids(&mut client), [RequestId(4)]);
     }
 }

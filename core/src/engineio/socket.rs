@@ -28,7 +28,8 @@ use crate::error::{
     DecodeError, DisconnectReason, ProtocolViolation, TransportError, TransportErrorKind,
 };
 use crate::io::{
-    Body, BodyTarget, HttpRequest, Input, Machine, Output, RequestId, WsFrame, WsId, WsRequest,
+    Body, BodyTarget, HttpRequest, Input, Machine, Output, RequestId, RequestIds, WsFrame, WsId,
+    WsRequest,
 };
 use crate::timer::{after, TimerTable};
 
@@ -167,7 +168,7 @@ impl SocketConfig {
         hs: Option<&Handshake>,
         body: Vec<u8>,
     ) -> (RequestId, HttpRequest) {
-        let id = RequestId(ids.id());
+        let id = ids.ids.request();
         let url = self.url(false, hs.map(|h| h.sid.as_str()), Some(ids.cache_buster()));
         let heartbeat = hs.map_or(self.open_timeout, Handshake::heartbeat);
         let mut builder = http::Request::builder().method(method.clone()).uri(url);
@@ -189,7 +190,7 @@ impl SocketConfig {
 
     /// A WebSocket, numbered from `ids`; `sid` is that of the session it upgrades, if any.
     fn websocket(&self, ids: &mut Counters, sid: Option<&str>) -> (WsId, WsRequest) {
-        let id = WsId(ids.id());
+        let id = ids.ids.websocket();
         let request = WsRequest {
             request: http::Request::builder()
                 .uri(self.url(true, sid, None))
@@ -204,20 +205,14 @@ impl SocketConfig {
 /// The numbers the socket hands out.
 #[derive(Debug, Default)]
 struct Counters {
-    /// The next request or WebSocket id. The owner draws its own request ids here too
-    /// ([`Socket::alloc_request_id`]), so no id is ever used twice.
-    next_id: u64,
+    /// The request and WebSocket ids, unless the owner lent the socket its own for the call
+    /// under way ([`Socket::swap_ids`]).
+    ids: RequestIds,
     /// The last polling cache buster `t=`: a counter, never the clock, so replays stay exact.
     cache_buster: u64,
 }
 
 impl Counters {
-    fn id(&mut self) -> u64 {
-        let id = self.next_id;
-        self.next_id = self.next_id.saturating_add(1);
-        id
-    }
-
     fn cache_buster(&mut self) -> u64 {
         self.cache_buster = self.cache_buster.saturating_add(1);
         self.cache_buster
@@ -429,9 +424,11 @@ impl Socket {
         }
     }
 
-    /// A fresh request id, unique across the socket and whatever is built on it.
-    pub(crate) fn alloc_request_id(&mut self) -> RequestId {
-        RequestId(self.ids.id())
+    /// Exchanges the socket's request ids for `ids`: how an owner lends the socket its own,
+    /// so that the socket and the machines built on it number from one sequence. Swapping
+    /// again gives them back.
+    pub(crate) fn swap_ids(&mut self, ids: &mut RequestIds) {
+        std::mem::swap(&mut self.ids.ids, ids);
     }
 
     /// Asks for a new link: a WebSocket, or the handshake GET of long-polling.

@@ -21,9 +21,12 @@
 //!   the emits buffered until then, and makes the CONNECT and DISCONNECT packets;
 //! * `acks` keeps the ids and deadlines of the emits that wait for an ack, and the acks the
 //!   server asked for;
-//! * this module decodes Socket.IO packets between them, and reconnects with backoff.
+//! * this module decodes Socket.IO packets between them, and reconnects with backoff;
+//! * `ids` lends the session the request ids of a machine built on it, so that the two number
+//!   from one sequence (a session used alone numbers from its own).
 
 mod acks;
+mod ids;
 mod namespaces;
 
 use std::collections::VecDeque;
@@ -40,7 +43,7 @@ use crate::backoff;
 use crate::config::SessionConfig;
 use crate::engineio::{EngineEvent, EnginePacket, Socket, SocketConfig, SocketState};
 use crate::error::{DisconnectReason, ProtocolViolation, UsageError};
-use crate::io::{Input, Machine, Output, RequestId};
+use crate::io::{Input, Machine, Output};
 use crate::rng::Rng;
 use crate::socketio::{
     check_placeholders, Assembled, Assembler, PacketType, SioPacket, RESERVED_EVENTS,
@@ -574,11 +577,6 @@ impl Session {
     }
 
     // ---- crate-internal helpers for machines built on top -------------------------------------
-
-    /// A fresh request id, unique across the session and whatever is built on it.
-    pub(crate) fn alloc_request_id(&mut self) -> RequestId {
-        self.socket.alloc_request_id()
-    }
 
     /// From now on an accepted CONNECT no longer resets the backoff: the owner decides when
     /// a connection is healthy and says so with [`mark_healthy`](Session::mark_healthy).
