@@ -293,8 +293,9 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
-/// A command the caller should not have issued, or could not be carried out as asked. Nothing
-/// changed.
+/// A call to a `Session` that its caller should not have made, or
+/// that could not be carried out as asked. Nothing changed. The Unicat client's commands have
+/// their own, [`CommandError`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UsageError {
@@ -365,3 +366,44 @@ impl fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// A command to the Unicat `Client`, or a configuration of it, that
+/// its caller should not have issued or that could not be carried out as asked. Nothing
+/// changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The client was closed.
+    Closed,
+    /// The client is already connecting or connected.
+    AlreadyConnected,
+    /// An argument was invalid (a URL, an endpoint, a path, a body); the text says which and
+    /// why.
+    InvalidArgument(String),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Closed => f.write_str("the client is closed"),
+            CommandError::AlreadyConnected => f.write_str("already connecting or connected"),
+            CommandError::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+/// A session's configuration or state refused what a command asked of it, as the command's
+/// error: a closed session is a closed client, a session already connecting is a client
+/// already connecting, and anything else is an invalid argument, with the session's words.
+impl From<UsageError> for CommandError {
+    fn from(e: UsageError) -> Self {
+        match e {
+            UsageError::Closed => CommandError::Closed,
+            UsageError::AlreadyConnected => CommandError::AlreadyConnected,
+            UsageError::InvalidArgument(what) => CommandError::InvalidArgument(what),
+            other => CommandError::InvalidArgument(other.to_string()),
+        }
+    }
+}

@@ -136,7 +136,7 @@ pub mod test_exports;
 pub use api::{CallError, Secret};
 pub use client::{CallId, CallOptions, Client, ClientConfig, Command, Event, Health};
 pub use config::SessionConfig;
-pub use error::UsageError;
+pub use error::{CommandError, UsageError};
 pub use io::{Input, Machine, Output};
 #[cfg(feature = "record")]
 pub use record::Recording;

@@ -68,7 +68,7 @@ use serde_json::{json, Value};
 use crate::api::Secret;
 use crate::client::{CallId, Client, ClientConfig, Command, Event, FirstConnect};
 use crate::config::{Limits, ReconnectPolicy, TransportMode};
-use crate::error::{TransportError, TransportErrorKind, UsageError};
+use crate::error::{CommandError, TransportError, TransportErrorKind};
 use crate::io::{Body, BodyTarget, FileInfo, Input, Machine, Output, RequestId, WsFrame, WsId};
 use crate::socketio::{PacketType, SioPacket};
 
@@ -224,7 +224,7 @@ impl ConfigRecord {
     }
 
     /// The configuration this record describes.
-    pub fn to_config(&self) -> Result<ClientConfig, UsageError> {
+    pub fn to_config(&self) -> Result<ClientConfig, CommandError> {
         let d = Duration::from_millis;
         let mut c = ClientConfig::new(&self.base_url, &self.project)?;
         c.keep_api_key = self.keep_api_key;
@@ -242,7 +242,7 @@ impl ConfigRecord {
             "fail_fast" => FirstConnect::FailFast,
             "keep_trying" => FirstConnect::KeepTrying,
             other => {
-                return Err(UsageError::InvalidArgument(format!(
+                return Err(CommandError::InvalidArgument(format!(
                     "unknown first_connect {other:?}"
                 )))
             }
@@ -270,7 +270,7 @@ impl ConfigRecord {
             "polling_then_upgrade" => TransportMode::PollingThenUpgrade,
             "polling" => TransportMode::Polling,
             other => {
-                return Err(UsageError::InvalidArgument(format!(
+                return Err(CommandError::InvalidArgument(format!(
                     "unknown transport {other:?}"
                 )))
             }
@@ -1240,8 +1240,11 @@ mod sealed {
     /// What a [`Recording`](super::Recording) needs of its machine.
     pub trait Sealed {
         /// Carries out an application command.
-        fn execute(&mut self, now: Instant, command: Command)
-            -> Result<Option<CallId>, UsageError>;
+        fn execute(
+            &mut self,
+            now: Instant,
+            command: Command,
+        ) -> Result<Option<CallId>, CommandError>;
         /// When the machine was created: log times count from it.
         fn created(&self) -> Instant;
         /// The configuration, for the header.
@@ -1259,7 +1262,7 @@ mod sealed {
             &mut self,
             now: Instant,
             command: Command,
-        ) -> Result<Option<CallId>, UsageError> {
+        ) -> Result<Option<CallId>, CommandError> {
             Client::execute(self, now, command)
         }
         fn created(&self) -> Instant {
@@ -1348,7 +1351,7 @@ impl<M: Recordable> Recording<M> {
         &mut self,
         now: Instant,
         command: Command,
-    ) -> Result<Option<CallId>, UsageError> {
+    ) -> Result<Option<CallId>, CommandError> {
         self.now = self.now.max(now);
         if let Some(r) = self.recorder.as_mut() {
             if let Command::Connect { api_key } = &command {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use unicat_core::api::Secret;
 use unicat_core::client::{CallId, Client, ClientConfig, Command, Event, Health};
-use unicat_core::error::UsageError;
+use unicat_core::error::CommandError;
 use unicat_core::io::{
     Body, FileInfo, HttpRequest, Input, Machine, Output, RequestId, WsFrame, WsId,
 };
@@ -23,14 +23,14 @@ pub trait Scripted: Machine<Event = Event> {
     /// The client, to read.
     fn client(&self) -> &Client;
     /// Carries out a command.
-    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, UsageError>;
+    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, CommandError>;
 }
 
 impl Scripted for Client {
     fn client(&self) -> &Client {
         self
     }
-    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, UsageError> {
+    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, CommandError> {
         Client::execute(self, now, command)
     }
 }
@@ -39,7 +39,7 @@ impl Scripted for Recording {
     fn client(&self) -> &Client {
         self.machine()
     }
-    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, UsageError> {
+    fn execute(&mut self, now: Instant, command: Command) -> Result<Option<CallId>, CommandError> {
         Recording::execute(self, now, command)
     }
 }

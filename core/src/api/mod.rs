@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::error::{TransportError, UsageError};
+use crate::error::{CommandError, TransportError};
 use crate::store::{DataType, Object};
 
 pub use media::MediaHosts;
@@ -170,23 +170,23 @@ pub(crate) fn is_safe_id(s: &str) -> bool {
 }
 
 impl Urls {
-    pub(crate) fn new(base_url: &str, project: &str) -> Result<Self, UsageError> {
+    pub(crate) fn new(base_url: &str, project: &str) -> Result<Self, CommandError> {
         let base = base_url.trim_end_matches('/');
         let uri: http::Uri = base
             .parse()
-            .map_err(|_| UsageError::InvalidArgument(format!("not a URL: {base_url:?}")))?;
+            .map_err(|_| CommandError::InvalidArgument(format!("not a URL: {base_url:?}")))?;
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
-            return Err(UsageError::InvalidArgument(format!(
+            return Err(CommandError::InvalidArgument(format!(
                 "the base URL must be http:// or https:// with a host: {base_url:?}"
             )));
         }
         if uri.query().is_some() {
-            return Err(UsageError::InvalidArgument(format!(
+            return Err(CommandError::InvalidArgument(format!(
                 "the base URL must not have a query: {base_url:?}"
             )));
         }
         if !is_safe_id(project) {
-            return Err(UsageError::InvalidArgument(format!(
+            return Err(CommandError::InvalidArgument(format!(
                 "not a project gid: {project:?}"
             )));
         }
@@ -215,7 +215,7 @@ impl Urls {
 
     /// `//x` goes to the global API, `<base>/api/x`; anything else to the project API,
     /// `<base>/api/p/<project>/x`.
-    pub(crate) fn api(&self, endpoint: &str) -> Result<String, UsageError> {
+    pub(crate) fn api(&self, endpoint: &str) -> Result<String, CommandError> {
         match endpoint.strip_prefix("//") {
             Some(global) => {
                 check_endpoint(global)?;
@@ -223,7 +223,7 @@ impl Urls {
             }
             None => {
                 let rest = endpoint.strip_prefix('/').ok_or_else(|| {
-                    UsageError::InvalidArgument(format!(
+                    CommandError::InvalidArgument(format!(
                         "an endpoint starts with '/' (project) or '//' (global): {endpoint:?}"
                     ))
                 })?;
@@ -251,7 +251,7 @@ impl Urls {
     }
 }
 
-fn check_endpoint(path: &str) -> Result<(), UsageError> {
+fn check_endpoint(path: &str) -> Result<(), CommandError> {
     let valid = !path.is_empty()
         && path.len() <= 256
         && path
@@ -263,7 +263,7 @@ fn check_endpoint(path: &str) -> Result<(), UsageError> {
     if valid {
         Ok(())
     } else {
-        Err(UsageError::InvalidArgument(format!(
+        Err(CommandError::InvalidArgument(format!(
             "not an API endpoint: {path:?}"
         )))
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use crate::api::{self, CallError, Secret};
-use crate::error::UsageError;
+use crate::error::CommandError;
 use crate::io::Output;
 use crate::session::SessionState;
 use crate::timer::after;
@@ -28,10 +28,10 @@ impl Client {
         &mut self,
         now: Instant,
         api_key: Secret,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.begin(now)?;
         if !matches!(self.session.state(), SessionState::Idle) {
-            return Err(UsageError::AlreadyConnected);
+            return Err(CommandError::AlreadyConnected);
         }
         let url = self.cfg.urls.api("/auth")?;
         let body = json!({
@@ -53,13 +53,13 @@ impl Client {
         Ok(id)
     }
 
-    pub(super) fn do_init(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    pub(super) fn do_init(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.begin(now)?;
         self.start_init(Load::Init)
     }
 
     /// Sends `/init`, a load of `kind`, under a new command id.
-    pub(super) fn start_init(&mut self, kind: Load) -> Result<CallId, UsageError> {
+    pub(super) fn start_init(&mut self, kind: Load) -> Result<CallId, CommandError> {
         let url = self.cfg.urls.api("/init")?;
         let body = json!({"omit_extended_definitions": self.cfg.omit_extended_definitions});
         let id = self.command_id();
@@ -73,11 +73,11 @@ impl Client {
         endpoint: &str,
         body: Option<Value>,
         options: CallOptions,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let body = body.unwrap_or_else(|| json!({}));
         if !body.is_object() {
-            return Err(UsageError::InvalidArgument(
+            return Err(CommandError::InvalidArgument(
                 "a call's body is a JSON object".into(),
             ));
         }
@@ -94,10 +94,10 @@ impl Client {
         endpoint: &str,
         fields: Vec<(String, String)>,
         path: PathBuf,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.begin(now)?;
         if endpoint.starts_with("//") {
-            return Err(UsageError::InvalidArgument(
+            return Err(CommandError::InvalidArgument(
                 "uploads go to the project API".into(),
             ));
         }
@@ -113,7 +113,7 @@ impl Client {
         Ok(id)
     }
 
-    pub(super) fn do_publish(&mut self, now: Instant, asset: &str) -> Result<CallId, UsageError> {
+    pub(super) fn do_publish(&mut self, now: Instant, asset: &str) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let url = self.dam_url(asset, None)?;
         let id = self.command_id();
@@ -126,7 +126,7 @@ impl Client {
         now: Instant,
         asset: &str,
         options: TransformOptions,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let url = self.dam_url(asset, Some(options))?;
         let id = self.command_id();
@@ -141,11 +141,11 @@ impl Client {
         options: Option<TransformOptions>,
         pathname: Option<&str>,
         updated_on: Option<f64>,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let folder =
             self.cfg.asset_folder.clone().ok_or_else(|| {
-                UsageError::InvalidArgument("no asset folder is configured".into())
+                CommandError::InvalidArgument("no asset folder is configured".into())
             })?;
         let dam = self.dam_url(asset, options)?;
         let asset_pathname = self
@@ -182,7 +182,7 @@ impl Client {
         Ok(id)
     }
 
-    pub(super) fn do_load_all_records(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    pub(super) fn do_load_all_records(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let id = self.command_id();
         let url = self.cfg.urls.api("/records/root")?;
@@ -271,7 +271,7 @@ impl Client {
         }
     }
 
-    pub(super) fn do_sync_now(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    pub(super) fn do_sync_now(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let id = self.command_id();
         self.live.queue_page(id);
@@ -279,7 +279,7 @@ impl Client {
         Ok(id)
     }
 
-    pub(super) fn do_sync_cursors(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    pub(super) fn do_sync_cursors(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let id = self.command_id();
         let url = self.cfg.urls.sync("/cursors");
@@ -292,7 +292,7 @@ impl Client {
         now: Instant,
         token: &str,
         timeout: Option<Duration>,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let id = self.command_id();
         let deadline = timeout.and_then(|t| after(self.now, t));
@@ -336,12 +336,12 @@ impl Client {
         &self,
         asset: &str,
         options: Option<TransformOptions>,
-    ) -> Result<String, UsageError> {
+    ) -> Result<String, CommandError> {
         let object = self.store.asset(asset).ok_or_else(|| {
-            UsageError::InvalidArgument(format!("asset {asset:?} is not in the store"))
+            CommandError::InvalidArgument(format!("asset {asset:?} is not in the store"))
         })?;
         let storage = api::dam_storage_name(object)
-            .map_err(|e| UsageError::InvalidArgument(e.to_string()))?;
+            .map_err(|e| CommandError::InvalidArgument(e.to_string()))?;
         match options {
             None => Ok(self.cfg.urls.dam("publish", &storage, &[])),
             Some(mut options) => {
@@ -363,7 +363,7 @@ impl Client {
                             })
                     };
                     if !safe(k) || !(safe(&v) || (k == "name" && v.is_empty())) {
-                        return Err(UsageError::InvalidArgument(format!(
+                        return Err(CommandError::InvalidArgument(format!(
                             "transform option {k}={v} cannot go in a URL path"
                         )));
                     }

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use crate::api::{MediaHosts, Urls};
 use crate::config::{ReconnectPolicy, SessionConfig};
-use crate::error::UsageError;
+use crate::error::CommandError;
 
 /// How failed reads are retried: HTTP 500, 502, 503 and 504 and transport failures, for reads
 /// (`…/get`, `/init`, `/sync/…`, DAM, media) and calls marked safe. Mutations are never
@@ -105,7 +105,7 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// A configuration for the project `project` on the server at `base_url`
     /// (`https://unicat.app`, or a dev server's `http://127.0.0.1:PORT`).
-    pub fn new(base_url: &str, project: &str) -> Result<Self, UsageError> {
+    pub fn new(base_url: &str, project: &str) -> Result<Self, CommandError> {
         let urls = Urls::new(base_url, project)?;
         let session = SessionConfig::new(urls.base(), "/sync/io")?;
         Ok(ClientConfig {
@@ -319,5 +319,30 @@ mod tests {
         );
         assert_eq!(c.session_config().reconnect, ReconnectPolicy::default());
         assert!(c.asset_folder_path().is_none());
+    }
+
+    #[test]
+    fn the_client_has_usage_errors_of_its_own() {
+        use crate::client::Client;
+        use crate::error::{CommandError, UsageError};
+        assert!(matches!(
+            ClientConfig::new("not a url", "p1"),
+            Err(CommandError::InvalidArgument(_))
+        ));
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::Instant::now();
+        let cfg = ClientConfig::new("https://unicat.app", "p1").unwrap();
+        let mut client = Client::new(cfg, now);
+        client.close(now);
+        assert_eq!(client.init(now).unwrap_err(), CommandError::Closed);
+        // What a session refuses reaches a command in the command's words.
+        assert_eq!(
+            CommandError::from(UsageError::AlreadyConnected),
+            CommandError::AlreadyConnected
+        );
+        assert_eq!(
+            CommandError::from(UsageError::UnknownNamespace("/x".into())),
+            CommandError::InvalidArgument("namespace \"/x\" is not configured".into())
+        );
     }
 }

@@ -106,7 +106,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::api::{CallError, Secret};
-use crate::error::{DisconnectReason, UsageError};
+use crate::error::{CommandError, DisconnectReason};
 use crate::io::{Input, Machine, Output, RequestIds};
 use crate::session::{Session, SessionState};
 use crate::store::{DataType, Store};
@@ -496,7 +496,7 @@ impl Client {
         &mut self,
         now: Instant,
         command: Command,
-    ) -> Result<Option<CallId>, UsageError> {
+    ) -> Result<Option<CallId>, CommandError> {
         self.advance(now);
         self.dispatch_command(now, command)
     }
@@ -505,7 +505,7 @@ impl Client {
         &mut self,
         now: Instant,
         command: Command,
-    ) -> Result<Option<CallId>, UsageError> {
+    ) -> Result<Option<CallId>, CommandError> {
         let id = match command {
             Command::Connect { api_key } => self.do_connect(now, api_key)?,
             Command::Init => self.do_init(now)?,
@@ -539,18 +539,18 @@ impl Client {
         Ok(Some(id))
     }
 
-    fn run(&mut self, now: Instant, command: Command) -> Result<CallId, UsageError> {
-        self.execute(now, command)?.ok_or(UsageError::Closed)
+    fn run(&mut self, now: Instant, command: Command) -> Result<CallId, CommandError> {
+        self.execute(now, command)?.ok_or(CommandError::Closed)
     }
 
     /// Authenticates with the API key (`/auth`), loads the store from scratch and, with live
     /// sync on, connects the Sync API socket. The call's result is the `/auth` result.
-    pub fn connect(&mut self, now: Instant, api_key: Secret) -> Result<CallId, UsageError> {
+    pub fn connect(&mut self, now: Instant, api_key: Secret) -> Result<CallId, CommandError> {
         self.run(now, Command::Connect { api_key })
     }
 
     /// Reloads the store from scratch with `/init`, without re-authenticating.
-    pub fn init(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    pub fn init(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.run(now, Command::Init)
     }
 
@@ -564,7 +564,7 @@ impl Client {
         endpoint: &str,
         body: Option<Value>,
         options: CallOptions,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.run(
             now,
             Command::Call {
@@ -585,7 +585,7 @@ impl Client {
         endpoint: &str,
         fields: Vec<(String, String)>,
         path: PathBuf,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.run(
             now,
             Command::Upload {
@@ -597,7 +597,7 @@ impl Client {
     }
 
     /// Publishes an asset the store holds through the DAM; the result holds `public_url`.
-    pub fn publish(&mut self, now: Instant, asset: &str) -> Result<CallId, UsageError> {
+    pub fn publish(&mut self, now: Instant, asset: &str) -> Result<CallId, CommandError> {
         self.run(
             now,
             Command::Publish {
@@ -613,7 +613,7 @@ impl Client {
         now: Instant,
         asset: &str,
         options: TransformOptions,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.run(
             now,
             Command::Transform {
@@ -636,7 +636,7 @@ impl Client {
         options: Option<TransformOptions>,
         pathname: Option<&str>,
         updated_on: Option<f64>,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.run(
             now,
             Command::Download {
@@ -652,21 +652,21 @@ impl Client {
     /// `/records/root` through `/records/children`, page by page. The result is
     /// `{"records": <number loaded>, "repeats": <records reached twice>}`: a record reached again (a
     /// cycle in the tree) is walked once and counted. Live sync keeps them fresh afterwards.
-    pub fn load_all_records(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    pub fn load_all_records(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.run(now, Command::LoadAllRecords)
     }
 
     /// Fetches changes over HTTP (`/sync/get`, page after page while the server warns that
     /// more remain) and applies them as the socket would. For hosts where the socket cannot be
     /// used, and for explicit refreshes.
-    pub fn sync_now(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    pub fn sync_now(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.run(now, Command::SyncNow)
     }
 
     /// Asks the server for its latest cursors (`/sync/cursors`); the result holds `cc.cursor`
     /// and `cursor`. The client's own cursors do not move: they only ever pass items whose
     /// effect is in the store.
-    pub fn sync_cursors(&mut self, now: Instant) -> Result<CallId, UsageError> {
+    pub fn sync_cursors(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.run(now, Command::SyncCursors)
     }
 
@@ -678,7 +678,7 @@ impl Client {
         now: Instant,
         token: &str,
         timeout: Option<Duration>,
-    ) -> Result<CallId, UsageError> {
+    ) -> Result<CallId, CommandError> {
         self.run(
             now,
             Command::TrackJob {
@@ -704,10 +704,10 @@ impl Client {
         }
     }
 
-    fn begin(&mut self, now: Instant) -> Result<(), UsageError> {
+    fn begin(&mut self, now: Instant) -> Result<(), CommandError> {
         self.advance(now);
         if self.closed {
-            Err(UsageError::Closed)
+            Err(CommandError::Closed)
         } else {
             Ok(())
         }

@@ -4,14 +4,16 @@ use std::fmt;
 
 use unicat_core::api::CallError;
 use unicat_core::client::StopReason;
-use unicat_core::error::UsageError;
+use unicat_core::error::{CommandError, UsageError};
 
 /// Why a call to a runtime's client failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// The arguments or the moment were wrong; nothing was sent.
+    /// A call to a Socket.IO session that it refused (`SocketIo` methods).
     Usage(UsageError),
+    /// A command the Unicat client refused (`UnicatApi` methods, the builder).
+    Command(CommandError),
     /// The call was made and failed: the API refused, the response was invalid, the transport
     /// failed after its retries.
     Call(CallError),
@@ -77,6 +79,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Usage(e) => write!(f, "usage error: {e}"),
+            Error::Command(e) => write!(f, "usage error: {e}"),
             Error::Call(e) => write!(f, "call failed: {e}"),
             Error::Closed => f.write_str("the client is closed"),
             Error::Stopped(reason) => write!(f, "live sync stopped: {reason}"),
@@ -90,6 +93,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Usage(e) => Some(e),
+            Error::Command(e) => Some(e),
             Error::Call(e) => Some(e),
             Error::Setup(e) => Some(e),
             _ => None,
@@ -100,6 +104,12 @@ impl std::error::Error for Error {
 impl From<UsageError> for Error {
     fn from(e: UsageError) -> Self {
         Error::Usage(e)
+    }
+}
+
+impl From<CommandError> for Error {
+    fn from(e: CommandError) -> Self {
+        Error::Command(e)
     }
 }
 

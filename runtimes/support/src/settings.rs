@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use unicat_core::client::{Client, ClientConfig};
-use unicat_core::error::UsageError;
+use unicat_core::error::CommandError;
 
 use crate::driver::RecordLog;
 use crate::unicat::UnicatMachine;
@@ -17,7 +17,7 @@ use crate::Error;
 pub struct Settings {
     /// The core's configuration, or why the URL or project were refused (reported by
     /// [`Settings::prepare`]).
-    cfg: Result<ClientConfig, UsageError>,
+    cfg: Result<ClientConfig, CommandError>,
     seeded: bool,
     roots: Vec<Vec<u8>>,
     connections: usize,
@@ -58,7 +58,7 @@ impl Settings {
 
     /// Adjusts the core's configuration.
     pub fn configure(&mut self, f: impl FnOnce(ClientConfig) -> ClientConfig) {
-        let cfg = std::mem::replace(&mut self.cfg, Err(UsageError::Closed));
+        let cfg = std::mem::replace(&mut self.cfg, Err(CommandError::Closed));
         self.cfg = cfg.map(f);
     }
 

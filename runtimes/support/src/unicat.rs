@@ -172,7 +172,7 @@ pub fn command<Q: EventQueue<Event> + 'static>(
                 let _ = tx.try_send(Ok(Value::Null));
             }
             Err(e) => {
-                let _ = tx.try_send(Err(Error::Usage(e)));
+                let _ = tx.try_send(Err(Error::Command(e)));
             }
         }
     };
