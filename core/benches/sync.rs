@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use serde_json::{json, Value};
 use unicat_core::api::Secret;
 use unicat_core::client::{CallOptions, Client, ClientConfig};
-use unicat_core::io::{Body, Input, Machine, Output, WsFrame, WsId};
+use unicat_core::io::{Body, Input, Machine, Output, RequestId, WsFrame, WsId};
 
 const OPEN: &str =
     r#"0{"sid":"eio","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;
@@ -170,21 +170,7 @@ fn bench_records_response(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let (mut client, _, now) = connected(0);
-                let _ = client
-                    .call(
-                        now,
-                        "/records/get",
-                        Some(json!({"records": []})),
-                        CallOptions::default(),
-                    )
-                    .unwrap();
-                let id = drain(&mut client)
-                    .into_iter()
-                    .find_map(|o| match o {
-                        Output::Http { id, .. } => Some(id),
-                        _ => None,
-                    })
-                    .unwrap();
+                let id = records_get(&mut client, now);
                 let response = http::Response::builder()
                     .status(200)
                     .body(Body(body.clone()))
@@ -248,9 +234,8 @@ fn bench_deletes_of_queued_keys(c: &mut Criterion) {
     g.finish();
 }
 
-/// [`connected`] with `held` small records.
-fn connected_small(held: usize) -> (Client, WsId, Instant) {
-    let (mut c, ws, now) = connected(0);
+/// Sends a `/records/get` call and returns the id of its request, for a response to answer.
+fn records_get(c: &mut Client, now: Instant) -> RequestId {
     let _ = c
         .call(
             now,
@@ -259,13 +244,19 @@ fn connected_small(held: usize) -> (Client, WsId, Instant) {
             CallOptions::default(),
         )
         .unwrap();
-    let id = drain(&mut c)
+    drain(c)
         .into_iter()
         .find_map(|o| match o {
             Output::Http { id, .. } => Some(id),
             _ => None,
         })
-        .unwrap();
+        .unwrap()
+}
+
+/// [`connected`] with `held` small records.
+fn connected_small(held: usize) -> (Client, WsId, Instant) {
+    let (mut c, ws, now) = connected(0);
+    let id = records_get(&mut c, now);
     let records: serde_json::Map<String, Value> = (0..held)
         .map(|i| (gid(i), json!({"gid": gid(i)})))
         .collect();
