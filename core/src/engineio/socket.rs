@@ -463,6 +463,13 @@ impl Socket {
                     frame: packet.encode_ws(),
                 });
             }
+            Link::Polling(polling) if polling.queue.len() >= MAX_QUEUED_POST_PACKETS => {
+                // A server that reads no POST while it keeps sending (events to ack, pings)
+                // would have the queue grow for ever.
+                self.violation(ProtocolViolation::Unexpected(
+                    "server that lets the POST queue overflow",
+                ));
+            }
             Link::Polling(polling) => {
                 polling.queue.push_back(packet);
                 self.flush_post();
@@ -964,6 +971,9 @@ fn percent_encode(text: &str, out: &mut String) {
     }
 }
 
+/// Packets waiting for the next POST at most; past that the server is not reading them.
+pub(crate) const MAX_QUEUED_POST_PACKETS: usize = 4096;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1043,6 +1053,23 @@ mod tests {
             }) => if post { p.post } else { p.get }.unwrap(),
             other => panic!("no request in flight: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_post_queue_a_server_will_not_drain_is_a_protocol_violation() {
+        let (mut s, _) = polling(TransportMode::Polling, OPEN);
+        let _ = drain(&mut s);
+        // The first packet goes out in a POST the server never answers; what follows waits.
+        for n in 0..MAX_QUEUED_POST_PACKETS + 2 {
+            s.send(EnginePacket::Text(format!("42[\"e\",{n}]")));
+        }
+        let seen = drain(&mut s);
+        assert!(
+            seen.iter()
+                .any(|o| o.starts_with("closed: ") && o.contains("queue")),
+            "{seen:?}"
+        );
+        assert_eq!(s.state(), SocketState::Idle);
     }
 
     #[test]
