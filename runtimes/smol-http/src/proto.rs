@@ -358,6 +358,14 @@ where
                         break;
                     }
                 }
+                if used == 0 && produced == 0 && input.pending().len() > MAX_HEAD {
+                    // A chunk size line (or trailer) that never ends: the decoder waits for
+                    // its CRLF while the buffer would grow with every read.
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        format!("a chunk header longer than {MAX_HEAD} bytes"),
+                    ));
+                }
                 if used == 0 && produced == 0 && !input.fill(stream).await? {
                     if close_delimited {
                         break;

@@ -76,6 +76,13 @@ async fn connect(addr: SocketAddr) -> Async<TcpStream> {
 }
 
 #[test]
+fn a_chunk_size_line_that_never_ends_is_refused_not_buffered() {
+    let mut answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    answer.extend(std::iter::repeat_n(b'1', 200 * 1024));
+    assert_eq!(memory_failure(answer, 1024), ErrorKind::Protocol);
+}
+
+#[test]
 fn two_requests_share_one_kept_alive_connection() {
     let (addr, server) = serve(vec![
         b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nx-a: 1\r\n\r\nhello".to_vec(),
