@@ -1529,6 +1529,7 @@ mod tests {
         let api_key = Secret::new("key-that-must-not-show");
         rec.execute(later, Command::Connect { api_key }).unwrap();
         let cmd = rec.poll_record().unwrap();
+        assert!(!cmd.contains("key-that-must-not-show"), "{cmd}");
         assert!(
             cmd.contains("\"at_us\":3000") && cmd.contains(REDACTED_API_KEY),
             "{cmd}"

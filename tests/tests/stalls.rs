@@ -66,23 +66,23 @@ fn blocking_a_stalled_server_fails_the_socket() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let mut emitted = 0;
-    let lost = loop {
+    // The bound on emits is the assertion: a socket that never fails trips it.
+    loop {
         assert!(
             emitted < MAX_EMITS,
             "{emitted} emits went into a stalled socket"
         );
         if sio.emit("/", "big", big()).is_err() {
-            break true;
+            break;
         }
         emitted += 1;
         if let Some(SessionEvent::Disconnected { .. }) = sio.next_event(Duration::ZERO) {
-            break true;
+            break;
         }
         if !sio.is_connected("/") {
-            break true;
+            break;
         }
-    };
-    assert!(lost);
+    }
 }
 
 #[test]
