@@ -65,6 +65,11 @@ fn run<M: Driven, S: Side<M>>(
         if let Some(r) = record.as_mut() {
             r.write(&step.record);
         }
+        // The close's own outputs (the Socket.IO DISCONNECT, the WebSocket close) go out
+        // before the sockets are shut down, as the smol driver's do.
+        for output in step.outputs {
+            work.perform(output);
+        }
     }
     work.shut_down(inbox);
 }

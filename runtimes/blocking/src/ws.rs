@@ -88,6 +88,17 @@ impl WsConn {
     }
 }
 
+/// A socket dropped without `close` (the driver unwound from a panic) still tells its thread
+/// to close, rather than leaving it parked on an open connection.
+impl Drop for WsConn {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.cmds.try_send(Cmd::Close);
+            self.wake();
+        }
+    }
+}
+
 fn connect(
     request: &WsRequest,
     io: &Io,
