@@ -15,6 +15,7 @@ use crate::error::{CommandError, TransportError};
 use crate::store::{DataType, Object};
 
 pub use media::MediaHosts;
+pub use transform::{ImageType, Pad, Resize, Transform};
 
 /// A secret string: an API key or a JWT. It never shows in `Debug` output, has no `Display`,
 /// and is only handed out through [`Secret::expose`].

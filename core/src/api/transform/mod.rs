@@ -6,9 +6,16 @@
 //! make the server render and store duplicates) must reproduce Python's JSON text byte for
 //! byte, float formatting included. The DAM URL carries each option as
 //! `/{str(key)}={str(value)}`, so Python's `str()` of a decoded JSON value is reproduced too.
+//! [`Transform`] builds the options themselves the way the SDK's `UnicatTransform` does.
 
 use serde_json::{Map, Number, Value};
 use std::fmt::Write as _;
+
+mod builder;
+#[cfg(test)]
+mod builder_tests;
+
+pub use builder::{ImageType, Pad, Resize, Transform};
 
 /// `json.dumps(value, sort_keys=True)` with Python's default settings.
 #[cfg(test)]
