@@ -127,13 +127,15 @@ mod socketio;
 pub mod store;
 pub mod sync;
 mod timer;
+pub mod view;
+pub mod walk;
 
 #[cfg(feature = "_test_exports")]
 #[doc(hidden)]
 pub mod test_exports;
 
 // What most users name, at the crate root; the modules keep the rest.
-pub use api::{CallError, Secret};
+pub use api::{CallError, Secret, Transform};
 pub use client::{CallId, CallOptions, Client, ClientConfig, Command, Event, Health};
 pub use config::SessionConfig;
 pub use error::{CommandError, UsageError};

@@ -195,6 +195,18 @@ fn load_all_records_walks_the_tree_page_by_page() {
         ),
         None,
     );
+    // Depth first, as the SDK walks: a's subtree before the root's next page.
+    let sub = s.take("/records/children");
+    assert_eq!(sub.body["record"], "a");
+    s.reply(
+        sub.id,
+        200,
+        envelope(
+            json!({"children": ["a1"], "children.size": 1}),
+            json!({"records": {"a1": {"childcount": 0}}}),
+        ),
+        None,
+    );
     let page2 = s.take("/records/children");
     assert_eq!(
         page2.body,
@@ -206,17 +218,6 @@ fn load_all_records_walks_the_tree_page_by_page() {
         envelope(
             json!({"children": ["c"], "children.size": 3}),
             json!({"records": {"c": {"childcount": 0}}}),
-        ),
-        None,
-    );
-    let sub = s.take("/records/children");
-    assert_eq!(sub.body["record"], "a");
-    s.reply(
-        sub.id,
-        200,
-        envelope(
-            json!({"children": ["a1"], "children.size": 1}),
-            json!({"records": {"a1": {"childcount": 0}}}),
         ),
         None,
     );

@@ -144,7 +144,7 @@ impl Client {
             Purpose::Dam(download) => self.on_dam(download, &resp.result),
             Purpose::Walk(walk) => {
                 self.merge(resp.data, None);
-                self.walk_on(walk, &resp.result);
+                self.walk_on(walk, Some(&resp.result));
             }
             Purpose::Media(id, _) => self.finish(id, Ok(result)),
         }

@@ -2,7 +2,7 @@
 //! ([`Request`]), why ([`Purpose`]), and the table of every call under way ([`CallTable`]): sent
 //! and waiting for its answer, waiting for a retry, or waiting for a JWT.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -80,22 +80,14 @@ pub(super) struct Download {
     pub(super) updated_on: Option<f64>,
 }
 
-/// Walking the record tree from the root, page by page, to load every record.
+/// Walking the record tree from the root, page by page, to load every record: the same
+/// [`TreeWalk`](crate::walk::TreeWalk) the runtimes' `walk_record_tree` drives.
 #[derive(Debug)]
 pub(super) struct Walk {
     /// The command.
     pub(super) command: CallId,
-    /// Records whose children are still to be walked.
-    pub(super) queue: VecDeque<String>,
-    /// Every record reached: a record reached twice (the tree has a cycle, or a record two
-    /// parents) is not walked again.
-    pub(super) visited: BTreeSet<String>,
-    /// Records reached again.
-    pub(super) repeats: u64,
-    /// The record whose children are being read; `None` before the root is known.
-    pub(super) parent: Option<String>,
-    /// The first child of the next page.
-    pub(super) top: u64,
+    /// The walk.
+    pub(super) walk: crate::walk::TreeWalk<crate::view::Records>,
     /// Records loaded so far.
     pub(super) loaded: u64,
 }
@@ -105,11 +97,7 @@ impl Walk {
     pub(super) fn new(command: CallId) -> Walk {
         Walk {
             command,
-            queue: VecDeque::new(),
-            visited: BTreeSet::new(),
-            repeats: 0,
-            parent: None,
-            top: 0,
+            walk: crate::walk::TreeWalk::records(None, None),
             loaded: 0,
         }
     }

@@ -19,9 +19,7 @@ use super::{
     is_read, CallId, CallOptions, Client, Event, StopReason, TransformOptions,
     FIRST_CONNECT_RETRIES,
 };
-
-/// Children per page when walking the tree.
-const WALK_PAGE: u64 = 100;
+use crate::walk::{Step, Walk as _};
 
 impl Client {
     pub(super) fn do_connect(
@@ -185,89 +183,40 @@ impl Client {
     pub(super) fn do_load_all_records(&mut self, now: Instant) -> Result<CallId, CommandError> {
         self.begin(now)?;
         let id = self.command_id();
-        let url = self.cfg.urls.api("/records/root")?;
-        let walk = Walk::new(id);
-        self.start(Purpose::Walk(walk), Request::json(url, &json!({})), true);
+        self.walk_on(Walk::new(id), None);
         Ok(id)
     }
 
-    pub(super) fn walk_on(&mut self, mut walk: Walk, result: &Map<String, Value>) {
-        match walk.parent.clone() {
-            None => {
-                if let Some(root) = result.get("root").and_then(Value::as_str) {
-                    walk.loaded = walk.loaded.saturating_add(1);
-                    walk.visited.insert(root.to_string());
-                    walk.queue.push_back(root.to_string());
-                }
-            }
-            Some(_) => {
-                let children: Vec<String> = result
-                    .get("children")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|c| c.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let size = result
-                    .get("children.size")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
-                let n = u64::try_from(children.len()).unwrap_or(u64::MAX);
-                for child in children {
-                    if !walk.visited.insert(child.clone()) {
-                        crate::log!(
-                            warn,
-                            "record {child} reached twice in the tree; not walked again"
-                        );
-                        walk.repeats = walk.repeats.saturating_add(1);
-                        continue;
-                    }
-                    walk.loaded = walk.loaded.saturating_add(1);
-                    let has_children = self
-                        .store
-                        .record(&child)
-                        .and_then(|r| r.pointer("/childcount"))
-                        .and_then(|c| c.as_u64())
-                        .is_some_and(|c| c > 0);
-                    if has_children {
-                        walk.queue.push_back(child);
-                    }
-                }
-                walk.top = walk.top.saturating_add(n);
-                if n == 0 || walk.top >= size {
-                    walk.parent = None;
-                }
+    /// Feeds a page's result to the walk, then drives it to its next call or its end.
+    pub(super) fn walk_on(&mut self, mut walk: Walk, result: Option<&Map<String, Value>>) {
+        let invalid = |detail: String| CallError::InvalidResponse {
+            status: 200,
+            detail,
+            excerpt: String::new(),
+        };
+        if let Some(result) = result {
+            if let Err(e) = walk.walk.handle_result(&Value::Object(result.clone())) {
+                return self.finish(walk.command, Err(invalid(e.to_string())));
             }
         }
-        if walk.parent.is_none() {
-            match walk.queue.pop_front() {
-                Some(next) => {
-                    walk.parent = Some(next);
-                    walk.top = 0;
+        loop {
+            match walk.walk.poll(&self.store) {
+                Step::Item(Ok(_)) => walk.loaded = walk.loaded.saturating_add(1),
+                Step::Item(Err(e)) => crate::log!(warn, "load_all_records: {e}"),
+                Step::Call(call) => {
+                    let request = self.cfg.urls.api(&call.endpoint);
+                    return match request {
+                        Ok(url) => {
+                            self.start(Purpose::Walk(walk), Request::json(url, &call.body), true)
+                        }
+                        Err(e) => self.finish(walk.command, Err(invalid(e.to_string()))),
+                    };
                 }
-                None => {
-                    let result = json!({ "records": walk.loaded, "repeats": walk.repeats });
+                Step::Done => {
+                    let result = json!({ "records": walk.loaded, "repeats": walk.walk.repeats() });
                     return self.finish(walk.command, Ok(result));
                 }
             }
-        }
-        let body = json!({
-            "record": walk.parent,
-            "page.top": walk.top,
-            "page.size": WALK_PAGE,
-        });
-        match self.cfg.urls.api("/records/children") {
-            Ok(url) => self.start(Purpose::Walk(walk), Request::json(url, &body), true),
-            Err(e) => self.finish(
-                walk.command,
-                Err(CallError::InvalidResponse {
-                    status: 0,
-                    detail: e.to_string(),
-                    excerpt: String::new(),
-                }),
-            ),
         }
     }
 
@@ -345,7 +294,7 @@ impl Client {
         match options {
             None => Ok(self.cfg.urls.dam("publish", &storage, &[])),
             Some(mut options) => {
-                if !options.iter().any(|(k, _)| k == "key") {
+                if !options.is_empty() && !options.iter().any(|(k, _)| k == "key") {
                     let map: Map<String, Value> = options.iter().cloned().collect();
                     options.push((
                         "key".into(),

@@ -1,5 +1,6 @@
-//! The local copy of a project's data: one map per data type, the `assets_by_pathname` index,
-//! the two sync cursors and the server version.
+//! The local copy of a project's data: one map per data type, the by-name indexes
+//! (`assets_by_pathname`, definitions, classes and fields by name, queries by `type:name`), the
+//! two sync cursors and the server version.
 //!
 //! Objects are held as the JSON text the server sent ([`Object`]), not as parsed trees: every
 //! number, every key order and every escape stays exactly as it arrived (a price never changes
@@ -18,6 +19,13 @@ use std::sync::Arc;
 
 use imbl::OrdMap;
 
+mod index;
+mod load;
+
+pub use load::LoadError;
+
+pub(crate) use index::query_key;
+use index::NameIndex;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -170,14 +178,47 @@ type Key = Arc<str>;
 #[derive(Clone, Debug, Default)]
 pub struct Store {
     maps: [OrdMap<Key, Object>; 12],
-    by_pathname: OrdMap<Key, Key>,
-    pathname_of: OrdMap<Key, Key>,
+    indexes: Indexes,
     cc_cursor: i64,
     cursor: i64,
     version: String,
     /// The sum of every object's hash, when the client keeps a digest (it records or
     /// replays a log): see [`Store::digest`].
     sum: Option<u64>,
+}
+
+/// The by-name indexes (see [`index`]).
+#[derive(Clone, Debug, Default)]
+struct Indexes {
+    pathnames: NameIndex,
+    definitions: NameIndex,
+    classes: NameIndex,
+    fields: NameIndex,
+    queries: NameIndex,
+}
+
+impl Indexes {
+    fn of(&self, data_type: DataType) -> Option<&NameIndex> {
+        match data_type {
+            DataType::Assets => Some(&self.pathnames),
+            DataType::Definitions => Some(&self.definitions),
+            DataType::Classes => Some(&self.classes),
+            DataType::Fields => Some(&self.fields),
+            DataType::Queries => Some(&self.queries),
+            _ => None,
+        }
+    }
+
+    fn of_mut(&mut self, data_type: DataType) -> Option<&mut NameIndex> {
+        match data_type {
+            DataType::Assets => Some(&mut self.pathnames),
+            DataType::Definitions => Some(&mut self.definitions),
+            DataType::Classes => Some(&mut self.classes),
+            DataType::Fields => Some(&mut self.fields),
+            DataType::Queries => Some(&mut self.queries),
+            _ => None,
+        }
+    }
 }
 
 /// One map of the store, sorted by key: the view [`Store::map`] gives.
@@ -198,6 +239,11 @@ impl<'a> Objects<'a> {
     /// One object.
     pub fn get(&self, key: &str) -> Option<&'a Object> {
         self.0.get(key)
+    }
+
+    /// One object and the key the map holds it under.
+    pub fn get_key_value(&self, key: &str) -> Option<(&'a str, &'a Object)> {
+        self.0.get_key_value(key).map(|(k, v)| (&**k, v))
     }
 
     /// Whether the map holds this key.
@@ -275,16 +321,62 @@ impl Store {
 
     /// An asset by its tree pathname (`assets_by_pathname`).
     pub fn asset_by_pathname(&self, pathname: &str) -> Option<&Object> {
-        self.by_pathname
-            .get(pathname)
-            .and_then(|gid| self.asset(gid))
+        self.by_name(DataType::Assets, pathname)
     }
 
     /// The `assets_by_pathname` index: pathname and asset, sorted by pathname.
     pub fn assets_by_pathname(&self) -> impl Iterator<Item = (&str, &Object)> {
-        self.by_pathname
-            .iter()
-            .filter_map(|(p, gid)| Some((&**p, self.asset(gid)?)))
+        self.names(DataType::Assets)
+    }
+
+    /// The object a by-name index finds: an asset by pathname, a definition, class or field
+    /// by name, a query by `type:name`; `None` for other data types.
+    ///
+    /// The indexes follow every change, so a definition renamed through sync is found by its
+    /// new name at once. As in the Python SDK, new objects and working copies are not found,
+    /// nor are extended definitions; where two objects claim one name, the last to arrive
+    /// answers.
+    ///
+    /// ```
+    /// use unicat_core::store::{DataType, Store};
+    ///
+    /// let store = Store::from_json(r#"{"data": {"definitions": {
+    ///     "d1": {"gid": "d1", "name": "article", "is_new": false, "is_working_copy": false, "is_extended": false},
+    ///     "d2": {"gid": "d2", "name": "article", "is_new": false, "is_working_copy": true, "is_extended": false}
+    /// }}}"#)?;
+    /// let found = store.by_name(DataType::Definitions, "article").unwrap();
+    /// assert_eq!(found.pointer("/gid").unwrap(), "d1", "a working copy is not found by name");
+    /// # Ok::<(), unicat_core::store::LoadError>(())
+    /// ```
+    pub fn by_name(&self, data_type: DataType, name: &str) -> Option<&Object> {
+        self.get(data_type, self.key_by_name(data_type, name)?)
+    }
+
+    /// The key of the object [`Store::by_name`] finds.
+    pub fn key_by_name(&self, data_type: DataType, name: &str) -> Option<&str> {
+        self.indexes.of(data_type)?.get(name)
+    }
+
+    /// A query by its type (`record`, `asset` or `schema`) and name, as the SDK's
+    /// `get_record_query_by_name` and its siblings find it.
+    pub fn query_by_name(&self, type_: &str, name: &str) -> Option<&Object> {
+        self.by_name(DataType::Queries, &query_key(type_, name))
+    }
+
+    /// A by-name index in full: name and object, sorted by name (empty for data types without
+    /// one).
+    pub fn names(&self, data_type: DataType) -> impl Iterator<Item = (&str, &Object)> {
+        self.indexes
+            .of(data_type)
+            .into_iter()
+            .flat_map(NameIndex::iter)
+            .filter_map(move |(n, key)| Some((n, self.get(data_type, key)?)))
+    }
+
+    /// The name the index holds for the object at `key` (a field's name, an asset's
+    /// pathname), found by a lookup or not: cheaper than parsing the object.
+    pub fn name_of(&self, data_type: DataType, key: &str) -> Option<&str> {
+        self.indexes.of(data_type)?.name_of(key)
     }
 
     /// How many objects the store holds, all maps together.
@@ -392,8 +484,8 @@ impl Store {
     }
 
     pub(crate) fn insert(&mut self, data_type: DataType, key: String, object: Object) {
-        if data_type == DataType::Assets {
-            self.index_asset(&key, &object);
+        if let Some(index) = self.indexes.of_mut(data_type) {
+            index.set(&key, index::name(data_type, &object));
         }
         if let Some(sum) = self.sum.as_mut() {
             *sum = sum.wrapping_add(object_hash(data_type, &key, &object));
@@ -408,48 +500,14 @@ impl Store {
     }
 
     pub(crate) fn remove(&mut self, data_type: DataType, key: &str) -> Option<Object> {
-        if data_type == DataType::Assets {
-            if let Some(old) = self.pathname_of.remove(key) {
-                if self.by_pathname.get(&old).is_some_and(|g| &**g == key) {
-                    self.by_pathname.remove(&old);
-                }
-            }
+        if let Some(index) = self.indexes.of_mut(data_type) {
+            index.set(key, None);
         }
         let old = self.maps.get_mut(data_type.index())?.remove(key)?;
         if let Some(sum) = self.sum.as_mut() {
             *sum = sum.wrapping_sub(object_hash(data_type, key, &old));
         }
         Some(old)
-    }
-
-    /// Keeps `assets_by_pathname` right when an asset arrives: a rename drops the old pathname.
-    fn index_asset(&mut self, gid: &str, object: &Object) {
-        #[derive(serde::Deserialize)]
-        struct Pathname {
-            pathname: Option<String>,
-        }
-        let new: Option<Key> = object
-            .deserialize::<Pathname>()
-            .ok()
-            .and_then(|p| p.pathname)
-            .map(Key::from);
-        if let Some(old) = self.pathname_of.remove(gid) {
-            if Some(&old) != new.as_ref() && self.by_pathname.get(&old).is_some_and(|g| &**g == gid)
-            {
-                self.by_pathname.remove(&old);
-            }
-        }
-        if let Some(p) = new {
-            let gid = Key::from(gid);
-            if let Some(prev) = self.by_pathname.insert(Arc::clone(&p), Arc::clone(&gid)) {
-                if prev != gid {
-                    // Another asset held this pathname (it moved away, and its update has not
-                    // arrived yet): it is no longer reachable by this pathname.
-                    self.pathname_of.remove(&prev);
-                }
-            }
-            self.pathname_of.insert(gid, p);
-        }
     }
 
     pub(crate) fn clear(&mut self) {
@@ -471,9 +529,12 @@ impl Store {
                 }
             }
         }
-        if !keep.contains(&DataType::Assets) {
-            self.by_pathname.clear();
-            self.pathname_of.clear();
+        for t in DataType::ALL {
+            if !keep.contains(&t) {
+                if let Some(index) = self.indexes.of_mut(t) {
+                    index.clear();
+                }
+            }
         }
         if self.sum.is_some() {
             self.sum = None;

@@ -1,0 +1,294 @@
+//! Get-or-fetch: the SDK's `get_record(s)`, `get_asset(s)`, `get_asset_by_pathname`,
+//! `get_root_record`, `get_module(s)` and `walk_modules`, fetching only what the store does
+//! not hold, in batches.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use serde_json::{json, Value};
+
+use super::{held, malformed, strings, ApiCall, Step, Tree, Walk, WalkError, GET_BATCH};
+use crate::store::{DataType, Store};
+use crate::view::{
+    Assets, Classes, Definitions, Fields, Held, Kind, Layouts, Modules, Queries, Records,
+};
+
+/// A data type with a get endpoint that takes one key or a list.
+pub trait Fetchable: Kind {
+    /// The endpoint, such as `/records/get`.
+    const GET: &'static str;
+    /// The parameter for one key, such as `record`.
+    const ONE: &'static str;
+    /// The parameter for a list of keys, such as `records`.
+    const MANY: &'static str;
+}
+
+macro_rules! fetchable {
+    ($($kind:ident: $get:literal, $one:literal, $many:literal;)*) => {
+        $(impl Fetchable for $kind {
+            const GET: &'static str = $get;
+            const ONE: &'static str = $one;
+            const MANY: &'static str = $many;
+        })*
+    };
+}
+
+fetchable! {
+    Records: "/records/get", "record", "records";
+    Assets: "/assets/get", "asset", "assets";
+    Definitions: "/definitions/get", "definition", "definitions";
+    Classes: "/classes/get", "class", "classes";
+    Fields: "/fields/get", "field", "fields";
+    Layouts: "/layouts/get", "layout", "layouts";
+    Queries: "/queries/get", "query", "queries";
+    Modules: "/modules/get", "module", "modules";
+}
+
+/// The call that fetches `batch` through `endpoint`: the one-key form for one key, as the
+/// SDK's single getters send it.
+fn batch_call(endpoint: &str, one: &str, many: &str, batch: Vec<String>) -> ApiCall {
+    let body = match <[String; 1]>::try_from(batch) {
+        Ok([key]) => json!({ one: key }),
+        Err(batch) => json!({ many: batch }),
+    };
+    ApiCall::new(endpoint, body)
+}
+
+/// Plans the batches of `keys` to fetch: those the store does not hold (all with `force`),
+/// each once, in order.
+fn plan(keys: &[String], force: bool, held: impl Fn(&str) -> bool) -> VecDeque<Vec<String>> {
+    let mut seen = BTreeSet::new();
+    let wanted: Vec<String> = keys
+        .iter()
+        .filter(|k| (force || !held(k)) && seen.insert(k.as_str()))
+        .cloned()
+        .collect();
+    wanted.chunks(GET_BATCH).map(<[String]>::to_vec).collect()
+}
+
+/// Hands out the objects at `keys`, in order, after fetching the ones the store does not
+/// hold (every one with `force`) in batches of [`GET_BATCH`]. Empty keys are skipped, as the
+/// SDK returns `None` for them.
+///
+/// ```
+/// # let store = unicat_core::view::example_store();
+/// use serde_json::json;
+/// use unicat_core::view::Records;
+/// use unicat_core::walk::{Get, Step, Walk};
+///
+/// let mut get = Get::<Records>::new(["r1", "r9"], false);
+/// let Step::Call(call) = get.poll(&store) else { panic!() };
+/// assert_eq!(call.body, json!({"record": "r9"}), "only what the store does not hold");
+/// get.handle_result(&json!({"record": "r9"})).unwrap();
+/// let Step::Item(Ok(r1)) = get.poll(&store) else { panic!() };
+/// assert_eq!(r1.key(), "r1");
+/// ```
+#[derive(Debug)]
+pub struct Get<K> {
+    keys: Vec<String>,
+    force: bool,
+    batches: Option<VecDeque<Vec<String>>>,
+    next: usize,
+    waiting: Option<ApiCall>,
+    kind: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K: Fetchable> Get<K> {
+    /// A get of `keys`; `force` fetches them all again.
+    pub fn new<S: Into<String>>(keys: impl IntoIterator<Item = S>, force: bool) -> Self {
+        Get {
+            keys: keys
+                .into_iter()
+                .map(Into::into)
+                .filter(|k| !k.is_empty())
+                .collect(),
+            force,
+            batches: None,
+            next: 0,
+            waiting: None,
+            kind: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K: Fetchable> Walk for Get<K> {
+    type Item = Held<K>;
+
+    fn poll(&mut self, store: &Store) -> Step<Held<K>> {
+        if let Some(call) = &self.waiting {
+            return Step::Call(call.clone());
+        }
+        let batches = self.batches.get_or_insert_with(|| {
+            plan(&self.keys, self.force, |k| store.contains(K::DATA_TYPE, k))
+        });
+        if let Some(batch) = batches.pop_front() {
+            let call = batch_call(K::GET, K::ONE, K::MANY, batch);
+            self.waiting = Some(call.clone());
+            return Step::Call(call);
+        }
+        let Some(key) = self.keys.get(self.next) else {
+            return Step::Done;
+        };
+        self.next = self.next.saturating_add(1);
+        Step::Item(held(store, key))
+    }
+
+    fn handle_result(&mut self, _: &Value) -> Result<(), WalkError> {
+        self.waiting = None;
+        Ok(())
+    }
+}
+
+/// The SDK's `get_asset_by_pathname` and `get_assets_by_pathname`: assets by pathname, in
+/// order, fetching (`/assets/get` with `pathname` or `pathnames`) those the
+/// `assets_by_pathname` index does not hold.
+#[derive(Debug)]
+pub struct GetByPathname {
+    pathnames: Vec<String>,
+    force: bool,
+    batches: Option<VecDeque<Vec<String>>>,
+    next: usize,
+    waiting: Option<ApiCall>,
+}
+
+impl GetByPathname {
+    /// A get of `pathnames`; `force` fetches them all again.
+    pub fn new<S: Into<String>>(pathnames: impl IntoIterator<Item = S>, force: bool) -> Self {
+        GetByPathname {
+            pathnames: pathnames
+                .into_iter()
+                .map(Into::into)
+                .filter(|p| !p.is_empty())
+                .collect(),
+            force,
+            batches: None,
+            next: 0,
+            waiting: None,
+        }
+    }
+}
+
+impl Walk for GetByPathname {
+    type Item = Held<Assets>;
+
+    fn poll(&mut self, store: &Store) -> Step<Held<Assets>> {
+        if let Some(call) = &self.waiting {
+            return Step::Call(call.clone());
+        }
+        let batches = self.batches.get_or_insert_with(|| {
+            plan(&self.pathnames, self.force, |p| {
+                store.asset_by_pathname(p).is_some()
+            })
+        });
+        if let Some(batch) = batches.pop_front() {
+            let call = batch_call(Assets::GET, "pathname", "pathnames", batch);
+            self.waiting = Some(call.clone());
+            return Step::Call(call);
+        }
+        let Some(pathname) = self.pathnames.get(self.next) else {
+            return Step::Done;
+        };
+        self.next = self.next.saturating_add(1);
+        let item = store
+            .key_by_name(DataType::Assets, pathname)
+            .and_then(|gid| Held::new(store.clone(), gid))
+            .ok_or_else(|| WalkError::NotHeld {
+                data_type: DataType::Assets,
+                key: pathname.clone(),
+            });
+        Step::Item(item)
+    }
+
+    fn handle_result(&mut self, _: &Value) -> Result<(), WalkError> {
+        self.waiting = None;
+        Ok(())
+    }
+}
+
+/// The SDK's `get_root_record` and `get_root_asset`: asks the server for the root (always,
+/// as the SDK does) and hands it out.
+#[derive(Debug)]
+pub struct Root<K> {
+    root: Option<String>,
+    asked: bool,
+    kind: std::marker::PhantomData<fn() -> K>,
+}
+
+impl<K: Tree> Root<K> {
+    /// A get of the root.
+    pub fn new() -> Self {
+        Root {
+            root: None,
+            asked: false,
+            kind: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<K: Tree> Default for Root<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Tree> Walk for Root<K> {
+    type Item = Held<K>;
+
+    fn poll(&mut self, store: &Store) -> Step<Held<K>> {
+        if !self.asked {
+            return Step::Call(ApiCall::new(K::ROOT, json!({})));
+        }
+        match self.root.take() {
+            Some(root) => Step::Item(held(store, &root)),
+            None => Step::Done,
+        }
+    }
+
+    fn handle_result(&mut self, result: &Value) -> Result<(), WalkError> {
+        if self.asked {
+            return Ok(());
+        }
+        self.asked = true;
+        let root = result.get("root").and_then(Value::as_str);
+        self.root = Some(
+            root.ok_or_else(|| malformed(K::ROOT, "no root"))?
+                .to_owned(),
+        );
+        Ok(())
+    }
+}
+
+/// The SDK's `walk_modules`: the names from `/modules/all`, then every module, fetching
+/// those the store does not hold.
+#[derive(Debug, Default)]
+pub struct ModulesWalk {
+    get: Option<Get<Modules>>,
+}
+
+impl ModulesWalk {
+    /// A walk of every module.
+    pub fn new() -> Self {
+        ModulesWalk::default()
+    }
+}
+
+impl Walk for ModulesWalk {
+    type Item = Held<Modules>;
+
+    fn poll(&mut self, store: &Store) -> Step<Held<Modules>> {
+        match &mut self.get {
+            Some(get) => get.poll(store),
+            None => Step::Call(ApiCall::new("/modules/all", json!({}))),
+        }
+    }
+
+    fn handle_result(&mut self, result: &Value) -> Result<(), WalkError> {
+        match &mut self.get {
+            Some(get) => get.handle_result(result),
+            None => {
+                let names = strings(result, "module_names", "/modules/all")?;
+                self.get = Some(Get::new(names, false));
+                Ok(())
+            }
+        }
+    }
+}
