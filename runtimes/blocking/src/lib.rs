@@ -177,3 +177,52 @@ impl Drop for UnicatApi {
         self.close();
     }
 }
+
+/// A walker (`unicat_core::walk`) as an iterator: each `next` makes the calls the walk needs
+/// (pages, fetches) and hands out the next item, read from the store after its page landed.
+/// An item the store does not hold is an `Err` the walk goes on after; any other error ends
+/// it.
+///
+/// ```no_run
+/// # fn main() -> Result<(), unicat_blocking::Error> {
+/// # let api = unicat_blocking::UnicatApi::new("https://unicat.app", "<project>")?;
+/// for record in api.walk_record_tree(None, None) {
+///     let record = record?;
+///     let record = record.get();
+///     println!("{} {:?}", record.gid(), record.field("en", "artnr").map(|v| v.to_string()));
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Walker<'a, W> {
+    api: &'a UnicatApi,
+    walk: W,
+    over: bool,
+}
+
+impl<'a, W> Walker<'a, W> {
+    fn new(api: &'a UnicatApi, walk: W) -> Self {
+        Walker {
+            api,
+            walk,
+            over: false,
+        }
+    }
+
+    /// The walk, to read what it counted (a tree walk's repeats).
+    pub fn walk(&self) -> &W {
+        &self.walk
+    }
+}
+
+impl<W: unicat_core::walk::Walk> Iterator for Walker<'_, W> {
+    type Item = Result<W::Item, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.over {
+            return None;
+        }
+        let item = self.api.walk_next(&mut self.walk);
+        self.over = unicat_runtime_support::reading::ends_walk(&item);
+        item
+    }
+}

@@ -185,3 +185,101 @@ impl Drop for UnicatApi {
         self.begin_close();
     }
 }
+
+/// What a [`Walker`] is doing.
+enum WalkerState<'a, W: unicat_core::walk::Walk> {
+    Idle(W),
+    Busy(WalkStep<'a, W>),
+    Over,
+}
+
+/// A walker's step under way: it gives the walk back with the item.
+type WalkStep<'a, W> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = (
+                    W,
+                    Option<Result<<W as unicat_core::walk::Walk>::Item, Error>>,
+                ),
+            > + 'a,
+    >,
+>;
+
+/// A walker (`unicat_core::walk`) as a [`Stream`](futures_lite::Stream): each item makes the
+/// calls the walk needs (pages, fetches), then is read from the store after its page landed.
+/// An item the store does not hold is an `Err` the walk goes on after; any other error ends
+/// it.
+///
+/// ```no_run
+/// # smol::block_on(async {
+/// use futures_lite::StreamExt;
+/// # let api = unicat_smol::UnicatApi::new("https://unicat.app", "<project>")?;
+/// let mut records = api.walk_record_tree(None, None);
+/// while let Some(record) = records.next().await {
+///     let record = record?;
+///     println!("{}", record.get().gid());
+/// }
+/// # Ok::<(), unicat_smol::Error>(()) });
+/// ```
+pub struct Walker<'a, W: unicat_core::walk::Walk> {
+    api: &'a UnicatApi,
+    state: WalkerState<'a, W>,
+}
+
+impl<'a, W: unicat_core::walk::Walk> Walker<'a, W> {
+    fn new(api: &'a UnicatApi, walk: W) -> Self {
+        Walker {
+            api,
+            state: WalkerState::Idle(walk),
+        }
+    }
+
+    /// The walk, to read what it counted (a tree walk's repeats); `None` while a step is
+    /// under way or after the end.
+    pub fn walk(&self) -> Option<&W> {
+        match &self.state {
+            WalkerState::Idle(w) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+impl<'a, W> futures_lite::Stream for Walker<'a, W>
+where
+    W: unicat_core::walk::Walk + Unpin + 'a,
+    W::Item: 'a,
+{
+    type Item = Result<W::Item, Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            match std::mem::replace(&mut this.state, WalkerState::Over) {
+                WalkerState::Idle(mut walk) => {
+                    let api = this.api;
+                    this.state = WalkerState::Busy(Box::pin(async move {
+                        let item = api.walk_next(&mut walk).await;
+                        (walk, item)
+                    }));
+                }
+                WalkerState::Busy(mut step) => match step.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = WalkerState::Busy(step);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((walk, item)) => {
+                        if !unicat_runtime_support::reading::ends_walk(&item) {
+                            this.state = WalkerState::Idle(walk);
+                        }
+                        return Poll::Ready(item);
+                    }
+                },
+                WalkerState::Over => return Poll::Ready(None),
+            }
+        }
+    }
+}

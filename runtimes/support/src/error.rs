@@ -5,6 +5,7 @@ use std::fmt;
 use unicat_core::api::CallError;
 use unicat_core::client::StopReason;
 use unicat_core::error::{CommandError, UsageError};
+use unicat_core::walk::WalkError;
 
 /// Why a call to a runtime's client failed.
 #[derive(Debug)]
@@ -26,6 +27,9 @@ pub enum Error {
     Setup(SetupError),
     /// A wait ran out of time.
     Timeout,
+    /// A walker or get-or-fetch helper could not read an item or go on (see
+    /// [`WalkError`](unicat_core::walk::WalkError)).
+    Walk(WalkError),
 }
 
 /// What could not be set up, and the error underneath.
@@ -85,6 +89,7 @@ impl fmt::Display for Error {
             Error::Stopped(reason) => write!(f, "live sync stopped: {reason}"),
             Error::Setup(e) => write!(f, "could not start the client: {e}"),
             Error::Timeout => f.write_str("timed out"),
+            Error::Walk(e) => write!(f, "walk: {e}"),
         }
     }
 }
@@ -96,8 +101,16 @@ impl std::error::Error for Error {
             Error::Command(e) => Some(e),
             Error::Call(e) => Some(e),
             Error::Setup(e) => Some(e),
+            Error::Walk(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl Error {
+    /// An item a walker listed that the store does not hold: the walk goes on after it.
+    pub fn is_not_held(&self) -> bool {
+        matches!(self, Error::Walk(WalkError::NotHeld { .. }))
     }
 }
 

@@ -26,6 +26,7 @@ mod error;
 pub mod files;
 mod methods;
 pub mod net;
+pub mod reading;
 pub mod settings;
 pub mod shared;
 pub mod sio;

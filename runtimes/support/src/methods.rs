@@ -193,5 +193,7 @@ macro_rules! unicat_methods {
         pub fn store(&self) -> $crate::reexport::Store {
             self.shared.get().store.clone()
         }
+
+        $crate::reading_methods!($($async)? { $($await)* });
     };
 }
