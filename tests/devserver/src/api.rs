@@ -1,5 +1,6 @@
 //! The HTTP side: routing, the `{success, result, data}` envelope, JWT checks and renewal, and
-//! every API, sync, DAM and media endpoint. Control routes (`/_dev/…`) live in
+//! the API and sync endpoints. The read endpoints live in [`crate::read`], the bulk queries in
+//! [`crate::query`], DAM and media in [`crate::dam`], control routes (`/_dev/…`) in
 //! [`crate::control`].
 
 use std::collections::BTreeMap;
@@ -15,10 +16,12 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
+use crate::dam::{dam, media};
 use crate::net::PeerAddr;
+use crate::read::{assets_children, assets_get, get_objects, members_get, records_children};
 use crate::server::{Shared, TokenInfo, MAX_BODY};
-use crate::store::{parse, ApiError, Inner, Kind, ObjMap};
-use crate::{control, lock};
+use crate::store::{parse, ApiError, Inner, Kind};
+use crate::{control, lock, query};
 
 /// The `WWW-Authenticate` header sent with every 401.
 pub(crate) const WWW_AUTHENTICATE: &str = "Bearer realm=\"JWT access to Unicat.\"";
@@ -433,7 +436,7 @@ fn renewal(shared: &Shared, info: &TokenInfo) -> Option<String> {
     (info.issued.elapsed() >= age).then(|| lock(&shared.tokens).mint(&info.user, &info.project))
 }
 
-fn finish(result: Result<Vec<u8>, ApiError>) -> Response<Body> {
+pub(crate) fn finish(result: Result<Vec<u8>, ApiError>) -> Response<Body> {
     match result {
         Ok(body) => json_response(200, body),
         Err(e) => error_response(&e),
@@ -601,32 +604,7 @@ fn project_endpoint(
                 &DataOut::default().objs(inner, Kind::Records, [root.as_str()]),
             ))
         }
-        "/records/children" => {
-            let record = p.req_str("record")?;
-            if !inner.data.records.contains_key(record) {
-                return Err(ApiError::unprocessable(json!({"record": record})));
-            }
-            let top = usize::try_from(p.opt_u64("page.top")?.unwrap_or(0)).unwrap_or(usize::MAX);
-            let size =
-                usize::try_from(p.opt_u64("page.size")?.unwrap_or(100)).unwrap_or(usize::MAX);
-            let all = inner
-                .data
-                .children
-                .get(record)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let page: Vec<&str> = all
-                .iter()
-                .skip(top)
-                .take(size)
-                .map(String::as_str)
-                .collect();
-            let result = json!({"children": page, "children.size": all.len()});
-            Ok(ok_body(
-                &result,
-                &DataOut::default().objs(inner, Kind::Records, page.iter().copied()),
-            ))
-        }
+        "/records/children" => records_children(inner, p),
         "/records/update" => {
             let record = p.req_str("record")?;
             let fields = p
@@ -665,6 +643,9 @@ fn project_endpoint(
             ))
         }
         "/assets/children" => assets_children(inner, p),
+        "/records/bulk/get" => query::records_bulk_get(inner, p),
+        "/assets/bulk/get" => query::assets_bulk_get(inner, p),
+        "/schema/bulk/get" => query::schema_bulk_get(inner, p),
         "/members/get" => {
             let pgid = inner.project.clone();
             members_get(inner, &pgid, p)
@@ -698,148 +679,6 @@ fn project_endpoint(
         }
         _ => Err(ApiError::not_implemented(json!({"endpoint": endpoint}))),
     }
-}
-
-/// Singular (`{"record": gid}` → result `record`) or plural (`{"records": [..]}` → result
-/// `records`, unknown keys left out) get.
-fn get_objects(
-    inner: &Inner,
-    kind: Kind,
-    single: &str,
-    plural: &str,
-    p: &Params,
-) -> Result<Vec<u8>, ApiError> {
-    if let Some(key) = p.opt_str(single)? {
-        if !inner.store(kind).contains_key(key) {
-            return Err(ApiError::unprocessable(json!({single: key})));
-        }
-        return Ok(ok_body(
-            &json!({single: key}),
-            &DataOut::default().objs(inner, kind, [key]),
-        ));
-    }
-    if let Some(keys) = p.opt_strs(plural)? {
-        let store = inner.store(kind);
-        let found: Vec<&str> = keys
-            .into_iter()
-            .filter(|k| store.contains_key(*k))
-            .collect();
-        return Ok(ok_body(
-            &json!({plural: found}),
-            &DataOut::default().objs(inner, kind, found.iter().copied()),
-        ));
-    }
-    Err(ApiError::missing(single))
-}
-
-fn asset_by_pathname<'a>(assets: &'a ObjMap, pathname: &str) -> Option<&'a str> {
-    assets
-        .iter()
-        .find(|(_, a)| parse(a).get("pathname").and_then(Value::as_str) == Some(pathname))
-        .map(|(k, _)| k.as_str())
-}
-
-fn assets_get(inner: &Inner, p: &Params) -> Result<Vec<u8>, ApiError> {
-    if p.get("asset").is_some() || p.get("assets").is_some() {
-        return get_objects(inner, Kind::Assets, "asset", "assets", p);
-    }
-    if let Some(pathname) = p.opt_str("pathname")? {
-        let gid = asset_by_pathname(&inner.data.assets, pathname)
-            .ok_or_else(|| ApiError::unprocessable(json!({"pathname": pathname})))?;
-        return Ok(ok_body(
-            &json!({"asset": gid}),
-            &DataOut::default().objs(inner, Kind::Assets, [gid]),
-        ));
-    }
-    if let Some(pathnames) = p.opt_strs("pathnames")? {
-        let found: Vec<&str> = pathnames
-            .into_iter()
-            .filter_map(|pn| asset_by_pathname(&inner.data.assets, pn))
-            .collect();
-        return Ok(ok_body(
-            &json!({"assets": found}),
-            &DataOut::default().objs(inner, Kind::Assets, found.iter().copied()),
-        ));
-    }
-    Err(ApiError::missing("asset"))
-}
-
-fn assets_children(inner: &Inner, p: &Params) -> Result<Vec<u8>, ApiError> {
-    let gid = match (p.opt_str("asset")?, p.opt_str("pathname")?) {
-        (Some(g), _) => g.to_owned(),
-        (None, Some(pn)) => asset_by_pathname(&inner.data.assets, pn)
-            .ok_or_else(|| ApiError::unprocessable(json!({"pathname": pn})))?
-            .to_owned(),
-        (None, None) => return Err(ApiError::missing("asset")),
-    };
-    if !inner.data.assets.contains_key(&gid) {
-        return Err(ApiError::unprocessable(json!({"asset": gid})));
-    }
-    let top = usize::try_from(p.opt_u64("page.top")?.unwrap_or(0)).unwrap_or(usize::MAX);
-    let size = usize::try_from(p.opt_u64("page.size")?.unwrap_or(100)).unwrap_or(usize::MAX);
-    // Folders first, then by name.
-    let mut kids: Vec<(bool, String, &str)> = inner
-        .data
-        .asset_children
-        .get(&gid)
-        .map(|kids| {
-            kids.iter()
-                .filter_map(|k| {
-                    let a = parse(inner.data.assets.get(k)?);
-                    let is_file = a.get("is_file").and_then(Value::as_bool).unwrap_or(false);
-                    let name = a
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
-                    Some((is_file, name, k.as_str()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    kids.sort();
-    let total = kids.len();
-    let page: Vec<&str> = kids
-        .into_iter()
-        .skip(top)
-        .take(size)
-        .map(|(_, _, k)| k)
-        .collect();
-    let result = json!({"children": page, "children.size": total});
-    Ok(ok_body(
-        &result,
-        &DataOut::default().objs(inner, Kind::Assets, page.iter().copied()),
-    ))
-}
-
-/// Memberships of `pgid`: `member` → result `user`, `members` → result `users`; data
-/// `cc.projects_members` (a list) and `cc.users`.
-fn members_get(inner: &Inner, pgid: &str, p: &Params) -> Result<Vec<u8>, ApiError> {
-    let (users, result) = if let Some(m) = p.opt_str("member")? {
-        if !inner.cc.members.contains_key(&format!("{pgid}/{m}")) {
-            return Err(ApiError::unprocessable(
-                json!({"project": pgid, "member": m}),
-            ));
-        }
-        (vec![m], json!({"user": m}))
-    } else if let Some(ms) = p.opt_strs("members")? {
-        let found: Vec<&str> = ms
-            .into_iter()
-            .filter(|m| inner.cc.members.contains_key(&format!("{pgid}/{m}")))
-            .collect();
-        let result = json!({"users": found});
-        (found, result)
-    } else {
-        return Err(ApiError::missing("member"));
-    };
-    let member_objs: Vec<&RawValue> = users
-        .iter()
-        .filter_map(|u| inner.cc.members.get(&format!("{pgid}/{u}")).map(|o| &**o))
-        .collect();
-    let data = DataOut::default()
-        .with(Kind::Members.name(), Section::List(member_objs))
-        .objs(inner, Kind::Users, users.iter().copied());
-    Ok(ok_body(&result, &data))
 }
 
 async fn upload(shared: &Shared, content_type: &str, body: Bytes) -> Result<Vec<u8>, ApiError> {
@@ -992,228 +831,6 @@ fn sync_get(shared: &Shared, info: &TokenInfo, p: &Params) -> Result<Vec<u8>, Ap
     ))
 }
 
-// ---------------------------------------------------------------------- DAM and media
-
-/// Decodes `%XX` escapes (invalid escapes and non-UTF-8 results are kept as they came).
-pub(crate) fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
-}
-
-/// Escapes everything but unreserved characters and `/ @ ~ , = :` in a URL path.
-pub(crate) fn percent_encode_path(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/@,=:".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Splits a storage pathname `<gid>~<version><ext>` into its parts.
-fn parse_storage(s: &str) -> Option<(&str, u64, &str)> {
-    let (gid, rest) = s.split_once('~')?;
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let version = rest[..digits].parse().ok()?;
-    Some((gid, version, &rest[digits..]))
-}
-
-const TRANSFORM_OPTIONS: [&str; 15] = [
-    "name", "key", "type", "force", "optimize", "width", "height", "fit", "fill", "hs", "crop",
-    "padding", "bg", "q", "dpr",
-];
-
-/// Java-style 31-multiplier hash of the options, as 8 hex digits (the default `key`).
-fn options_key(options: &BTreeMap<&str, &str>) -> String {
-    let text = serde_json::to_string(options).unwrap_or_default();
-    let h = text
-        .chars()
-        .fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(c as u32));
-    format!("{h:08x}")
-}
-
-/// `GET /dam/p/<pgid>/{publish|transform|info}/<gid>~<version><ext>[/<k>=<v>…]`: Bearer auth,
-/// JSON envelope, never a renewed JWT.
-fn dam(shared: &Shared, rest: &str, req: &Request) -> Response<Body> {
-    let mut parts = rest.split('/');
-    let pgid = parts.next().unwrap_or_default();
-    let action = parts.next().unwrap_or_default();
-    let counter = match action {
-        "publish" | "transform" | "info" => format!("dam/{action}"),
-        _ => "dam".to_owned(),
-    };
-    shared.count(&counter);
-    let info = match authenticate(shared, req) {
-        Ok(i) => i,
-        Err(e) => return error_response(&e),
-    };
-    if info.project != pgid {
-        return error_response(&ApiError::forbidden(json!({"project": pgid})));
-    }
-    let storage = percent_decode(parts.next().unwrap_or_default());
-    let options: Vec<String> = parts
-        .filter(|s| !s.is_empty())
-        .map(percent_decode)
-        .collect();
-    let options: Vec<&str> = options.iter().map(String::as_str).collect();
-    finish(dam_action(shared, pgid, action, &storage, &options))
-}
-
-fn dam_action(
-    shared: &Shared,
-    pgid: &str,
-    action: &str,
-    storage: &str,
-    options: &[&str],
-) -> Result<Vec<u8>, ApiError> {
-    if !matches!(action, "publish" | "transform" | "info") {
-        return Err(ApiError::not_implemented(
-            json!({"endpoint": format!("/dam/{action}")}),
-        ));
-    }
-    let (gid, version, ext) = parse_storage(storage).ok_or_else(|| {
-        ApiError::bad_request(
-            json!({"error": "expected <gid>~<version><ext>", "pathname": storage}),
-        )
-    })?;
-    let mut inner = lock(&shared.inner);
-    let asset = inner
-        .data
-        .assets
-        .get(gid)
-        .map(|a| parse(a))
-        .ok_or_else(|| ApiError::unprocessable(json!({"asset": gid})))?;
-    if !asset
-        .get("is_file")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-    {
-        return Err(ApiError::unprocessable(
-            json!({"asset": gid, "error": "not a file"}),
-        ));
-    }
-    if asset.get("version").and_then(Value::as_u64) != Some(version) {
-        return Err(ApiError::unprocessable(
-            json!({"asset": gid, "version": version, "error": "no such version"}),
-        ));
-    }
-    match action {
-        "info" => {
-            let info = asset.get("info").cloned().unwrap_or_else(|| json!({}));
-            Ok(ok_body(&info, &DataOut::default()))
-        }
-        "publish" => {
-            if !options.is_empty() {
-                return Err(ApiError::bad_request(
-                    json!({"error": "publish takes no options"}),
-                ));
-            }
-            let media = format!("p-{pgid}/src/{gid}{ext}");
-            inner.data.published.insert(media.clone(), gid.to_owned());
-            let url = format!("{}/media/{}", shared.base_url, percent_encode_path(&media));
-            Ok(ok_body(&json!({"public_url": url}), &DataOut::default()))
-        }
-        _ => {
-            let mut opts = BTreeMap::new();
-            for o in options {
-                let (k, v) = o.split_once('=').ok_or_else(|| {
-                    ApiError::bad_request(
-                        json!({"error": "expected <option>=<value>", "option": o}),
-                    )
-                })?;
-                if !TRANSFORM_OPTIONS.contains(&k) {
-                    return Err(ApiError::bad_request(
-                        json!({"error": "unknown transform option", "option": k}),
-                    ));
-                }
-                opts.insert(k, v);
-            }
-            let source_name = asset
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let stem = source_name.rsplit_once('.').map_or(source_name, |(s, _)| s);
-            let name = opts.get("name").copied().unwrap_or(stem).to_owned();
-            let key = opts
-                .get("key")
-                .map_or_else(|| options_key(&opts), |k| (*k).to_owned());
-            let out_ext = match opts.get("type") {
-                Some(t) => format!(".{t}"),
-                None => ext.to_owned(),
-            };
-            let media = format!("p-{pgid}/transformed/{gid}/{name}@{key}{out_ext}");
-            inner.data.published.insert(media.clone(), gid.to_owned());
-            let url = format!("{}/media/{}", shared.base_url, percent_encode_path(&media));
-            Ok(ok_body(
-                &json!({"public_url": url, "transform": opts}),
-                &DataOut::default(),
-            ))
-        }
-    }
-}
-
-fn content_type_for(path: &str) -> &'static str {
-    match path
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .as_deref()
-    {
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("png") => "image/png",
-        Some("gif") => "image/gif",
-        Some("svg") => "image/svg+xml",
-        Some("pdf") => "application/pdf",
-        Some("txt") => "text/plain",
-        _ => "application/octet-stream",
-    }
-}
-
-/// `GET /media/<path>`: the bytes of a published or transformed asset (no auth). Transforms
-/// are not computed: they serve the source bytes.
-fn media(shared: &Shared, rest: &str) -> Response<Body> {
-    let rest = percent_decode(rest);
-    let inner = lock(&shared.inner);
-    let bytes = inner
-        .data
-        .published
-        .get(&rest)
-        .and_then(|gid| inner.data.asset_bytes.get(gid))
-        .cloned();
-    drop(inner);
-    match bytes {
-        Some(b) => {
-            let mut resp = Response::new(Body::from(b));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type_for(&rest)),
-            );
-            resp
-        }
-        None => {
-            let mut resp = Response::new(Body::from("not found"));
-            *resp.status_mut() = StatusCode::NOT_FOUND;
-            resp
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1229,25 +846,6 @@ mod tests {
         assert_eq!(p.req_str("b").unwrap(), "x");
         assert_eq!(p.opt_strs("c").unwrap().unwrap(), vec!["y"]);
         assert_eq!(p.req_str("zz").unwrap_err().info["param"], "zz");
-    }
-
-    #[test]
-    fn percent_coding() {
-        assert_eq!(percent_decode("a%20b%2Fc%zz%4"), "a b/c%zz%4");
-        assert_eq!(percent_decode("%ff"), "%ff");
-        assert_eq!(
-            percent_encode_path("p-x/new pic@k.png"),
-            "p-x/new%20pic@k.png"
-        );
-        assert_eq!(percent_decode(&percent_encode_path("ä ö/€")), "ä ö/€");
-    }
-
-    #[test]
-    fn storage_pathnames() {
-        assert_eq!(parse_storage("abc~31.svg"), Some(("abc", 31, ".svg")));
-        assert_eq!(parse_storage("abc~7"), Some(("abc", 7, "")));
-        assert_eq!(parse_storage("abc.svg"), None);
-        assert_eq!(parse_storage("abc~x.svg"), None);
     }
 
     #[test]

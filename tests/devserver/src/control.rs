@@ -3,21 +3,21 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::http::Response;
 use serde_json::{json, Value};
 
-use crate::api::{error_response, json_response, read_body, Params};
 use crate::faults::{ApiFailure, Fault};
 use crate::net::{Cut, Restart};
 use crate::server::Shared;
 use crate::store::{ApiError, RestoreSource};
 use crate::{lock, seed, sio};
+
+mod http;
+mod plant;
+
+pub(crate) use http::handle_http;
 
 /// Why a control operation was refused. Same codes as the API: 400 for a missing or wrong
 /// parameter, 422 for an item that doesn't exist, 503 once the server has shut down.
@@ -276,6 +276,22 @@ impl Control {
     /// let photo = state["data"]["assets_by_pathname"]["/img/photo-1.jpg"]["gid"].as_str().unwrap();
     /// control.patch("assets", photo, serde_json::json!({"pathname": "../../escape.txt"}))?;
     /// assert_eq!(control.state()["data"]["assets_by_pathname"]["../../escape.txt"]["gid"], photo);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// Renaming a definition (or a class, a field, a query) is a patch too: one `definitions`
+    /// UPDATE, which a client answers by fetching the definition again.
+    ///
+    /// ```
+    /// # let server = unicat_devserver::DevServer::start(unicat_devserver::DevConfig { records: 3, ..Default::default() })?;
+    /// let control = server.control();
+    /// let state = control.state();
+    /// let (gid, _) = state["data"]["definitions"].as_object().unwrap().iter()
+    ///     .find(|(_, d)| d["name"] == "article").unwrap();
+    /// let (_, before) = control.cursors();
+    /// let cursor = control.patch("definitions", gid, serde_json::json!({"name": "product"}))?;
+    /// assert_eq!(cursor, before + 1);
+    /// assert_eq!(control.state()["data"]["definitions"][gid]["name"], "product");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn patch(&self, data_type: &str, key: &str, patch: Value) -> Result<u64, ControlError> {
@@ -740,196 +756,4 @@ impl Control {
             "connections": self.shared.conns.open_count(), "paused": inner.is_paused(),
         })
     }
-}
-
-/// `/_dev/<op>`: the control operations over HTTP (the caller already checked the peer).
-pub(crate) async fn handle_http(
-    shared: Arc<Shared>,
-    op: String,
-    peer: Option<SocketAddr>,
-    req: Request,
-) -> Response<Body> {
-    let body = match read_body(req.into_body()).await {
-        Ok(b) => b,
-        Err(e) => return error_response(&e),
-    };
-    let params = match Params::from_body(&body) {
-        Ok(p) => p,
-        Err(e) => return error_response(&e),
-    };
-    let control = Control::new(shared);
-    if op == "state" {
-        return json_response(200, control.state_json().into_bytes());
-    }
-    let cut = match op.as_str() {
-        "drop_transports" => Some((Cut::Fin, "dropped")),
-        "reset_transports" => Some((Cut::Reset, "reset")),
-        "silence_transports" => Some((Cut::Silence, "silenced")),
-        "close_websockets" => Some((Cut::CloseFrame, "closed")),
-        _ => None,
-    };
-    if let Some((how, key)) = cut {
-        let n = if how == Cut::CloseFrame {
-            control.shared.conns.cut_all(how, peer)
-        } else {
-            sio::drop_transports(&control.shared, how, peer)
-        };
-        return json_response(200, json!({ key: n }).to_string().into_bytes());
-    }
-    match control_op(&control, &op, &params) {
-        Ok(v) => json_response(200, serde_json::to_vec(&v).unwrap_or_default()),
-        Err(e) => error_response(&e),
-    }
-}
-
-fn count_param(p: &Params, key: &str) -> Result<usize, ApiError> {
-    let n = p.opt_u64(key)?.ok_or_else(|| ApiError::missing(key))?;
-    usize::try_from(n).map_err(|_| ApiError::wrong_type(key, "smaller count"))
-}
-
-fn control_op(c: &Control, op: &str, p: &Params) -> Result<Value, ApiError> {
-    Ok(match op {
-        "set_field" => {
-            let value =
-                p.0.get("value")
-                    .cloned()
-                    .ok_or_else(|| ApiError::missing("value"))?;
-            let cursor = c.set_field(
-                p.req_str("record")?,
-                p.opt_str("language")?,
-                p.req_str("field")?,
-                value,
-            )?;
-            json!({"cursor": cursor})
-        }
-        "change_records" => {
-            json!({"changed": c.change_records(count_param(p, "count")?, p.opt_str("field")?)?})
-        }
-        "insert_record" => {
-            let fields = p.get("fields").cloned();
-            json!({"record": c.insert_record(p.opt_str("parent")?, fields)?})
-        }
-        "delete_record" => {
-            c.delete_record(p.req_str("record")?)?;
-            json!({})
-        }
-        "add_definition" => {
-            let fields = p.opt_strs("fields")?.unwrap_or_default();
-            json!({"definition": c.add_definition(p.req_str("name")?, &fields)?})
-        }
-        "add_field" => {
-            let type_ = p.opt_str("type")?.unwrap_or("textline");
-            json!({"field": c.add_field(p.req_str("name")?, type_, p.opt_str("definition")?)?})
-        }
-        "patch" => {
-            let patch = p
-                .get("patch")
-                .cloned()
-                .ok_or_else(|| ApiError::missing("patch"))?;
-            json!({"cursor": c.patch(p.req_str("data_type")?, p.req_str("key")?, patch)?})
-        }
-        "bump_version" => json!({"version": c.bump_version(p.opt_str("version")?)}),
-        "backup" => {
-            c.live()?;
-            let (token, version, _) =
-                lock(&c.shared.inner).start_backup(p.opt_str("created_by")?, p.opt_str("name")?);
-            spawn_job(&c.shared, token.clone());
-            json!({"job.token": token, "version": version})
-        }
-        "restore" => {
-            c.live()?;
-            let (token, _) = lock(&c.shared.inner).start_restore(p.opt_u64("version")?)?;
-            spawn_job(&c.shared, token.clone());
-            json!({"job.token": token})
-        }
-        "job" => json!({"status": c.job_status(p.req_str("token")?)}),
-        "disconnect_sockets" => json!({"disconnected": c.disconnect_sockets()}),
-        "pause_sync" => {
-            c.pause_sync();
-            json!({"paused": true})
-        }
-        "resume_sync" => {
-            c.resume_sync();
-            json!({"paused": false})
-        }
-        "expire_jwts" => json!({"expired": c.expire_jwts()}),
-        "refuse_connects" => {
-            let seconds = p
-                .opt_f64("seconds")?
-                .ok_or_else(|| ApiError::missing("seconds"))?;
-            let duration = std::time::Duration::try_from_secs_f64(seconds)
-                .map_err(|_| ApiError::wrong_type("seconds", "smaller number"))?;
-            c.refuse_connects(
-                duration,
-                p.opt_str("message")?.unwrap_or("Service unavailable"),
-            );
-            json!({})
-        }
-        "fail_api" => {
-            let statuses = match p.get("statuses") {
-                Some(Value::Array(a)) => a
-                    .iter()
-                    .map(|s| s.as_u64().and_then(|s| u16::try_from(s).ok()))
-                    .collect::<Option<Vec<u16>>>()
-                    .ok_or_else(|| ApiError::wrong_type("statuses", "list of statuses"))?,
-                _ => return Err(ApiError::missing("statuses")),
-            };
-            let fraction = p.opt_f64("fraction")?.unwrap_or(1.0).min(1.0);
-            c.fail_api(Some(ApiFailure {
-                statuses,
-                fraction,
-                count: p.opt_u64("count")?,
-                html: p.opt_bool("html")?.unwrap_or(false),
-            }));
-            json!({})
-        }
-        "delay_api" => {
-            c.delay_api(std::time::Duration::from_millis(
-                p.opt_u64("ms")?.unwrap_or(0),
-            ));
-            json!({})
-        }
-        "delay_sync" => {
-            c.delay_sync(std::time::Duration::from_millis(
-                p.opt_u64("ms")?.unwrap_or(0),
-            ));
-            json!({})
-        }
-        "stall_responses" => {
-            c.stall_responses(
-                p.opt_u64("count")?
-                    .ok_or_else(|| ApiError::missing("count"))?,
-            );
-            json!({})
-        }
-        "restart" => {
-            let down = std::time::Duration::from_millis(p.opt_u64("ms")?.unwrap_or(0));
-            // After a moment, so that this request's answer leaves before every connection
-            // is cut.
-            let control = c.clone();
-            c.shared.rt.spawn(async move {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                control.restart(down);
-            });
-            json!({})
-        }
-        "clear_faults" => {
-            c.clear_faults();
-            json!({})
-        }
-        "push_authorization" => json!({"sent": c.push_authorization()}),
-        "issue_jwt" => json!({"JWT": c.issue_jwt()}),
-        "counters" => serde_json::to_value(c.counters()).unwrap_or_default(),
-        "counters/reset" => {
-            c.reset_counters();
-            json!({})
-        }
-        "record_gids" => json!({"records": c.record_gids(count_param(p, "count")?)}),
-        "info" => c.info(),
-        _ => {
-            return Err(ApiError::not_implemented(
-                json!({"endpoint": format!("/_dev/{op}")}),
-            ))
-        }
-    })
 }

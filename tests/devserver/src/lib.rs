@@ -47,7 +47,10 @@
 //! | `POST /api/p/<pgid>/init` | `{}` → same as `auth` |
 //! | `…/records/get` | `{record}` → `record`; `{records: [..]}` → `records` (`records`) |
 //! | `…/records/root` | → `root` |
-//! | `…/records/children` | `{record, page.top?, page.size? (100)}` → `children, children.size` |
+//! | `…/records/children` | `{record, page.top?, page.size? (100), channel?, ordering?}` → `children, children.size` (the listed children in `data`) |
+//! | `…/records/bulk/get` | `{selection: [{search: {language, q, filter}}], page.size (1–1000, default 100), page.cursor?}` → `records, records.size, page.cursor` (the page's records) |
+//! | `…/assets/bulk/get` | same body → `assets, assets.size, page.cursor` (the page's assets) |
+//! | `…/schema/bulk/get` | same body → `schema_items: [{type, item}], schema_items.size, page.cursor` (the page's definitions, classes, fields) |
 //! | `…/records/update` | `{record, fields: {lang: {name_or_gid: value}}}` → `record, report.validation` |
 //! | `…/records/create` | `{parent}` → `record, parent` |
 //! | `…/records/delete` | `{record}` → `record` (`status: "deleted"`) |
@@ -70,6 +73,15 @@
 //! | `GET /media/…` | the published bytes, no auth (transforms serve the source bytes) |
 //!
 //! Only `auth`, the inits and `/sync/cursors` put `cc.cursor` / `cursor` in their result.
+//!
+//! The bulk queries list records depth first from the root (the order of walking
+//! `/records/children`, each record once, `deleted` ones left out), assets likewise from the
+//! root asset, and schema items as definitions, classes, then fields, each by name then gid.
+//! `q` is a case-insensitive substring of a record's `title[language]` or any of its string
+//! values in `fields[language]`, of an asset's `name`, `pathname` or `title[language]`, of a
+//! schema item's `name` or `label[language]`; `filter` (records only) is `null`, `[]`,
+//! `["value", eq|ne|lt|le|gt|ge, [field_gid, operand]]`, `["and", …]` or `["or", …]`, and
+//! anything else is a 400 naming it. `page.cursor` is opaque and `null` on the last page.
 //!
 //! # The Sync API
 //!
@@ -138,6 +150,11 @@
 //! | `GET /_dev/state` | [`Control::state`], [`Control::state_json`] |
 //! | `GET /_dev/counters`, `POST /_dev/counters/reset` | [`Control::counters`], [`Control::reset_counters`] |
 //! | `POST /_dev/record_gids {count}` → `{records}` | [`Control::record_gids`] |
+//! | `POST /_dev/plant_children {count}` → `{parent, children}` | [`Control::plant_children`] |
+//! | `POST /_dev/plant_empty_page` → `{record}` | [`Control::plant_empty_page`] |
+//! | `POST /_dev/plant_cycle` → `{parent, child}` | [`Control::plant_cycle`] |
+//! | `POST /_dev/plant_field_types` → `{definition, record, classes, fields, …}` | [`Control::plant_field_types`] |
+//! | `POST /_dev/plant_queries` → `{name: gid}` | [`Control::plant_queries`] |
 //! | `GET /_dev/info` | [`Control::info`] |
 //!
 //! Over HTTP, from anything that can open a socket:
@@ -202,17 +219,23 @@
 //! * Timestamps come from a logical clock (one second per change), gids from a seeded counter,
 //!   so two servers with the same seed produce the same state dump.
 //! * `language`/`languages` parameters are accepted and ignored (records always carry every
-//!   language); paging `ordering`/`channel` are ignored; DAM transforms compute nothing (the
-//!   media URL serves the source bytes); endpoints outside the table above answer 501.
+//!   language), except in bulk queries, where `language` picks the title, values and labels
+//!   searched; paging `ordering`/`channel` are ignored; a bulk query's cursor is an offset
+//!   into the matches computed afresh on every call, so a change between two pages shifts
+//!   them; DAM transforms compute nothing (the media URL serves the source bytes); endpoints
+//!   outside the table above answer 501.
 //! * engineioxide sends its first ping right after the handshake rather than one ping
 //!   interval later; clients answer it like any other.
 
 mod api;
 mod config;
 mod control;
+mod dam;
 mod faults;
 mod ids;
 mod net;
+mod query;
+mod read;
 mod seed;
 mod server;
 mod sio;

@@ -392,10 +392,14 @@ impl PeerRun {
 
 /// Runs `tests/peers/<script>` with the peers' Python; killed after `timeout`.
 pub fn run_peer(script: &str, args: &[&str], timeout: Duration) -> PeerRun {
-    let path = repo_root().join("tests/peers").join(script);
+    run_python(&repo_root().join("tests/peers").join(script), args, timeout)
+}
+
+/// Runs a Python script with the peers' Python; killed after `timeout`.
+pub fn run_python(path: &Path, args: &[&str], timeout: Duration) -> PeerRun {
     let mut child = KillOnDrop(
         Command::new(python())
-            .arg(&path)
+            .arg(path)
             .args(args)
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
