@@ -43,11 +43,13 @@ fetchable! {
     Modules: "/modules/get", "module", "modules";
 }
 
-/// The call that fetches `batch` through `endpoint`: the one-key form for one key, as the
-/// SDK's single getters send it.
-fn batch_call(endpoint: &str, one: &str, many: &str, batch: Vec<String>) -> ApiCall {
+/// The call that fetches `batch` through `endpoint`: the one-key form when `single` (as the
+/// SDK's single getters send it: the server refuses an unknown key), else the list form (the
+/// server leaves unknown keys out).
+fn batch_call(endpoint: &str, one: &str, many: &str, batch: Vec<String>, single: bool) -> ApiCall {
     let body = match <[String; 1]>::try_from(batch) {
-        Ok([key]) => json!({ one: key }),
+        Ok([key]) if single => json!({ one: key }),
+        Ok(batch) => json!({ many: batch }),
         Err(batch) => json!({ many: batch }),
     };
     ApiCall::new(endpoint, body)
@@ -77,8 +79,8 @@ fn plan(keys: &[String], force: bool, held: impl Fn(&str) -> bool) -> VecDeque<V
 ///
 /// let mut get = Get::<Records>::new(["r1", "r9"], false);
 /// let Step::Call(call) = get.poll(&store) else { panic!() };
-/// assert_eq!(call.body, json!({"record": "r9"}), "only what the store does not hold");
-/// get.handle_result(&json!({"record": "r9"})).unwrap();
+/// assert_eq!(call.body, json!({"records": ["r9"]}), "only what the store does not hold");
+/// get.handle_result(&json!({"records": []})).unwrap();
 /// let Step::Item(Ok(r1)) = get.poll(&store) else { panic!() };
 /// assert_eq!(r1.key(), "r1");
 /// ```
@@ -86,6 +88,7 @@ fn plan(keys: &[String], force: bool, held: impl Fn(&str) -> bool) -> VecDeque<V
 pub struct Get<K> {
     keys: Vec<String>,
     force: bool,
+    single: bool,
     batches: Option<VecDeque<Vec<String>>>,
     next: usize,
     waiting: Option<ApiCall>,
@@ -93,7 +96,7 @@ pub struct Get<K> {
 }
 
 impl<K: Fetchable> Get<K> {
-    /// A get of `keys`; `force` fetches them all again.
+    /// A get of `keys`, fetched in lists; `force` fetches them all again.
     pub fn new<S: Into<String>>(keys: impl IntoIterator<Item = S>, force: bool) -> Self {
         Get {
             keys: keys
@@ -102,10 +105,20 @@ impl<K: Fetchable> Get<K> {
                 .filter(|k| !k.is_empty())
                 .collect(),
             force,
+            single: false,
             batches: None,
             next: 0,
             waiting: None,
             kind: std::marker::PhantomData,
+        }
+    }
+
+    /// A get of one key with the one-key form (`{"record": gid}`), as the SDK's `get_record`
+    /// sends it: the server answers an unknown key with an error.
+    pub fn one(key: &str, force: bool) -> Self {
+        Get {
+            single: true,
+            ..Get::new([key], force)
         }
     }
 }
@@ -121,7 +134,7 @@ impl<K: Fetchable> Walk for Get<K> {
             plan(&self.keys, self.force, |k| store.contains(K::DATA_TYPE, k))
         });
         if let Some(batch) = batches.pop_front() {
-            let call = batch_call(K::GET, K::ONE, K::MANY, batch);
+            let call = batch_call(K::GET, K::ONE, K::MANY, batch, self.single);
             self.waiting = Some(call.clone());
             return Step::Call(call);
         }
@@ -145,6 +158,7 @@ impl<K: Fetchable> Walk for Get<K> {
 pub struct GetByPathname {
     pathnames: Vec<String>,
     force: bool,
+    single: bool,
     batches: Option<VecDeque<Vec<String>>>,
     next: usize,
     waiting: Option<ApiCall>,
@@ -160,9 +174,21 @@ impl GetByPathname {
                 .filter(|p| !p.is_empty())
                 .collect(),
             force,
+            single: false,
             batches: None,
             next: 0,
             waiting: None,
+        }
+    }
+}
+
+impl GetByPathname {
+    /// A get of one pathname with the one-key form (`{"pathname": …}`), as the SDK's
+    /// `get_asset_by_pathname` sends it.
+    pub fn one(pathname: &str, force: bool) -> Self {
+        GetByPathname {
+            single: true,
+            ..GetByPathname::new([pathname], force)
         }
     }
 }
@@ -180,7 +206,7 @@ impl Walk for GetByPathname {
             })
         });
         if let Some(batch) = batches.pop_front() {
-            let call = batch_call(Assets::GET, "pathname", "pathnames", batch);
+            let call = batch_call(Assets::GET, "pathname", "pathnames", batch, self.single);
             self.waiting = Some(call.clone());
             return Step::Call(call);
         }

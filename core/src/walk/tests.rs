@@ -383,7 +383,7 @@ fn get_fetches_only_what_is_not_held_in_batches_and_hands_out_in_order() {
 #[test]
 fn get_of_one_key_sends_the_singular_form_and_force_fetches_what_is_held() {
     let store = records_store(&["r1"]);
-    let mut get = Get::<Records>::new(["r1"], true);
+    let mut get = Get::<Records>::one("r1", true);
     let Step::Call(call) = get.poll(&store) else {
         panic!()
     };
@@ -401,6 +401,9 @@ fn get_of_one_key_sends_the_singular_form_and_force_fetches_what_is_held() {
     );
     let mut store = records_store(&[]);
     let mut missing = Get::<Records>::new(["gone"], false);
+    assert!(
+        matches!(missing.poll(&store), Step::Call(c) if c.body == json!({"records": ["gone"]}))
+    );
     let (_, errors) = drive(
         &mut missing,
         &mut store,
@@ -493,7 +496,7 @@ fn the_root_and_the_modules_come_from_the_server() {
     assert_eq!(items, ["held", "erp"]);
     assert_eq!(
         endpoints[1],
-        ("/modules/get".to_string(), json!({"module": "erp"}))
+        ("/modules/get".to_string(), json!({"modules": ["erp"]}))
     );
     assert_eq!(Modules::DATA_TYPE, DataType::Modules);
 }

@@ -58,7 +58,8 @@ macro_rules! reading_methods {
             gid: &str,
             force: bool,
         ) -> Result<Option<unicat_core::view::Held<unicat_core::view::Records>>, $crate::Error> {
-            Ok(self.get_records(&[gid], force) $($await)* ?.pop())
+            let walk = unicat_core::walk::Get::one(gid, force);
+            Ok(self.collect_walk(walk) $($await)* ?.pop())
         }
 
         /// Records in the order given, fetching those the store does not hold (all with
@@ -77,7 +78,8 @@ macro_rules! reading_methods {
             gid: &str,
             force: bool,
         ) -> Result<Option<unicat_core::view::Held<unicat_core::view::Assets>>, $crate::Error> {
-            Ok(self.get_assets(&[gid], force) $($await)* ?.pop())
+            let walk = unicat_core::walk::Get::one(gid, force);
+            Ok(self.collect_walk(walk) $($await)* ?.pop())
         }
 
         /// Assets in the order given, fetching those the store does not hold in batches.
@@ -96,7 +98,8 @@ macro_rules! reading_methods {
             pathname: &str,
             force: bool,
         ) -> Result<Option<unicat_core::view::Held<unicat_core::view::Assets>>, $crate::Error> {
-            Ok(self.get_assets_by_pathname(&[pathname], force) $($await)* ?.pop())
+            let walk = unicat_core::walk::GetByPathname::one(pathname, force);
+            Ok(self.collect_walk(walk) $($await)* ?.pop())
         }
 
         /// Assets by pathname, in the order given, fetching those not held in batches.
@@ -131,7 +134,8 @@ macro_rules! reading_methods {
             name: &str,
             force: bool,
         ) -> Result<Option<unicat_core::view::Held<unicat_core::view::Modules>>, $crate::Error> {
-            Ok(self.get_modules(&[name], force) $($await)* ?.pop())
+            let walk = unicat_core::walk::Get::one(name, force);
+            Ok(self.collect_walk(walk) $($await)* ?.pop())
         }
 
         /// Modules by name, fetching those the store does not hold.
