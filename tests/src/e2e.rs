@@ -363,7 +363,7 @@ pub fn works_over_tls<H: UnicatHandle>() {
 /// the asset folder.
 pub fn a_download_leaving_the_asset_folder_is_refused<H: UnicatHandle>() {
     let server = server(5);
-    let dir = std::env::temp_dir().join(format!("unicat-e2e-{}-{}", std::process::id(), unique()));
+    let dir = temp_dir("e2e");
     let folder = dir.join("assets");
     std::fs::create_dir_all(&folder).unwrap();
     let state = server.control().state();
@@ -478,6 +478,14 @@ pub fn a_redirect_is_not_followed<H: UnicatHandle>() {
 fn unique() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(Instant::now())
+}
+
+/// A new, empty folder of its own under the system's temporary folder.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("unicat-{tag}-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).expect("a temporary folder");
+    dir
 }
 
 /// Neither the API key nor any JWT shows in `Debug` output or in the logs captured while the
@@ -597,7 +605,7 @@ pub fn over_the_ipv6_loopback<H: UnicatHandle>() {
 /// well before its 60-second timeout.
 pub fn close_abandons_what_a_silent_server_holds<H: UnicatHandle + 'static>() {
     let server = server(5);
-    let dir = std::env::temp_dir().join(format!("unicat-e2e-{}-{}", std::process::id(), unique()));
+    let dir = temp_dir("e2e");
     let h: Arc<H> = Arc::new(connected(
         &server,
         Options {
@@ -669,7 +677,7 @@ fn file_assets(server: &DevServer, n: usize) -> Vec<String> {
 /// the file system's full 255 bytes downloads, its temporary name being short.
 pub fn downloads_ignore_planted_links_and_take_long_names<H: UnicatHandle>() {
     let server = server(5);
-    let dir = std::env::temp_dir().join(format!("unicat-e2e-{}-{}", std::process::id(), unique()));
+    let dir = temp_dir("e2e");
     let folder = dir.join("assets");
     std::fs::create_dir_all(&folder).unwrap();
     let victim = dir.join("victim.txt");

@@ -8,6 +8,7 @@ pub mod golden;
 pub mod interop;
 pub mod logs;
 pub mod peers;
+pub mod reading;
 pub mod runtimes;
 pub mod script;
 pub mod sim;

@@ -37,6 +37,48 @@ pub fn python() -> PathBuf {
     repo_root().join(".peers/venv/bin/python")
 }
 
+/// Runs the peers' Python with `args` and returns what it wrote on stdout; panics with its
+/// stderr when it fails, and kills it when it runs past `deadline`.
+pub fn run_python(args: &[&str], deadline: Duration) -> String {
+    use std::io::Read;
+    let mut child = Command::new(python())
+        .args(args)
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the peers' python starts");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = String::new();
+            let _ = pipe.read_to_string(&mut out);
+            out
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("python {args:?} did not finish within {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    assert!(
+        status.success(),
+        "python {args:?} failed ({status}):\n{stderr}"
+    );
+    stdout
+}
+
 /// A peer process; killed when dropped.
 pub struct Peer {
     child: Child,

@@ -194,3 +194,187 @@ impl SioHandle for SmolSio {
         unicat_smol::block_on(self.0.next_event(timeout))
     }
 }
+
+/// Implements [`Reader`](crate::reading::Reader) for a runtime's client: `$wait` turns a
+/// call's result into its value (blocking: as is; smol: `block_on`), `$all` a walker into
+/// the `Vec` of its items, `$walk` gives a walker's walk.
+macro_rules! reader {
+    ($handle:ident, $wait:path, $all:path, $walk:path) => {
+        impl crate::reading::Reader for $handle {
+            fn tree(
+                &self,
+                assets: bool,
+            ) -> (Vec<Result<String, unicat_runtime_support::Error>>, u64) {
+                use unicat_core::walk::TreeWalk;
+                fn key<K>(
+                    i: Result<unicat_core::view::Held<K>, unicat_runtime_support::Error>,
+                ) -> Result<String, unicat_runtime_support::Error> {
+                    i.map(|h| h.key().to_owned())
+                }
+                if assets {
+                    let mut w = self.0.walk_asset_tree();
+                    let items = $all(&mut w).into_iter().map(key).collect();
+                    (items, $walk(&w).map_or(0, TreeWalk::repeats))
+                } else {
+                    let mut w = self.0.walk_record_tree(None, None);
+                    let items = $all(&mut w).into_iter().map(key).collect();
+                    (items, $walk(&w).map_or(0, TreeWalk::repeats))
+                }
+            }
+
+            fn query(
+                &self,
+                target: crate::reading::Target,
+                language: &str,
+                query: &str,
+                limit: Option<u64>,
+            ) -> Vec<Result<(u64, String), unicat_runtime_support::Error>> {
+                use crate::reading::Target;
+                let store = self.0.store();
+                let kind = match target {
+                    Target::Records => "record",
+                    Target::Assets => "asset",
+                    Target::Schema => "schema",
+                };
+                let q = store
+                    .view()
+                    .query_by_name(kind, query)
+                    .expect("the saved query");
+                match target {
+                    Target::Records => $all(&mut self.0.walk_record_query(language, &q, limit))
+                        .into_iter()
+                        .map(|i| i.map(|(t, h)| (t, h.key().to_owned())))
+                        .collect(),
+                    Target::Assets => $all(&mut self.0.walk_asset_query(language, &q, limit))
+                        .into_iter()
+                        .map(|i| i.map(|(t, h)| (t, h.key().to_owned())))
+                        .collect(),
+                    Target::Schema => $all(&mut self.0.walk_schema_query(language, &q, limit))
+                        .into_iter()
+                        .map(|i| i.map(|(t, item)| (t, crate::reading::schema_key(&item))))
+                        .collect(),
+                }
+            }
+
+            fn get_one(
+                &self,
+                kind: &str,
+                key: &str,
+                force: bool,
+            ) -> Result<Option<String>, unicat_runtime_support::Error> {
+                let got = match kind {
+                    "records" => $wait(self.0.get_record(key, force))?.map(|h| h.key().to_owned()),
+                    "assets" => $wait(self.0.get_asset(key, force))?.map(|h| h.key().to_owned()),
+                    "pathname" => {
+                        $wait(self.0.get_asset_by_pathname(key, force))?.map(|h| h.key().to_owned())
+                    }
+                    "modules" => $wait(self.0.get_module(key, force))?.map(|h| h.key().to_owned()),
+                    other => panic!("no getter of {other}"),
+                };
+                Ok(got)
+            }
+
+            fn get_many(
+                &self,
+                kind: &str,
+                keys: &[&str],
+                force: bool,
+            ) -> Result<Vec<String>, unicat_runtime_support::Error> {
+                fn gids<K>(items: Vec<unicat_core::view::Held<K>>) -> Vec<String> {
+                    items.iter().map(|h| h.key().to_owned()).collect()
+                }
+                Ok(match kind {
+                    "records" => gids($wait(self.0.get_records(keys, force))?),
+                    "assets" => gids($wait(self.0.get_assets(keys, force))?),
+                    "pathnames" => gids($wait(self.0.get_assets_by_pathname(keys, force))?),
+                    "modules" => gids($wait(self.0.get_modules(keys, force))?),
+                    other => panic!("no getter of {other}"),
+                })
+            }
+
+            fn root(&self, assets: bool) -> Result<String, unicat_runtime_support::Error> {
+                Ok(if assets {
+                    $wait(self.0.get_root_asset())?.key().to_owned()
+                } else {
+                    $wait(self.0.get_root_record())?.key().to_owned()
+                })
+            }
+
+            fn modules(&self) -> Vec<Result<String, unicat_runtime_support::Error>> {
+                $all(&mut self.0.walk_modules())
+                    .into_iter()
+                    .map(|i| i.map(|h| h.key().to_owned()))
+                    .collect()
+            }
+
+            fn wanted(
+                &self,
+                wanted: &unicat_core::view::Wanted,
+            ) -> Result<(), unicat_runtime_support::Error> {
+                $wait(self.0.get_wanted(wanted))
+            }
+
+            fn publish_asset(
+                &self,
+                asset: &str,
+                transform: Option<&unicat_core::api::Transform>,
+            ) -> Result<Option<String>, unicat_runtime_support::Error> {
+                let store = self.0.store();
+                let asset = store.view().asset(asset).expect("a held asset");
+                match transform {
+                    Some(t) => $wait(self.0.publish_transformed_asset(&asset, t)),
+                    None => $wait(self.0.publish_asset(&asset)),
+                }
+            }
+
+            fn download_asset(
+                &self,
+                asset: &str,
+            ) -> Result<Option<String>, unicat_runtime_support::Error> {
+                let store = self.0.store();
+                let asset = store.view().asset(asset).expect("a held asset");
+                $wait(self.0.download_asset(&asset, None))
+            }
+
+            fn load_all(&self) -> Result<Value, unicat_runtime_support::Error> {
+                $wait(self.0.load_all_records())
+            }
+
+            fn schema_walks(&self) -> [Vec<String>; 4] {
+                fn keys<K>(items: impl Iterator<Item = unicat_core::view::Held<K>>) -> Vec<String> {
+                    items.map(|h| h.key().to_owned()).collect()
+                }
+                [
+                    keys(self.0.walk_definitions()),
+                    keys(self.0.walk_classes()),
+                    keys(self.0.walk_fields()),
+                    keys(self.0.walk_queries()),
+                ]
+            }
+        }
+    };
+}
+
+fn now<T>(value: T) -> T {
+    value
+}
+
+fn all_items<I: Iterator>(iter: &mut I) -> Vec<I::Item> {
+    iter.collect()
+}
+
+fn all_streamed<S: futures_lite::Stream + Unpin>(stream: &mut S) -> Vec<S::Item> {
+    unicat_smol::block_on(futures_lite::StreamExt::collect(stream))
+}
+
+fn blocking_walk<'w, W>(w: &'w unicat_blocking::Walker<'_, W>) -> Option<&'w W> {
+    Some(w.walk())
+}
+
+reader!(Blocking, now, all_items, blocking_walk);
+reader!(
+    Smol,
+    unicat_smol::block_on,
+    all_streamed,
+    unicat_smol::Walker::walk
+);

@@ -2,14 +2,11 @@
 //! package in the peers' virtual environment, installed by scripts/install-peers): the same
 //! setter calls on both, then the same options (same order, same text) and the same keys.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use unicat_core::api::{Pad, Transform};
-use unicat_tests::peers::python;
+use unicat_tests::peers::run_python;
 
 /// Builds each spec with the SDK and prints, per spec, `transformAsOptions(t)`, what
 /// `api.transform` sends (a `key` = `hash_data(options)` added last when there is none and
@@ -207,42 +204,8 @@ fn build(spec: &Value) -> Transform {
 
 /// Runs the SDK on the specs, killing it if it takes longer than [`DEADLINE`].
 fn run_sdk(specs: &[Value]) -> Vec<Value> {
-    let mut child = Command::new(python())
-        .arg("-c")
-        .arg(SNIPPET)
-        .arg(serde_json::to_string(specs).expect("specs serialize"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the peers' python starts");
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut out = String::new();
-            let _ = pipe.read_to_string(&mut out);
-            out
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
-    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the SDK snippet did not finish within {DEADLINE:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = stdout.join().expect("stdout reader");
-    let stderr = stderr.join().expect("stderr reader");
-    assert!(
-        status.success(),
-        "the SDK snippet failed ({status}):\n{stderr}"
-    );
+    let specs = serde_json::to_string(specs).expect("specs serialize");
+    let stdout = run_python(&["-c", SNIPPET, &specs], DEADLINE);
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"))
 }
 

@@ -292,7 +292,9 @@ impl<K: Kind> Held<K> {
     pub fn get(&self) -> K::View<'_> {
         <K::View<'_> as View<'_>>::make(&self.store, &self.key, &self.object)
     }
+}
 
+impl<K> Held<K> {
     /// Its key (gid, or a module's name).
     pub fn key(&self) -> &str {
         &self.key

@@ -190,7 +190,8 @@ impl Drop for UnicatApi {
 enum WalkerState<'a, W: unicat_core::walk::Walk> {
     Idle(W),
     Busy(WalkStep<'a, W>),
-    Over,
+    /// Over: the walk stays to be read.
+    Over(Option<W>),
 }
 
 /// A walker's step under way: it gives the walk back with the item.
@@ -235,10 +236,10 @@ impl<'a, W: unicat_core::walk::Walk> Walker<'a, W> {
     }
 
     /// The walk, to read what it counted (a tree walk's repeats); `None` while a step is
-    /// under way or after the end.
+    /// under way.
     pub fn walk(&self) -> Option<&W> {
         match &self.state {
-            WalkerState::Idle(w) => Some(w),
+            WalkerState::Idle(w) | WalkerState::Over(Some(w)) => Some(w),
             _ => None,
         }
     }
@@ -258,7 +259,7 @@ where
         use std::task::Poll;
         let this = &mut *self;
         loop {
-            match std::mem::replace(&mut this.state, WalkerState::Over) {
+            match std::mem::replace(&mut this.state, WalkerState::Over(None)) {
                 WalkerState::Idle(mut walk) => {
                     let api = this.api;
                     this.state = WalkerState::Busy(Box::pin(async move {
@@ -272,13 +273,18 @@ where
                         return Poll::Pending;
                     }
                     Poll::Ready((walk, item)) => {
-                        if !unicat_runtime_support::reading::ends_walk(&item) {
-                            this.state = WalkerState::Idle(walk);
-                        }
+                        this.state = if unicat_runtime_support::reading::ends_walk(&item) {
+                            WalkerState::Over(Some(walk))
+                        } else {
+                            WalkerState::Idle(walk)
+                        };
                         return Poll::Ready(item);
                     }
                 },
-                WalkerState::Over => return Poll::Ready(None),
+                over @ WalkerState::Over(_) => {
+                    this.state = over;
+                    return Poll::Ready(None);
+                }
             }
         }
     }
