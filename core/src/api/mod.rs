@@ -17,6 +17,11 @@ use crate::store::{DataType, Object};
 pub use media::MediaHosts;
 pub use transform::{ImageType, Pad, Resize, Transform};
 
+/// Transform options for `Client::transform`, in order (what [`Transform::options`] gives).
+/// Without a `key`, the client adds the one the Python SDK would derive, so the same options
+/// name the same file.
+pub type TransformOptions = Vec<(String, serde_json::Value)>;
+
 /// A secret string: an API key or a JWT. It never shows in `Debug` output, has no `Display`,
 /// and is only handed out through [`Secret::expose`].
 #[derive(Clone, PartialEq, Eq)]

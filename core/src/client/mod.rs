@@ -280,9 +280,7 @@ pub enum Event {
     },
 }
 
-/// Transform options for [`Client::transform`], in order. Without a `key`, the client adds the
-/// one the Python SDK would derive, so the same options name the same file.
-pub type TransformOptions = Vec<(String, Value)>;
+pub use crate::api::TransformOptions;
 
 /// The Unicat client as a sans-IO machine: it calls the API, merges each response into its
 /// [`Store`], and keeps that store fresh through the Sync API socket, with no I/O of its own.

@@ -138,7 +138,7 @@ pub struct UnicatApi {
 unicat_runtime_support::debug_published!(UnicatApi);
 
 impl UnicatApi {
-    unicat_runtime_support::unicat_methods!({});
+    unicat_runtime_support::unicat_methods!("unicat_blocking", {});
 
     /// Waits until the Sync API socket is connected and every change it reported up to then
     /// is in the store. Fails at once with [`Error::Stopped`] when live sync stops.
@@ -211,6 +211,13 @@ impl<'a, W> Walker<'a, W> {
     /// The walk, to read what it counted (a tree walk's repeats).
     pub fn walk(&self) -> &W {
         &self.walk
+    }
+}
+
+impl<W: unicat_core::walk::Walk> Walker<'_, W> {
+    /// The next item: [`Iterator::next`], named as the smol runtime's walker names it.
+    pub fn next_item(&mut self) -> Option<Result<W::Item, Error>> {
+        self.next()
     }
 }
 

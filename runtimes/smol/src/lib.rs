@@ -54,6 +54,7 @@ use std::time::Duration;
 
 use unicat_core::client::Event;
 use unicat_runtime_support::driver::Core;
+use unicat_runtime_support::reading::StepStream;
 use unicat_runtime_support::settings::Settings;
 use unicat_runtime_support::shared::Shared;
 use unicat_runtime_support::task::{self, Driver, EventStream};
@@ -131,7 +132,7 @@ pub struct UnicatApi {
 unicat_runtime_support::debug_published!(UnicatApi);
 
 impl UnicatApi {
-    unicat_runtime_support::unicat_methods!(async { .await });
+    unicat_runtime_support::unicat_methods!("unicat_smol", async { .await });
 
     /// Waits until the Sync API socket is connected and every change it reported up to then
     /// is in the store. Fails at once with [`Error::Stopped`] when live sync stops.
@@ -186,26 +187,6 @@ impl Drop for UnicatApi {
     }
 }
 
-/// What a [`Walker`] is doing.
-enum WalkerState<'a, W: unicat_core::walk::Walk> {
-    Idle(W),
-    Busy(WalkStep<'a, W>),
-    /// Over: the walk stays to be read.
-    Over(Option<W>),
-}
-
-/// A walker's step under way: it gives the walk back with the item.
-type WalkStep<'a, W> = std::pin::Pin<
-    Box<
-        dyn std::future::Future<
-                Output = (
-                    W,
-                    Option<Result<<W as unicat_core::walk::Walk>::Item, Error>>,
-                ),
-            > + 'a,
-    >,
->;
-
 /// A walker (`unicat_core::walk`) as a [`Stream`](futures_lite::Stream): each item makes the
 /// calls the walk needs (pages, fetches), then is read from the store after its page landed.
 /// An item the store does not hold is an `Err` the walk goes on after; any other error ends
@@ -222,26 +203,31 @@ type WalkStep<'a, W> = std::pin::Pin<
 /// }
 /// # Ok::<(), unicat_smol::Error>(()) });
 /// ```
-pub struct Walker<'a, W: unicat_core::walk::Walk> {
-    api: &'a UnicatApi,
-    state: WalkerState<'a, W>,
-}
+pub struct Walker<'a, W: unicat_core::walk::Walk>(StepStream<'a, W>);
 
-impl<'a, W: unicat_core::walk::Walk> Walker<'a, W> {
+impl<'a, W> Walker<'a, W>
+where
+    W: unicat_core::walk::Walk + Unpin + 'a,
+    W::Item: 'a,
+{
     fn new(api: &'a UnicatApi, walk: W) -> Self {
-        Walker {
-            api,
-            state: WalkerState::Idle(walk),
-        }
+        Walker(StepStream::new(walk, move |mut walk: W| {
+            Box::pin(async move {
+                let item = api.walk_next(&mut walk).await;
+                (walk, item)
+            })
+        }))
     }
 
     /// The walk, to read what it counted (a tree walk's repeats); `None` while a step is
     /// under way.
     pub fn walk(&self) -> Option<&W> {
-        match &self.state {
-            WalkerState::Idle(w) | WalkerState::Over(Some(w)) => Some(w),
-            _ => None,
-        }
+        self.0.walk()
+    }
+
+    /// The next item ([`StreamExt::next`](futures_lite::StreamExt::next), without the import).
+    pub async fn next_item(&mut self) -> Option<Result<W::Item, Error>> {
+        futures_lite::StreamExt::next(self).await
     }
 }
 
@@ -256,36 +242,6 @@ where
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        use std::task::Poll;
-        let this = &mut *self;
-        loop {
-            match std::mem::replace(&mut this.state, WalkerState::Over(None)) {
-                WalkerState::Idle(mut walk) => {
-                    let api = this.api;
-                    this.state = WalkerState::Busy(Box::pin(async move {
-                        let item = api.walk_next(&mut walk).await;
-                        (walk, item)
-                    }));
-                }
-                WalkerState::Busy(mut step) => match step.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        this.state = WalkerState::Busy(step);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((walk, item)) => {
-                        this.state = if unicat_runtime_support::reading::ends_walk(&item) {
-                            WalkerState::Over(Some(walk))
-                        } else {
-                            WalkerState::Idle(walk)
-                        };
-                        return Poll::Ready(item);
-                    }
-                },
-                over @ WalkerState::Over(_) => {
-                    this.state = over;
-                    return Poll::Ready(None);
-                }
-            }
-        }
+        std::pin::Pin::new(&mut self.0).poll_next(cx)
     }
 }

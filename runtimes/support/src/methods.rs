@@ -18,10 +18,12 @@ macro_rules! debug_published {
 }
 
 /// Expands the constructors, command and reader methods of a runtime's `UnicatApi`:
-/// `unicat_methods!({})` for blocking ones, `unicat_methods!(async { .await })` for async ones.
+/// `unicat_methods!("crate_name", {})` for blocking ones,
+/// `unicat_methods!("crate_name", async { .await })` for async ones (the crate's name is
+/// for the doc examples).
 #[macro_export]
 macro_rules! unicat_methods {
-    ($($async:ident)? { $($await:tt)* }) => {
+    ($krate:literal, $($async:ident)? { $($await:tt)* }) => {
         /// A client with default settings; see [`UnicatApi::builder`] for the others.
         pub fn new(base_url: &str, project: &str) -> Result<Self, $crate::Error> {
             Self::builder(base_url, project).build()
@@ -194,6 +196,6 @@ macro_rules! unicat_methods {
             self.shared.get().store.clone()
         }
 
-        $crate::reading_methods!($($async)? { $($await)* });
+        $crate::reading_methods!($krate, $($async)? { $($await)* });
     };
 }

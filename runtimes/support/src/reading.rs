@@ -3,14 +3,33 @@
 //! walkers (`unicat_core::view`, `unicat_core::walk`). A runtime defines `Walker<'a, W>`
 //! (an `Iterator` or a `Stream`) with `Walker::new(&UnicatApi, W)`; these methods return it.
 
-/// Expands the typed-reading methods of a runtime's `UnicatApi` (see the module docs).
+/// A doc example for a method [`reading_methods!`] expands: `api` is the runtime's client,
+/// in an `async fn` (harmless for the blocking runtime), and `await` in the body becomes
+/// `.await` for an async runtime and nothing for a blocking one.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! reading_example {
+    ($krate:literal, [$($await:tt)*], $($part:expr),* $(,)?) => {
+        concat!(
+            "```no_run\n# use ", $krate, "::unicat_core;\n",
+            "# async fn example(api: &", $krate, "::UnicatApi) -> Result<(), ", $krate, "::Error> {\n",
+            $($part,)*
+            "\n# Ok(())\n# }\n```"
+        )
+    };
+}
+
+/// Expands the typed-reading methods of a runtime's `UnicatApi` (see the module docs);
+/// `$krate` names the runtime's crate, for the doc examples.
 #[macro_export]
 macro_rules! reading_methods {
-    ($($async:ident)? { $($await:tt)* }) => {
+    ($krate:literal, $($async:ident)? { $($await:tt)* }) => {
         /// Drives `walk` to its next item: makes the calls it asks for (each merged into the
         /// store as every call is) until it hands out an item or ends. A
         /// [`NotHeld`](unicat_core::walk::WalkError::NotHeld) item is an `Err` the walk goes on
         /// after; any other `Err` ends it.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let mut walk = unicat_core::walk::TreeWalk::records(None, None);\n", "while let Some(record) = api.walk_next(&mut walk)", stringify!($($await)*), " {\n    println!(\"{}\", record?.get().gid());\n}")]
         pub $($async)? fn walk_next<W: unicat_core::walk::Walk>(
             &self,
             walk: &mut W,
@@ -53,6 +72,8 @@ macro_rules! reading_methods {
 
         /// A record, fetched (`/records/get`) when the store does not hold it or `force`; `None`
         /// for an empty gid, as in the SDK.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "if let Some(record) = api.get_record(\"<gid>\", false)", stringify!($($await)*), "? {\n    let price = record.get().field(\"en\", \"price\").map(|v| v.to_string());\n    println!(\"{price:?}\");\n}")]
         pub $($async)? fn get_record(
             &self,
             gid: &str,
@@ -64,6 +85,8 @@ macro_rules! reading_methods {
 
         /// Records in the order given, fetching those the store does not hold (all with
         /// `force`) in batches. Gids the server does not send are left out.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "for record in api.get_records(&[\"<gid 1>\", \"<gid 2>\"], false)", stringify!($($await)*), "? {\n    println!(\"{:?}\", record.get().title(\"en\"));\n}")]
         pub $($async)? fn get_records(
             &self,
             gids: &[&str],
@@ -73,6 +96,8 @@ macro_rules! reading_methods {
         }
 
         /// An asset, fetched when the store does not hold it or `force`.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "if let Some(asset) = api.get_asset(\"<gid>\", false)", stringify!($($await)*), "? {\n    println!(\"{:?}\", asset.get().pathname());\n}")]
         pub $($async)? fn get_asset(
             &self,
             gid: &str,
@@ -83,6 +108,8 @@ macro_rules! reading_methods {
         }
 
         /// Assets in the order given, fetching those the store does not hold in batches.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let assets = api.get_assets(&[\"<gid 1>\", \"<gid 2>\"], true)", stringify!($($await)*), "?;\nprintln!(\"{} fetched again\", assets.len());")]
         pub $($async)? fn get_assets(
             &self,
             gids: &[&str],
@@ -93,6 +120,8 @@ macro_rules! reading_methods {
 
         /// An asset by pathname (`/img/photo-1.jpg`), fetched when `assets_by_pathname` does
         /// not hold it or `force`.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let photo = api.get_asset_by_pathname(\"/img/photo-1.jpg\", false)", stringify!($($await)*), "?;\nprintln!(\"{:?}\", photo.map(|p| p.key().to_owned()));")]
         pub $($async)? fn get_asset_by_pathname(
             &self,
             pathname: &str,
@@ -103,6 +132,8 @@ macro_rules! reading_methods {
         }
 
         /// Assets by pathname, in the order given, fetching those not held in batches.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let found = api.get_assets_by_pathname(&[\"/img/a.jpg\", \"/img/b.jpg\"], false)", stringify!($($await)*), "?;\nprintln!(\"{}\", found.len());")]
         pub $($async)? fn get_assets_by_pathname(
             &self,
             pathnames: &[&str],
@@ -113,6 +144,8 @@ macro_rules! reading_methods {
         }
 
         /// The root record (asked of the server every time, as the SDK does).
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let root = api.get_root_record()", stringify!($($await)*), "?;\nprintln!(\"{:?}\", root.get().title(\"en\"));")]
         pub $($async)? fn get_root_record(
             &self,
         ) -> Result<unicat_core::view::Held<unicat_core::view::Records>, $crate::Error> {
@@ -121,6 +154,8 @@ macro_rules! reading_methods {
         }
 
         /// The root asset (asked of the server every time).
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let root = api.get_root_asset()", stringify!($($await)*), "?;\nassert_eq!(root.get().pathname().as_deref(), Some(\"/\"));")]
         pub $($async)? fn get_root_asset(
             &self,
         ) -> Result<unicat_core::view::Held<unicat_core::view::Assets>, $crate::Error> {
@@ -129,6 +164,8 @@ macro_rules! reading_methods {
         }
 
         /// A module by name, fetched when the store does not hold it or `force`.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "if let Some(module) = api.get_module(\"erp-connector\", false)", stringify!($($await)*), "? {\n    println!(\"{:?}\", module.get().version());\n}")]
         pub $($async)? fn get_module(
             &self,
             name: &str,
@@ -139,6 +176,8 @@ macro_rules! reading_methods {
         }
 
         /// Modules by name, fetching those the store does not hold.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let modules = api.get_modules(&[\"erp-connector\"], true)", stringify!($($await)*), "?;\nprintln!(\"{}\", modules.len());")]
         pub $($async)? fn get_modules(
             &self,
             names: &[&str],
@@ -149,6 +188,8 @@ macro_rules! reading_methods {
 
         /// Fetches what views said they want (see `unicat_core::view::Wanted`): records,
         /// assets and schema objects the store does not hold, in batches.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let store = api.store();\n", "if let Some(record) = store.view().record(\"<gid>\") {\n", "    // The records, assets and fields its values refer to that are not held yet.\n", "    api.get_wanted(&record.wanted(Some(\"en\")))", stringify!($($await)*), "?;\n}")]
         pub $($async)? fn get_wanted(
             &self,
             wanted: &unicat_core::view::Wanted,
@@ -167,6 +208,8 @@ macro_rules! reading_methods {
         /// The record tree, depth first in the SDK's order, with the children in `channel`
         /// and `ordering` (the project's defaults when `None`); see
         /// `unicat_core::walk::TreeWalk` for cycles.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let mut records = api.walk_record_tree(None, None);\n", "while let Some(record) = records.next_item()", stringify!($($await)*), " {\n    let record = record?;\n    println!(\"{} {:?}\", record.get().gid(), record.get().title(\"en\"));\n}")]
         pub fn walk_record_tree(
             &self,
             channel: Option<&str>,
@@ -176,6 +219,8 @@ macro_rules! reading_methods {
         }
 
         /// The asset tree, depth first in the SDK's order.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let mut assets = api.walk_asset_tree();\n", "while let Some(asset) = assets.next_item()", stringify!($($await)*), " {\n    println!(\"{:?}\", asset?.get().pathname());\n}")]
         pub fn walk_asset_tree(
             &self,
         ) -> Walker<'_, unicat_core::walk::TreeWalk<unicat_core::view::Assets>> {
@@ -184,6 +229,8 @@ macro_rules! reading_methods {
 
         /// A saved record query's results in `language`, each with the total; `limit` 0 or
         /// `None` for all.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let store = api.store();\n", "if let Some(query) = store.view().record_query_by_name(\"In stock\") {\n", "    let mut found = api.walk_record_query(\"en\", &query, Some(10));\n", "    while let Some(item) = found.next_item()", stringify!($($await)*), " {\n        let (total, record) = item?;\n        println!(\"{} of {total}\", record.get().gid());\n    }\n}")]
         pub fn walk_record_query(
             &self,
             language: &str,
@@ -194,6 +241,8 @@ macro_rules! reading_methods {
         }
 
         /// A saved asset query's results in `language`, each with the total.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let store = api.store();\n", "if let Some(query) = store.view().asset_query_by_name(\"Photos\") {\n", "    let mut found = api.walk_asset_query(\"en\", &query, None);\n", "    while let Some(item) = found.next_item()", stringify!($($await)*), " {\n        let (total, asset) = item?;\n        println!(\"{:?} of {total}\", asset.get().pathname());\n    }\n}")]
         pub fn walk_asset_query(
             &self,
             language: &str,
@@ -205,6 +254,8 @@ macro_rules! reading_methods {
 
         /// A saved schema query's results (definitions, classes, fields) in `language`, each
         /// with the total.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let store = api.store();\n", "if let Some(query) = store.view().schema_query_by_name(\"Prices\") {\n", "    let mut found = api.walk_schema_query(\"en\", &query, None);\n", "    while let Some(item) = found.next_item()", stringify!($($await)*), " {\n        let (total, item) = item?;\n        println!(\"{} of {total}\", item.gid());\n    }\n}")]
         pub fn walk_schema_query(
             &self,
             language: &str,
@@ -216,11 +267,15 @@ macro_rules! reading_methods {
 
         /// Every module: the names from `/modules/all`, then the modules, fetching those the
         /// store does not hold.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let mut modules = api.walk_modules();\n", "while let Some(module) = modules.next_item()", stringify!($($await)*), " {\n    println!(\"{}\", module?.get().name());\n}")]
         pub fn walk_modules(&self) -> Walker<'_, unicat_core::walk::ModulesWalk> {
             Walker::new(self, unicat_core::walk::ModulesWalk::new())
         }
 
         /// Every definition in a snapshot of the store (no I/O, so a plain iterator).
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "for definition in api.walk_definitions() {\n    println!(\"{:?}\", definition.get().name());\n}")]
         pub fn walk_definitions(
             &self,
         ) -> impl Iterator<Item = unicat_core::view::Held<unicat_core::view::Definitions>> {
@@ -228,6 +283,8 @@ macro_rules! reading_methods {
         }
 
         /// Every class in a snapshot of the store.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let names: Vec<_> = api.walk_classes().filter_map(|c| c.get().name().map(|n| n.into_owned())).collect();\nprintln!(\"{names:?}\");")]
         pub fn walk_classes(
             &self,
         ) -> impl Iterator<Item = unicat_core::view::Held<unicat_core::view::Classes>> {
@@ -235,6 +292,8 @@ macro_rules! reading_methods {
         }
 
         /// Every field in a snapshot of the store.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "for field in api.walk_fields() {\n    let field = field.get();\n    println!(\"{:?} {}\", field.name(), field.field_type());\n}")]
         pub fn walk_fields(
             &self,
         ) -> impl Iterator<Item = unicat_core::view::Held<unicat_core::view::Fields>> {
@@ -242,6 +301,8 @@ macro_rules! reading_methods {
         }
 
         /// Every saved query in a snapshot of the store.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "for query in api.walk_queries() {\n    println!(\"{:?}\", query.get().name());\n}")]
         pub fn walk_queries(
             &self,
         ) -> impl Iterator<Item = unicat_core::view::Held<unicat_core::view::Queries>> {
@@ -249,6 +310,8 @@ macro_rules! reading_methods {
         }
 
         /// This client's project, from a snapshot of the store (known after `connect`).
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "if let Some(project) = api.project() {\n    println!(\"{:?}\", project.get().default_language());\n}")]
         pub fn project(&self) -> Option<unicat_core::view::Held<unicat_core::view::Projects>> {
             let published = self.shared.get();
             unicat_core::view::Held::new(published.store.clone(), &published.project)
@@ -256,6 +319,8 @@ macro_rules! reading_methods {
 
         /// Publishes an asset (the SDK's `asset.publish()`); returns its public URL, or `None`
         /// for a folder.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let store = api.store();\n", "if let Some(photo) = store.view().asset_by_pathname(\"/img/photo-1.jpg\") {\n", "    let url = api.publish_asset(&photo)", stringify!($($await)*), "?;\n    println!(\"{url:?}\");\n}")]
         pub $($async)? fn publish_asset(
             &self,
             asset: &unicat_core::view::Asset<'_>,
@@ -269,6 +334,8 @@ macro_rules! reading_methods {
 
         /// Publishes a transformed asset (`asset.publish_transformed(transform)`); returns its
         /// public URL, or `None` for a folder.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "use unicat_core::api::Transform;\n", "let store = api.store();\n", "if let Some(photo) = store.view().asset_by_pathname(\"/img/photo-1.jpg\") {\n", "    let thumb = Transform::new().resize(\"fill\").width(400.0).height(300.0).image_type(\"jpg\");\n", "    let url = api.publish_transformed_asset(&photo, &thumb)", stringify!($($await)*), "?;\n    println!(\"{url:?}\");\n}")]
         pub $($async)? fn publish_transformed_asset(
             &self,
             asset: &unicat_core::view::Asset<'_>,
@@ -284,6 +351,8 @@ macro_rules! reading_methods {
         /// Downloads an asset into the asset folder (`asset.download(pathname)`), kept when the
         /// file there is as new as the asset; returns the path relative to the folder, or
         /// `None` for a folder.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let store = api.store();\n", "if let Some(photo) = store.view().asset_by_pathname(\"/img/photo-1.jpg\") {\n", "    let path = api.download_asset(&photo, None)", stringify!($($await)*), "?;\n    println!(\"in the asset folder at {path:?}\");\n}")]
         pub $($async)? fn download_asset(
             &self,
             asset: &unicat_core::view::Asset<'_>,
@@ -298,6 +367,8 @@ macro_rules! reading_methods {
 
         /// Downloads a transformed asset into the asset folder; returns the path relative to
         /// the folder, or `None` for a folder.
+        ///
+        #[doc = $crate::reading_example!($krate, [$($await)*], "use unicat_core::api::Transform;\n", "let store = api.store();\n", "if let Some(photo) = store.view().asset_by_pathname(\"/img/photo-1.jpg\") {\n", "    let small = Transform::new().resize(\"width\").width(200.0);\n", "    let path = api.download_transformed_asset(&photo, &small, None)", stringify!($($await)*), "?;\n    println!(\"{path:?}\");\n}")]
         pub $($async)? fn download_transformed_asset(
             &self,
             asset: &unicat_core::view::Asset<'_>,
@@ -340,5 +411,90 @@ pub fn ends_walk<T>(item: &Option<Result<T, crate::Error>>) -> bool {
         None => true,
         Some(Err(e)) => !e.is_not_held(),
         Some(Ok(_)) => false,
+    }
+}
+
+/// A step of an async walker under way: it gives the walk back with the item.
+#[cfg(feature = "smol")]
+pub type WalkStep<'a, W> = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = (
+                    W,
+                    Option<Result<<W as unicat_core::walk::Walk>::Item, crate::Error>>,
+                ),
+            > + 'a,
+    >,
+>;
+
+/// What a [`StepStream`] is doing.
+#[cfg(feature = "smol")]
+enum StepState<'a, W: unicat_core::walk::Walk> {
+    Idle(W),
+    Busy(WalkStep<'a, W>),
+    /// Over: the walk stays to be read.
+    Over(Option<W>),
+}
+
+/// An async walker as a stream: `step` drives the walk to its next item (an async runtime's
+/// `walk_next`), one step at a time; see [`ends_walk`] for when it is over.
+#[cfg(feature = "smol")]
+pub struct StepStream<'a, W: unicat_core::walk::Walk> {
+    state: StepState<'a, W>,
+    step: Box<dyn FnMut(W) -> WalkStep<'a, W> + 'a>,
+}
+
+#[cfg(feature = "smol")]
+impl<'a, W: unicat_core::walk::Walk> StepStream<'a, W> {
+    /// A stream of `walk`'s items, each found by `step`.
+    pub fn new(walk: W, step: impl FnMut(W) -> WalkStep<'a, W> + 'a) -> Self {
+        StepStream {
+            state: StepState::Idle(walk),
+            step: Box::new(step),
+        }
+    }
+
+    /// The walk; `None` while a step is under way.
+    pub fn walk(&self) -> Option<&W> {
+        match &self.state {
+            StepState::Idle(w) | StepState::Over(Some(w)) => Some(w),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "smol")]
+impl<'a, W: unicat_core::walk::Walk + Unpin> futures_core::Stream for StepStream<'a, W> {
+    type Item = Result<W::Item, crate::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            match std::mem::replace(&mut this.state, StepState::Over(None)) {
+                StepState::Idle(walk) => this.state = StepState::Busy((this.step)(walk)),
+                StepState::Busy(mut step) => match step.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = StepState::Busy(step);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((walk, item)) => {
+                        this.state = if ends_walk(&item) {
+                            StepState::Over(Some(walk))
+                        } else {
+                            StepState::Idle(walk)
+                        };
+                        return Poll::Ready(item);
+                    }
+                },
+                over @ StepState::Over(_) => {
+                    this.state = over;
+                    return Poll::Ready(None);
+                }
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use serde_json::{Map, Value};
 
 use super::{push_float, transform_key};
-use crate::client::TransformOptions;
+use super::super::TransformOptions;
 
 /// How the DAM fits the image into `width` × `height` (the SDK's `resize` strings).
 ///
@@ -264,7 +264,7 @@ impl fmt::Display for Pad {
 /// );
 /// ```
 ///
-/// The options go to [`Client::transform`](crate::client::Client::transform) as they are: the
+/// The options go to `Client::transform` as they are: the
 /// client adds the same key when none is set (to empty options too, where the SDK sends no
 /// key).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -452,7 +452,7 @@ impl Transform {
     /// `transformAsOptions`: the options in the SDK's order (`name`, `key`, `type`, `force`,
     /// `optimize`, the resize mode, `hs`, `crop`, `padding`, `bg`, `q`, `dpr`), each value the
     /// JSON string the SDK makes. Ready for
-    /// [`Client::transform`](crate::client::Client::transform), which adds the key.
+    /// `Client::transform`, which adds the key.
     pub fn options(&self) -> TransformOptions {
         let mut out: TransformOptions = Vec::new();
         let mut push = |name: &str, text: String| out.push((name.to_owned(), Value::String(text)));
