@@ -127,6 +127,62 @@ pub fn the_tree_walk_at_its_paging_edges<H: UnicatHandle + Reader>() {
     assert_eq!(h.store().records().len(), order.len());
 }
 
+/// The walkers ride out bursts of server errors (JSON and a proxy's HTML alike): every call
+/// they make only reads, so the client retries it, and the walk ends as it would have.
+pub fn walkers_ride_out_bursts_of_server_errors<H: UnicatHandle + Reader>() {
+    let server = server(150);
+    let control = server.control();
+    control.plant_children(101).unwrap();
+    control.plant_queries().unwrap();
+    let options = Options {
+        configure: Some(|c| {
+            c.retry(unicat_core::client::RetryPolicy {
+                retries: 7,
+                initial: Duration::from_millis(10),
+                max: Duration::from_millis(80),
+            })
+        }),
+        ..Options::default()
+    };
+    let h: H = connected(&server, options);
+    let clean = keys(h.tree(false).0);
+    let query = |h: &H| -> Vec<String> {
+        h.query(Target::Records, "en", "In stock", None)
+            .into_iter()
+            .map(|i| i.expect("an item").1)
+            .collect()
+    };
+    let clean_query = query(&h);
+    for html in [false, true] {
+        let burst = || unicat_devserver::ApiFailure {
+            statuses: vec![500, 502, 503, 504],
+            fraction: 1.0,
+            count: Some(5),
+            html,
+        };
+        control.fail_api(Some(burst()));
+        assert_eq!(keys(h.tree(false).0), clean, "html: {html}");
+        control.fail_api(Some(burst()));
+        assert_eq!(query(&h), clean_query, "html: {html}");
+        control.fail_api(Some(burst()));
+        assert_eq!(keys(h.tree(true).0).len(), 4, "the asset tree");
+        control.fail_api(Some(burst()));
+        assert_eq!(keys(h.modules()), ["erp-connector"]);
+    }
+    let failed: u64 = control
+        .counters()
+        .iter()
+        .filter(|(k, _)| k.starts_with("fault"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(
+        failed,
+        40,
+        "every burst was served: {:?}",
+        control.counters()
+    );
+}
+
 /// The get-or-fetch helpers fetch only what is not held, keep the order asked for, and say
 /// when the server does not know a key.
 pub fn get_or_fetch_helpers<H: UnicatHandle + Reader>() {

@@ -33,3 +33,8 @@ fn a_rename_through_sync_is_found_by_its_new_name() {
 fn asset_helpers() {
     reading::asset_helpers::<Smol>()
 }
+
+#[test]
+fn walkers_ride_out_bursts_of_server_errors() {
+    reading::walkers_ride_out_bursts_of_server_errors::<Smol>()
+}

@@ -6,7 +6,8 @@ use crate::config::{ReconnectPolicy, SessionConfig};
 use crate::error::CommandError;
 
 /// How failed reads are retried: HTTP 500, 502, 503 and 504 and transport failures, for reads
-/// (`…/get`, `/init`, `/sync/…`, DAM, media) and calls marked safe. Mutations are never
+/// (`…/get`, `…/root`, `…/children`, `/modules/all`, `/init`, `/sync/…`, DAM, media) and
+/// calls marked safe. Mutations are never
 /// retried blindly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {

@@ -363,8 +363,14 @@ pub struct Client {
 /// that is down shows at once, and a single dropped packet does not.
 const FIRST_CONNECT_RETRIES: u32 = 1;
 
+/// Whether an endpoint only reads, so a call to it may be retried: the getters (`…/get`,
+/// `…/bulk/get` included), the tree pages the walkers read (`…/root`, `…/children`) and the
+/// list of modules.
 fn is_read(endpoint: &str) -> bool {
-    endpoint.ends_with("/get") || endpoint == "/init" || endpoint == "//init"
+    endpoint.ends_with("/get")
+        || endpoint.ends_with("/root")
+        || endpoint.ends_with("/children")
+        || matches!(endpoint, "/init" | "//init" | "/modules/all")
 }
 
 impl Client {
