@@ -500,3 +500,23 @@ fn the_root_and_the_modules_come_from_the_server() {
     );
     assert_eq!(Modules::DATA_TYPE, DataType::Modules);
 }
+
+#[test]
+fn a_tree_ten_thousand_levels_deep_is_walked_without_recursion() {
+    // The SDK recurses once per level; a walker keeps its parents in a list.
+    let names = names("d", 10_000);
+    let edges: Vec<(String, Vec<String>)> =
+        std::iter::once(("root".to_string(), vec![names[0].clone()]))
+            .chain(names.windows(2).map(|w| (w[0].clone(), vec![w[1].clone()])))
+            .collect();
+    let edges: Vec<(&str, Vec<&str>)> = edges
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.iter().map(String::as_str).collect()))
+        .collect();
+    let edges: Vec<(&str, &[&str])> = edges.iter().map(|(p, c)| (*p, c.as_slice())).collect();
+    let mut server = TreeServer::new(&edges);
+    let (items, repeats) = walk_tree(&mut server);
+    assert_eq!(items.len(), 10_001);
+    assert_eq!(items.last().unwrap(), "d9999");
+    assert_eq!(repeats, 0);
+}

@@ -12,8 +12,8 @@ use std::str::FromStr;
 
 use serde_json::{Map, Value};
 
-use super::{push_float, transform_key};
 use super::super::TransformOptions;
+use super::{push_float, transform_key};
 
 /// How the DAM fits the image into `width` × `height` (the SDK's `resize` strings).
 ///
