@@ -44,8 +44,8 @@ pub trait Reader {
     fn root(&self, assets: bool) -> Result<String, Error>;
     /// `walk_modules`.
     fn modules(&self) -> Vec<Result<String, Error>>;
-    /// `get_wanted`.
-    fn wanted(&self, wanted: &Wanted) -> Result<(), Error>;
+    /// `get_wanted`: what is still missing after it.
+    fn wanted(&self, wanted: &Wanted) -> Result<Wanted, Error>;
     /// `publish_asset` or, with a transform, `publish_transformed_asset`.
     fn publish_asset(
         &self,
@@ -374,7 +374,8 @@ pub fn typed_values_and_missing_references<H: UnicatHandle + Reader>() {
     let existing = refs[0].gid().to_owned();
     assert!(refs[0].missing().is_some(), "articles are not loaded yet");
 
-    h.wanted(&wanted).unwrap();
+    let gone = h.wanted(&wanted).unwrap();
+    assert_eq!(gone.records.iter().collect::<Vec<_>>(), [missing_record], "only the gid the server does not know");
     let store = h.store();
     let r = store.view().record(record).unwrap();
     let Typed::RecordList(refs) = r.field("en", "t_recordlist").unwrap().typed() else {

@@ -310,7 +310,7 @@ macro_rules! reader {
             fn wanted(
                 &self,
                 wanted: &unicat_core::view::Wanted,
-            ) -> Result<(), unicat_runtime_support::Error> {
+            ) -> Result<unicat_core::view::Wanted, unicat_runtime_support::Error> {
                 $wait(self.0.get_wanted(wanted))
             }
 

@@ -183,6 +183,9 @@ impl<'a> Record<'a> {
                 }
                 for c in d.classes() {
                     c.want(&mut wanted);
+                    for f in c.held().map(|c| c.fields()).unwrap_or_default() {
+                        f.want(&mut wanted);
+                    }
                 }
             }
         }

@@ -156,8 +156,13 @@ fn values_print_as_the_feed_writes_them() {
     assert_eq!(text("en", "t_recordlist").as_deref(), Some("other|gone"));
     assert_eq!(
         text("nl", "t_number").as_deref(),
-        Some("\"not a number\""),
-        "a value of the wrong shape stays JSON"
+        Some("not a number"),
+        "a string of the wrong type is its text"
+    );
+    assert_eq!(
+        text("en", "t_geo").as_deref(),
+        Some(r#"{"lat":52.1}"#),
+        "an object is its JSON"
     );
     assert_eq!(text("nl", "t_text"), None, "no value in that language");
     assert_eq!(text("de", "t_text"), None, "no such language");

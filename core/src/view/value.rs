@@ -285,8 +285,9 @@ impl<'a> FieldValue<'a> {
 }
 
 /// The value as plain text: text as is, numbers with their exact digits, booleans as
-/// `true`/`false`, references as the gid, lists joined by `|`, `null` as nothing, and
-/// anything else as its JSON.
+/// `true`/`false`, references as the gid, lists joined by `|`, `null` as nothing. A value of
+/// no known shape prints the same way when it is a string, a number, a boolean or a list of
+/// those, and as its JSON otherwise.
 impl fmt::Display for FieldValue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn gids<'a, V: super::View<'a>>(refs: &[Reference<'a, V>]) -> String {
@@ -306,10 +307,34 @@ impl fmt::Display for FieldValue<'_> {
             Typed::Asset(a) => f.write_str(a.gid()),
             Typed::AssetList(assets) => f.write_str(&gids(&assets)),
             Typed::Field(r) => f.write_str(r.gid()),
-            Typed::Class(_) | Typed::ClassList(_) | Typed::Raw(_) => {
-                f.write_str(self.raw.map_or("", |r| r.get()))
-            }
+            Typed::Raw(raw) => f.write_str(&raw_text(raw)),
+            Typed::Class(_) | Typed::ClassList(_) => f.write_str(self.raw.map_or("", |r| r.get())),
         }
+    }
+}
+
+/// A raw value as plain text (see [`FieldValue`]'s `Display`).
+fn raw_text(raw: &RawValue) -> String {
+    fn scalar(v: &Value) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Null => Some(String::new()),
+            _ => None,
+        }
+    }
+    // Numbers keep their digits: a scalar number is printed from the text itself.
+    let text = raw.get().trim();
+    match crate::json::from_str::<Value>(text) {
+        Ok(Value::Number(_)) => text.to_owned(),
+        Ok(Value::Array(items)) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<Vec<_>>>()
+            .map_or_else(|| text.to_owned(), |items| items.join("|")),
+        Ok(v) => scalar(&v).unwrap_or_else(|| text.to_owned()),
+        Err(_) => text.to_owned(),
     }
 }
 

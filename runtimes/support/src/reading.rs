@@ -54,7 +54,7 @@ macro_rules! reading_methods {
         }
 
         /// Every item of `walk`, leaving out the ones the store does not hold after their
-        /// page (each logged); the first other error fails the whole.
+        /// page; the first other error fails the whole.
         $($async)? fn collect_walk<W: unicat_core::walk::Walk>(
             &self,
             mut walk: W,
@@ -63,7 +63,7 @@ macro_rules! reading_methods {
             while let Some(item) = self.walk_next(&mut walk) $($await)* {
                 match item {
                     Ok(item) => items.push(item),
-                    Err(e) if e.is_not_held() => log::warn!("{e}"),
+                    Err(e) if e.is_not_held() => log::debug!("{e}"),
                     Err(e) => return Err(e),
                 }
             }
@@ -187,13 +187,14 @@ macro_rules! reading_methods {
         }
 
         /// Fetches what views said they want (see `unicat_core::view::Wanted`): records,
-        /// assets and schema objects the store does not hold, in batches.
+        /// assets and schema objects the store does not hold, in batches. Returns what is
+        /// still not held: gids the server does not know.
         ///
-        #[doc = $crate::reading_example!($krate, [$($await)*], "let store = api.store();\n", "if let Some(record) = store.view().record(\"<gid>\") {\n", "    // The records, assets and fields its values refer to that are not held yet.\n", "    api.get_wanted(&record.wanted(Some(\"en\")))", stringify!($($await)*), "?;\n}")]
+        #[doc = $crate::reading_example!($krate, [$($await)*], "let store = api.store();\n", "if let Some(record) = store.view().record(\"<gid>\") {\n", "    // The records, assets and fields its values refer to that are not held yet.\n", "    let gone = api.get_wanted(&record.wanted(Some(\"en\")))", stringify!($($await)*), "?;\n", "    println!(\"not on the server: {gone:?}\");\n}")]
         pub $($async)? fn get_wanted(
             &self,
             wanted: &unicat_core::view::Wanted,
-        ) -> Result<(), $crate::Error> {
+        ) -> Result<unicat_core::view::Wanted, $crate::Error> {
             use unicat_core::view::{Assets, Classes, Definitions, Fields, Layouts, Records};
             use unicat_core::walk::Get;
             self.collect_walk(Get::<Records>::new(wanted.records.iter().cloned(), false)) $($await)* ?;
@@ -202,7 +203,7 @@ macro_rules! reading_methods {
             self.collect_walk(Get::<Classes>::new(wanted.classes.iter().cloned(), false)) $($await)* ?;
             self.collect_walk(Get::<Fields>::new(wanted.fields.iter().cloned(), false)) $($await)* ?;
             self.collect_walk(Get::<Layouts>::new(wanted.layouts.iter().cloned(), false)) $($await)* ?;
-            Ok(())
+            Ok($crate::reading::still_wanted(&self.store(), wanted))
         }
 
         /// The record tree, depth first in the SDK's order, with the children in `channel`
@@ -394,6 +395,29 @@ pub fn held_all<K: unicat_core::view::Kind>(
     let keys: Vec<String> = store.map(K::DATA_TYPE).keys().map(str::to_owned).collect();
     keys.into_iter()
         .filter_map(move |k| unicat_core::view::Held::new(store.clone(), &k))
+}
+
+/// What of `wanted` `store` still does not hold.
+pub fn still_wanted(
+    store: &unicat_core::store::Store,
+    wanted: &unicat_core::view::Wanted,
+) -> unicat_core::view::Wanted {
+    use unicat_core::store::DataType;
+    let mut left = unicat_core::view::Wanted::default();
+    let sets = [
+        (DataType::Records, &wanted.records),
+        (DataType::Assets, &wanted.assets),
+        (DataType::Definitions, &wanted.definitions),
+        (DataType::Classes, &wanted.classes),
+        (DataType::Fields, &wanted.fields),
+        (DataType::Layouts, &wanted.layouts),
+    ];
+    for (data_type, gids) in sets {
+        for gid in gids.iter().filter(|g| !store.contains(data_type, g)) {
+            left.add(data_type, gid);
+        }
+    }
+    left
 }
 
 /// The `public_url` of a publish or transform result.
