@@ -206,3 +206,294 @@ impl Erp {
         let _ = self.thread.join();
     }
 }
+
+/// `feed --lang en --fields artnr,price [--definition article] [--header] --out FILE.csv`.
+pub struct FeedArgs {
+    pub lang: String,
+    pub fields: Vec<String>,
+    /// Only the records of the definition of this name.
+    pub definition: Option<String>,
+    pub header: bool,
+    pub out: std::path::PathBuf,
+}
+
+/// The command line, refused rather than mangled when an argument is not UTF-8
+/// (`std::env::args` would panic).
+pub fn utf8_args() -> Result<Vec<String>, String> {
+    std::env::args_os()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("{} is not UTF-8", a.to_string_lossy()))
+        })
+        .collect()
+}
+
+pub fn feed_args(args: impl Iterator<Item = String>) -> Result<FeedArgs, String> {
+    // An option's value: present, not empty, and not the next option (`--out --header`).
+    fn value(args: &mut impl Iterator<Item = String>, option: &str) -> Result<String, String> {
+        match args.next() {
+            Some(v) if !v.is_empty() && !v.starts_with("--") => Ok(v),
+            _ => Err(format!("{option} needs a value")),
+        }
+    }
+    let (mut lang, mut fields, mut definition, mut header, mut out) =
+        (None, None, None, false, None);
+    let mut args = args.skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--lang" => lang = Some(value(&mut args, "--lang")?),
+            "--fields" => {
+                let names: Vec<String> = value(&mut args, "--fields")?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if names.is_empty() {
+                    return Err("--fields needs at least one field name".into());
+                }
+                fields = Some(names);
+            }
+            "--definition" => definition = Some(value(&mut args, "--definition")?),
+            "--header" => header = true,
+            "--out" => out = Some(value(&mut args, "--out")?.into()),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(FeedArgs {
+        lang: lang.ok_or("--lang is required")?,
+        fields: fields.ok_or("--fields is required")?,
+        definition,
+        header,
+        out: out.ok_or("--out FILE is required")?,
+    })
+}
+
+pub const FEED_USAGE: &str =
+    "usage: feed --lang en --fields artnr,price [--definition article] [--header] --out FILE.csv
+environment: UNICAT_URL, UNICAT_PROJECT, UNICAT_API_KEY; RUST_LOG filters the log on stderr
+Walks the record tree in the SDK's order and writes FILE as CSV (RFC 4180, CRLF), one row per
+record: its gid, its definition's name, then the fields' values in that language (a reference
+as its gid, empty when what it names does not exist; a list joined by `|`). --definition keeps
+the records of that definition only; --header writes `gid,definition,<fields>` first.";
+
+/// One CSV field (RFC 4180): in double quotes, its own doubled, when it holds a comma, a
+/// double quote, CR or LF; as it is otherwise.
+pub fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
+}
+
+/// One CSV record: the fields, comma-separated, ended by CRLF.
+pub fn csv_record<S: AsRef<str>>(fields: &[S]) -> String {
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f.as_ref()))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
+}
+
+/// A field value as the feed writes it, as the SDK's `record.fields[lang][name].value` is:
+/// missing or null as empty, text as is, numbers with their exact digits, booleans as
+/// `true`/`false`, a list's items joined by `|`. A record, image or file reference is its gid,
+/// or empty when the store does not hold what it names (the SDK resolves these and gives
+/// `None` when they do not exist; fetch first, see [`Feed::wanted`]); a fieldpicker and the
+/// items of a list keep their gids, as the SDK does not resolve them.
+pub fn feed_cell(value: Option<&unicat_core::view::FieldValue<'_>>) -> String {
+    use unicat_core::view::{Reference, Typed};
+    let Some(value) = value else {
+        return String::new();
+    };
+    match value.typed() {
+        Typed::Record(Reference::Missing(_)) | Typed::Asset(Reference::Missing(_)) => String::new(),
+        _ => value.to_string(),
+    }
+}
+
+/// Why a feed failed.
+#[derive(Debug)]
+pub enum FeedError {
+    /// A connection setting is missing from the environment.
+    Env(String),
+    /// The client failed: building, connecting, walking the tree, fetching.
+    Client(unicat_runtime_support::Error),
+    /// The output file could not be written.
+    Write(std::path::PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for FeedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FeedError::Env(e) => f.write_str(e),
+            FeedError::Client(e) => write!(f, "{e}"),
+            FeedError::Write(path, e) => write!(f, "{}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for FeedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FeedError::Env(_) => None,
+            FeedError::Client(e) => Some(e),
+            FeedError::Write(_, e) => Some(e),
+        }
+    }
+}
+
+impl From<unicat_runtime_support::Error> for FeedError {
+    fn from(e: unicat_runtime_support::Error) -> Self {
+        FeedError::Client(e)
+    }
+}
+
+/// The feed being written: rows go to a temporary file beside `--out`, moved into place by
+/// [`Feed::finish`], so a failed feed leaves no half file (and any old one as it was).
+pub struct Feed<'a> {
+    args: &'a FeedArgs,
+    file: unicat_runtime_support::files::TempFile,
+    buf: Vec<u8>,
+    rows: u64,
+    /// What [`Feed::wanted`] asked for once: never asked for again.
+    asked: unicat_core::view::Wanted,
+}
+
+impl<'a> Feed<'a> {
+    /// Starts the file, with the header row when asked for.
+    pub fn create(args: &'a FeedArgs) -> Result<Feed<'a>, FeedError> {
+        let file = unicat_runtime_support::files::TempFile::create(&args.out)
+            .map_err(|e| FeedError::Write(args.out.clone(), e))?;
+        let mut feed = Feed {
+            args,
+            file,
+            buf: Vec::with_capacity(1 << 16),
+            rows: 0,
+            asked: unicat_core::view::Wanted::default(),
+        };
+        if args.header {
+            let mut header = vec!["gid".to_string(), "definition".to_string()];
+            header.extend(args.fields.iter().cloned());
+            feed.buf.extend_from_slice(csv_record(&header).as_bytes());
+        }
+        Ok(feed)
+    }
+
+    /// Warns about a language the project does not have and field names no field has: their
+    /// columns stay empty.
+    pub fn check(&self, store: &unicat_core::store::Store) {
+        let view = store.view();
+        if view.language(&self.args.lang).is_none() {
+            log::warn!("the project has no language {:?}", self.args.lang);
+        }
+        for name in &self.args.fields {
+            if view.field_by_name(name).is_none() {
+                log::warn!("the project has no field named {name:?}");
+            }
+        }
+        if let Some(name) = &self.args.definition {
+            if view.definition_by_name(name).is_none() {
+                log::warn!("the project has no definition named {name:?}");
+            }
+        }
+    }
+
+    /// Whether the feed writes records of the definition of this name.
+    fn selects(&self, definition: &str) -> bool {
+        self.args
+            .definition
+            .as_deref()
+            .is_none_or(|d| d == definition)
+    }
+
+    /// What the store must hold before `record`'s row is written as the SDK writes it: its
+    /// definition, the fields and classes that type its values, and what its record, image
+    /// and file references among the feed's fields name (whether that exists decides between
+    /// the gid and empty). Lists are not resolved, as in the SDK. Nothing is asked for twice:
+    /// fetch what this gives and ask again until it is empty.
+    pub fn wanted(&mut self, record: &unicat_core::view::Record<'_>) -> unicat_core::view::Wanted {
+        use unicat_core::view::{Reference, Typed, Wanted};
+        let mut wanted = Wanted::default();
+        match record.definition() {
+            None => {}
+            Some(Reference::Missing(gid)) => {
+                wanted.definitions.insert(gid.into_owned());
+            }
+            Some(Reference::Held(d)) => {
+                if !self.selects(d.name().as_deref().unwrap_or_default()) {
+                    return wanted;
+                }
+                for f in d.fields() {
+                    f.want(&mut wanted);
+                }
+                for c in d.classes() {
+                    c.want(&mut wanted);
+                    for f in c.held().map(|c| c.fields()).unwrap_or_default() {
+                        f.want(&mut wanted);
+                    }
+                }
+            }
+        }
+        for name in &self.args.fields {
+            match record.field(&self.args.lang, name).map(|v| v.typed()) {
+                Some(Typed::Record(r)) => r.want(&mut wanted),
+                Some(Typed::Asset(a)) => a.want(&mut wanted),
+                _ => {}
+            }
+        }
+        let asked = &mut self.asked;
+        for (gids, seen) in [
+            (&mut wanted.records, &mut asked.records),
+            (&mut wanted.assets, &mut asked.assets),
+            (&mut wanted.definitions, &mut asked.definitions),
+            (&mut wanted.classes, &mut asked.classes),
+            (&mut wanted.fields, &mut asked.fields),
+            (&mut wanted.layouts, &mut asked.layouts),
+        ] {
+            gids.retain(|g| !seen.contains(g));
+            seen.extend(gids.iter().cloned());
+        }
+        wanted
+    }
+
+    /// Writes `record`'s row, unless `--definition` leaves it out; whether it did.
+    pub fn write(&mut self, record: &unicat_core::view::Record<'_>) -> Result<bool, FeedError> {
+        let definition = record
+            .definition()
+            .and_then(|d| d.held())
+            .and_then(|d| d.name())
+            .unwrap_or_default();
+        if !self.selects(&definition) {
+            return Ok(false);
+        }
+        let mut row = vec![record.gid().to_string(), definition.into_owned()];
+        for name in &self.args.fields {
+            row.push(feed_cell(record.field(&self.args.lang, name).as_ref()));
+        }
+        self.buf.extend_from_slice(csv_record(&row).as_bytes());
+        self.rows += 1;
+        if self.buf.len() >= 1 << 16 {
+            self.flush()?;
+        }
+        Ok(true)
+    }
+
+    fn flush(&mut self) -> Result<(), FeedError> {
+        let result = self.file.file().and_then(|f| f.write_all(&self.buf));
+        self.buf.clear();
+        result.map_err(|e| FeedError::Write(self.args.out.clone(), e))
+    }
+
+    /// Writes what is left and moves the file into place; returns how many rows it has.
+    pub fn finish(mut self) -> Result<u64, FeedError> {
+        self.flush()?;
+        let out = self.args.out.clone();
+        self.file.persist().map_err(|e| FeedError::Write(out, e))?;
+        Ok(self.rows)
+    }
+}

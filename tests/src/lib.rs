@@ -3,6 +3,7 @@
 
 pub mod drive;
 pub mod e2e;
+pub mod examples;
 pub mod faults;
 pub mod golden;
 pub mod interop;

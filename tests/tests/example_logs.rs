@@ -6,12 +6,12 @@
 mod common;
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use log::{Level, Metadata};
 use unicat_devserver::{DevConfig, DevServer};
+use unicat_tests::examples::example;
 
 #[test]
 fn no_traffic_dump_passes_the_examples_filter_at_trace() {
@@ -37,25 +37,6 @@ fn no_traffic_dump_passes_the_examples_filter_at_trace() {
         .level(Level::Trace)
         .build();
     assert!(common::shows(&ours));
-}
-
-fn example(name: &str) -> PathBuf {
-    // Tests run from target/<profile>/deps; `cargo test --workspace` builds the examples beside
-    // them.
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run the tests with `cargo test --workspace`",
-        path.display()
-    );
-    path
 }
 
 /// Runs `watch` at TRACE through a JWT that expires while the socket is down, so the example
