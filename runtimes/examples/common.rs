@@ -428,15 +428,7 @@ impl<'a> Feed<'a> {
                 if !self.selects(d.name().as_deref().unwrap_or_default()) {
                     return wanted;
                 }
-                for f in d.fields() {
-                    f.want(&mut wanted);
-                }
-                for c in d.classes() {
-                    c.want(&mut wanted);
-                    for f in c.held().map(|c| c.fields()).unwrap_or_default() {
-                        f.want(&mut wanted);
-                    }
-                }
+                d.want_schema(&mut wanted);
             }
         }
         for name in &self.args.fields {

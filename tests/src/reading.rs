@@ -375,7 +375,11 @@ pub fn typed_values_and_missing_references<H: UnicatHandle + Reader>() {
     assert!(refs[0].missing().is_some(), "articles are not loaded yet");
 
     let gone = h.wanted(&wanted).unwrap();
-    assert_eq!(gone.records.iter().collect::<Vec<_>>(), [missing_record], "only the gid the server does not know");
+    assert_eq!(
+        gone.records.iter().collect::<Vec<_>>(),
+        [missing_record],
+        "only the gid the server does not know"
+    );
     let store = h.store();
     let r = store.view().record(record).unwrap();
     let Typed::RecordList(refs) = r.field("en", "t_recordlist").unwrap().typed() else {

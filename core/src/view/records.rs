@@ -178,15 +178,7 @@ impl<'a> Record<'a> {
         if let Some(d) = self.definition() {
             d.want(&mut wanted);
             if let Some(d) = d.held() {
-                for f in d.fields() {
-                    f.want(&mut wanted);
-                }
-                for c in d.classes() {
-                    c.want(&mut wanted);
-                    for f in c.held().map(|c| c.fields()).unwrap_or_default() {
-                        f.want(&mut wanted);
-                    }
-                }
+                d.want_schema(&mut wanted);
             }
         }
         let languages = match language {

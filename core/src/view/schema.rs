@@ -83,6 +83,20 @@ impl<'a> Definition<'a> {
             .and_then(|gid| Field::find(self.store, &gid))
     }
 
+    /// Adds the fields and classes (and the classes' fields) this definition names that the
+    /// store does not hold to `wanted`: what typing a record of it needs.
+    pub fn want_schema(&self, wanted: &mut super::Wanted) {
+        for f in self.fields() {
+            f.want(wanted);
+        }
+        for c in self.classes() {
+            c.want(wanted);
+            for f in c.held().map(|c| c.fields()).unwrap_or_default() {
+                f.want(wanted);
+            }
+        }
+    }
+
     /// The title field.
     pub fn titlefield(&self) -> Option<Reference<'a, Field<'a>>> {
         Reference::to(self.store, self.doc.str("titlefield")?)
@@ -119,29 +133,9 @@ impl<'a> Definition<'a> {
         self.doc.flag("is_base")
     }
 
-    /// New: not committed yet.
-    pub fn is_new(&self) -> bool {
-        self.doc.flag("is_new")
-    }
-
-    /// A working copy of a committed definition.
-    pub fn is_working_copy(&self) -> bool {
-        self.doc.flag("is_working_copy")
-    }
-
     /// An extended definition (its name is unique only under its parent).
     pub fn is_extended(&self) -> bool {
         self.doc.flag("is_extended")
-    }
-
-    /// Committed: neither new nor a working copy.
-    pub fn is_committed(&self) -> bool {
-        !self.is_new() && !self.is_working_copy()
-    }
-
-    /// The metadata, as JSON.
-    pub fn metadata(&self) -> Option<Value> {
-        self.doc.value("metadata")
     }
 }
 
@@ -180,26 +174,6 @@ impl<'a> Class<'a> {
     /// The layout.
     pub fn layout(&self) -> Option<Reference<'a, Layout<'a>>> {
         Reference::to(self.store, self.doc.str("layout")?)
-    }
-
-    /// New: not committed yet.
-    pub fn is_new(&self) -> bool {
-        self.doc.flag("is_new")
-    }
-
-    /// A working copy of a committed class.
-    pub fn is_working_copy(&self) -> bool {
-        self.doc.flag("is_working_copy")
-    }
-
-    /// Committed: neither new nor a working copy.
-    pub fn is_committed(&self) -> bool {
-        !self.is_new() && !self.is_working_copy()
-    }
-
-    /// The metadata, as JSON.
-    pub fn metadata(&self) -> Option<Value> {
-        self.doc.value("metadata")
     }
 }
 
@@ -373,26 +347,6 @@ impl<'a> Field<'a> {
             None => label,
         })
     }
-
-    /// New: not committed yet.
-    pub fn is_new(&self) -> bool {
-        self.doc.flag("is_new")
-    }
-
-    /// A working copy of a committed field.
-    pub fn is_working_copy(&self) -> bool {
-        self.doc.flag("is_working_copy")
-    }
-
-    /// Committed: neither new nor a working copy.
-    pub fn is_committed(&self) -> bool {
-        !self.is_new() && !self.is_working_copy()
-    }
-
-    /// The metadata, as JSON.
-    pub fn metadata(&self) -> Option<Value> {
-        self.doc.value("metadata")
-    }
 }
 
 view_type! {
@@ -493,3 +447,32 @@ macro_rules! gid {
 }
 
 gid!(Definition, Class, Field, Layout, Query);
+
+/// The readers every editable schema object has: whether it is committed, and its metadata.
+macro_rules! editable {
+    ($($name:ident),*) => {
+        $(impl<'a> $name<'a> {
+            /// New: not committed yet.
+            pub fn is_new(&self) -> bool {
+                self.doc.flag("is_new")
+            }
+
+            /// A working copy of a committed object.
+            pub fn is_working_copy(&self) -> bool {
+                self.doc.flag("is_working_copy")
+            }
+
+            /// Committed: neither new nor a working copy.
+            pub fn is_committed(&self) -> bool {
+                !self.is_new() && !self.is_working_copy()
+            }
+
+            /// The metadata, as JSON.
+            pub fn metadata(&self) -> Option<Value> {
+                self.doc.value("metadata")
+            }
+        })*
+    };
+}
+
+editable!(Definition, Class, Field);

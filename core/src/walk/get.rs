@@ -43,28 +43,80 @@ fetchable! {
     Modules: "/modules/get", "module", "modules";
 }
 
-/// The call that fetches `batch` through `endpoint`: the one-key form when `single` (as the
-/// SDK's single getters send it: the server refuses an unknown key), else the list form (the
-/// server leaves unknown keys out).
-fn batch_call(endpoint: &str, one: &str, many: &str, batch: Vec<String>, single: bool) -> ApiCall {
-    let body = match <[String; 1]>::try_from(batch) {
-        Ok([key]) if single => json!({ one: key }),
-        Ok(batch) => json!({ many: batch }),
-        Err(batch) => json!({ many: batch }),
-    };
-    ApiCall::new(endpoint, body)
+/// What both gets share: the keys to hand out in order, the batches of those to fetch first,
+/// and the call under way.
+#[derive(Debug)]
+struct Batches {
+    keys: Vec<String>,
+    force: bool,
+    /// Send one key in the one-key form (the server refuses an unknown key there) rather than
+    /// the list form (the server leaves unknown keys out).
+    single: bool,
+    planned: Option<VecDeque<Vec<String>>>,
+    next: usize,
+    waiting: Option<ApiCall>,
 }
 
-/// Plans the batches of `keys` to fetch: those the store does not hold (all with `force`),
-/// each once, in order.
-fn plan(keys: &[String], force: bool, held: impl Fn(&str) -> bool) -> VecDeque<Vec<String>> {
-    let mut seen = BTreeSet::new();
-    let wanted: Vec<String> = keys
-        .iter()
-        .filter(|k| (force || !held(k)) && seen.insert(k.as_str()))
-        .cloned()
-        .collect();
-    wanted.chunks(GET_BATCH).map(<[String]>::to_vec).collect()
+/// What a get does next.
+enum Next {
+    Call(ApiCall),
+    Key(String),
+    Done,
+}
+
+impl Batches {
+    fn new<S: Into<String>>(keys: impl IntoIterator<Item = S>, force: bool, single: bool) -> Self {
+        Batches {
+            keys: keys
+                .into_iter()
+                .map(Into::into)
+                .filter(|k| !k.is_empty())
+                .collect(),
+            force,
+            single,
+            planned: None,
+            next: 0,
+            waiting: None,
+        }
+    }
+
+    /// The call to make (through `endpoint`, with `one` or `many` naming the keys), or the
+    /// next key once every batch is fetched. The batches are planned at the first step: the
+    /// keys `held` says the store lacks (all with `force`), each once, in order.
+    fn next(
+        &mut self,
+        held: impl Fn(&str) -> bool,
+        (endpoint, one, many): (&str, &str, &str),
+    ) -> Next {
+        if let Some(call) = &self.waiting {
+            return Next::Call(call.clone());
+        }
+        let (keys, force) = (&self.keys, self.force);
+        let planned = self.planned.get_or_insert_with(|| {
+            let mut seen = BTreeSet::new();
+            let wanted: Vec<String> = keys
+                .iter()
+                .filter(|k| (force || !held(k)) && seen.insert(k.as_str()))
+                .cloned()
+                .collect();
+            wanted.chunks(GET_BATCH).map(<[String]>::to_vec).collect()
+        });
+        if let Some(batch) = planned.pop_front() {
+            let body = match <[String; 1]>::try_from(batch) {
+                Ok([key]) if self.single => json!({ one: key }),
+                Ok(batch) => json!({ many: batch }),
+                Err(batch) => json!({ many: batch }),
+            };
+            let call = ApiCall::new(endpoint, body);
+            self.waiting = Some(call.clone());
+            return Next::Call(call);
+        }
+        let Some(key) = self.keys.get(self.next) else {
+            return Next::Done;
+        };
+        self.next = self.next.saturating_add(1);
+        Next::Key(key.clone())
+    }
 }
 
 /// Hands out the objects at `keys`, in order, after fetching the ones the store does not
@@ -86,12 +138,7 @@ fn plan(keys: &[String], force: bool, held: impl Fn(&str) -> bool) -> VecDeque<V
 /// ```
 #[derive(Debug)]
 pub struct Get<K> {
-    keys: Vec<String>,
-    force: bool,
-    single: bool,
-    batches: Option<VecDeque<Vec<String>>>,
-    next: usize,
-    waiting: Option<ApiCall>,
+    batches: Batches,
     kind: std::marker::PhantomData<fn() -> K>,
 }
 
@@ -99,16 +146,7 @@ impl<K: Fetchable> Get<K> {
     /// A get of `keys`, fetched in lists; `force` fetches them all again.
     pub fn new<S: Into<String>>(keys: impl IntoIterator<Item = S>, force: bool) -> Self {
         Get {
-            keys: keys
-                .into_iter()
-                .map(Into::into)
-                .filter(|k| !k.is_empty())
-                .collect(),
-            force,
-            single: false,
-            batches: None,
-            next: 0,
-            waiting: None,
+            batches: Batches::new(keys, force, false),
             kind: std::marker::PhantomData,
         }
     }
@@ -117,8 +155,8 @@ impl<K: Fetchable> Get<K> {
     /// sends it: the server answers an unknown key with an error.
     pub fn one(key: &str, force: bool) -> Self {
         Get {
-            single: true,
-            ..Get::new([key], force)
+            batches: Batches::new([key], force, true),
+            kind: std::marker::PhantomData,
         }
     }
 }
@@ -127,26 +165,16 @@ impl<K: Fetchable> Walk for Get<K> {
     type Item = Held<K>;
 
     fn poll(&mut self, store: &Store) -> Step<Held<K>> {
-        if let Some(call) = &self.waiting {
-            return Step::Call(call.clone());
+        let held_by_store = |k: &str| store.contains(K::DATA_TYPE, k);
+        match self.batches.next(held_by_store, (K::GET, K::ONE, K::MANY)) {
+            Next::Call(call) => Step::Call(call),
+            Next::Key(key) => Step::Item(held(store, &key)),
+            Next::Done => Step::Done,
         }
-        let batches = self.batches.get_or_insert_with(|| {
-            plan(&self.keys, self.force, |k| store.contains(K::DATA_TYPE, k))
-        });
-        if let Some(batch) = batches.pop_front() {
-            let call = batch_call(K::GET, K::ONE, K::MANY, batch, self.single);
-            self.waiting = Some(call.clone());
-            return Step::Call(call);
-        }
-        let Some(key) = self.keys.get(self.next) else {
-            return Step::Done;
-        };
-        self.next = self.next.saturating_add(1);
-        Step::Item(held(store, key))
     }
 
     fn handle_result(&mut self, _: &Value) -> Result<(), WalkError> {
-        self.waiting = None;
+        self.batches.waiting = None;
         Ok(())
     }
 }
@@ -156,39 +184,22 @@ impl<K: Fetchable> Walk for Get<K> {
 /// `assets_by_pathname` index does not hold.
 #[derive(Debug)]
 pub struct GetByPathname {
-    pathnames: Vec<String>,
-    force: bool,
-    single: bool,
-    batches: Option<VecDeque<Vec<String>>>,
-    next: usize,
-    waiting: Option<ApiCall>,
+    batches: Batches,
 }
 
 impl GetByPathname {
     /// A get of `pathnames`; `force` fetches them all again.
     pub fn new<S: Into<String>>(pathnames: impl IntoIterator<Item = S>, force: bool) -> Self {
         GetByPathname {
-            pathnames: pathnames
-                .into_iter()
-                .map(Into::into)
-                .filter(|p| !p.is_empty())
-                .collect(),
-            force,
-            single: false,
-            batches: None,
-            next: 0,
-            waiting: None,
+            batches: Batches::new(pathnames, force, false),
         }
     }
-}
 
-impl GetByPathname {
     /// A get of one pathname with the one-key form (`{"pathname": …}`), as the SDK's
     /// `get_asset_by_pathname` sends it.
     pub fn one(pathname: &str, force: bool) -> Self {
         GetByPathname {
-            single: true,
-            ..GetByPathname::new([pathname], force)
+            batches: Batches::new([pathname], force, true),
         }
     }
 }
@@ -197,35 +208,27 @@ impl Walk for GetByPathname {
     type Item = Held<Assets>;
 
     fn poll(&mut self, store: &Store) -> Step<Held<Assets>> {
-        if let Some(call) = &self.waiting {
-            return Step::Call(call.clone());
+        let indexed = |p: &str| store.asset_by_pathname(p).is_some();
+        match self
+            .batches
+            .next(indexed, (Assets::GET, "pathname", "pathnames"))
+        {
+            Next::Call(call) => Step::Call(call),
+            Next::Key(pathname) => Step::Item(
+                store
+                    .key_by_name(DataType::Assets, &pathname)
+                    .and_then(|gid| Held::new(store.clone(), gid))
+                    .ok_or(WalkError::NotHeld {
+                        data_type: DataType::Assets,
+                        key: pathname,
+                    }),
+            ),
+            Next::Done => Step::Done,
         }
-        let batches = self.batches.get_or_insert_with(|| {
-            plan(&self.pathnames, self.force, |p| {
-                store.asset_by_pathname(p).is_some()
-            })
-        });
-        if let Some(batch) = batches.pop_front() {
-            let call = batch_call(Assets::GET, "pathname", "pathnames", batch, self.single);
-            self.waiting = Some(call.clone());
-            return Step::Call(call);
-        }
-        let Some(pathname) = self.pathnames.get(self.next) else {
-            return Step::Done;
-        };
-        self.next = self.next.saturating_add(1);
-        let item = store
-            .key_by_name(DataType::Assets, pathname)
-            .and_then(|gid| Held::new(store.clone(), gid))
-            .ok_or_else(|| WalkError::NotHeld {
-                data_type: DataType::Assets,
-                key: pathname.clone(),
-            });
-        Step::Item(item)
     }
 
     fn handle_result(&mut self, _: &Value) -> Result<(), WalkError> {
-        self.waiting = None;
+        self.batches.waiting = None;
         Ok(())
     }
 }
