@@ -24,12 +24,13 @@ use crate::store::Store;
 use crate::sync::SyncState;
 
 /// The fuzz targets, by name.
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "engine_packet",
     "socket_packet",
     "envelope",
     "sync_items",
     "client_script",
+    "reading",
 ];
 
 /// Runs the named target's body on `data`.
@@ -40,6 +41,7 @@ pub fn run(target: &str, data: &[u8]) {
         "envelope" => envelope(data),
         "sync_items" => sync_items(data),
         "client_script" => client_script(data),
+        "reading" => reading(data),
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -378,4 +380,117 @@ fn envelope_body(c: &mut Choices<'_>) -> String {
         2 => json!({"success": true, "result": {}, "data": {"records": {"r1": {"gid": "r1", "price": price}, "r2": {"gid": "r2"}}}}).to_string(),
         _ => json!({"success": false, "result": {"code": 422, "message": "x", "info": {}}, "data": {}}).to_string(),
     }
+}
+
+/// Typed reading: any mirror document (or, when the input is not one, any record text under a
+/// schema of every field type) reads through every view without a panic, and walkers fed any
+/// results (the input's lines) end.
+pub fn reading(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let store = Store::from_json(&text).unwrap_or_else(|_| {
+        let doc = format!(
+            r#"{{"data": {{"records": {{"r": {text}}}, "definitions": {{"d": {{"name": "d", "fields": ["f1", "f2", "f3"], "classes": ["c"]}}}},
+            "classes": {{"c": {{"name": "c", "fields": ["f3"]}}}},
+            "fields": {{"f1": {{"name": "a", "type": "decimal"}}, "f2": {{"name": "b", "type": "classlist", "options": {{"class": "c"}}}}, "f3": {{"name": "c", "type": "recordlist"}}}}}}}}"#
+        );
+        Store::from_json(&doc).unwrap_or_default()
+    });
+    read_everything(&store);
+    walk_on(&store, &text);
+}
+
+fn read_everything(store: &Store) {
+    let v = store.view();
+    for r in v.records() {
+        let _ = (
+            r.title("en"),
+            r.path(),
+            r.childcount(),
+            r.orderings(),
+            r.canonical(),
+        );
+        for lang in r.languages() {
+            for f in r.fields(&lang) {
+                let _ = (
+                    f.to_string(),
+                    f.label(),
+                    f.title(),
+                    f.unit(),
+                    f.key(),
+                    f.is_null(),
+                );
+                if let crate::view::Typed::ClassList(items) = f.typed() {
+                    for c in items {
+                        let _ = c.fields().iter().map(ToString::to_string).count();
+                        let _ = c.to_value();
+                    }
+                }
+            }
+        }
+        let _ = r.wanted(None);
+    }
+    for d in v.definitions() {
+        let _ = (
+            d.all_fields(),
+            d.fieldlists(),
+            d.field_by_name("a"),
+            d.original(),
+        );
+    }
+    for p in v.projects() {
+        let _ = (
+            p.channels(),
+            p.orderings(),
+            p.fieldlists(),
+            p.default_channel(),
+            p.members(),
+        );
+    }
+    for a in v.assets() {
+        let _ = (a.pathname(), a.default_transform(), a.updated_on());
+    }
+    let _ = (
+        v.languages().count(),
+        v.definition_by_name("d"),
+        v.field_by_name("a"),
+    );
+    let back = Store::from_json(&store.to_json()).expect("a store reads back");
+    assert_eq!(back.to_json(), store.to_json());
+}
+
+fn walk_on(store: &Store, text: &str) {
+    use crate::walk::{Get, QueryWalk, SchemaItems, Step, TreeWalk, Walk};
+    let results: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    fn drive<W: Walk>(mut walk: W, store: &Store, results: &[Value]) {
+        let mut next = results.iter();
+        for _ in 0..results.len() * 200 + 200 {
+            match walk.poll(store) {
+                Step::Item(_) => {}
+                Step::Call(_) => match next.next() {
+                    Some(r) => {
+                        if walk.handle_result(r).is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                Step::Done => return,
+            }
+        }
+        panic!("a walk handed out more than 200 items per result");
+    }
+    drive(TreeWalk::records(None, None), store, &results);
+    drive(
+        QueryWalk::<SchemaItems>::search("en", None, Value::Null, Some(3)),
+        store,
+        &results,
+    );
+    drive(
+        Get::<crate::view::Records>::new(["r", "x", "r"], true),
+        store,
+        &results,
+    );
 }

@@ -189,14 +189,14 @@ impl Client {
 
     /// Feeds a page's result to the walk, then drives it to its next call or its end.
     pub(super) fn walk_on(&mut self, mut walk: Walk, result: Option<&Map<String, Value>>) {
-        let invalid = |detail: String| CallError::InvalidResponse {
-            status: 200,
+        let invalid = |status: u16, detail: String| CallError::InvalidResponse {
+            status,
             detail,
             excerpt: String::new(),
         };
         if let Some(result) = result {
             if let Err(e) = walk.walk.handle_result(&Value::Object(result.clone())) {
-                return self.finish(walk.command, Err(invalid(e.to_string())));
+                return self.finish(walk.command, Err(invalid(200, e.to_string())));
             }
         }
         loop {
@@ -209,7 +209,7 @@ impl Client {
                         Ok(url) => {
                             self.start(Purpose::Walk(walk), Request::json(url, &call.body), true)
                         }
-                        Err(e) => self.finish(walk.command, Err(invalid(e.to_string()))),
+                        Err(e) => self.finish(walk.command, Err(invalid(0, e.to_string()))),
                     };
                 }
                 Step::Done => {

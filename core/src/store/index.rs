@@ -15,54 +15,70 @@ use serde::Deserialize;
 use super::{DataType, Key, Object};
 
 /// One index: name to the objects that claim it, and each object's name.
+///
+/// Claimants are kept by arrival number, so adding, removing and finding the last are each
+/// a few steps of a persistent map however many objects claim one name (a hostile server may
+/// send thousands), and a snapshot shares all but the path that changed.
 #[derive(Clone, Debug, Default)]
 pub(super) struct NameIndex {
-    /// The keys claiming each name, in arrival order; the last answers.
-    by_name: OrdMap<Key, Vec<Key>>,
-    /// Every indexed object's name, by key, including the ones a lookup by name leaves out
-    /// (so a view can read a field's name without parsing it).
-    name_of: OrdMap<Key, (Key, bool)>,
+    /// The keys claiming each name, by arrival; the last answers.
+    by_name: OrdMap<Key, OrdMap<u64, Key>>,
+    /// Every indexed object's name, whether a lookup by name may find it, and its arrival
+    /// number; including the ones a lookup leaves out (so a view can read a field's name
+    /// without parsing it).
+    name_of: OrdMap<Key, (Key, bool, u64)>,
+    /// The next arrival number.
+    arrivals: u64,
 }
 
 impl NameIndex {
     /// Sets the name of `key` (`None`: it has none, or it left), and whether a lookup by name
     /// may find it.
     pub(super) fn set(&mut self, key: &str, name: Option<(Key, bool)>) {
-        let old = match &name {
-            Some(n) => self.name_of.insert(Key::from(key), n.clone()),
-            None => self.name_of.remove(key),
-        };
-        if old == name {
+        let old = self.name_of.get(key).cloned();
+        if old.as_ref().map(|(n, f, _)| (n, f)) == name.as_ref().map(|(n, f)| (n, f)) {
             return;
         }
-        if let Some((old, true)) = old {
+        if let Some((old, true, arrival)) = old {
             if let Some(keys) = self.by_name.get_mut(&old) {
-                keys.retain(|k| &**k != key);
+                keys.remove(&arrival);
                 if keys.is_empty() {
                     self.by_name.remove(&old);
                 }
             }
         }
-        if let Some((new, true)) = name {
-            self.by_name.entry(new).or_default().push(Key::from(key));
+        match name {
+            Some((new, findable)) => {
+                let arrival = self.arrivals;
+                self.arrivals = self.arrivals.wrapping_add(1);
+                if findable {
+                    let keys = self.by_name.entry(Arc::clone(&new)).or_default();
+                    keys.insert(arrival, Key::from(key));
+                }
+                self.name_of
+                    .insert(Key::from(key), (new, findable, arrival));
+            }
+            None => {
+                self.name_of.remove(key);
+            }
         }
     }
 
     /// The key a lookup by `name` finds.
     pub(super) fn get(&self, name: &str) -> Option<&str> {
-        self.by_name.get(name)?.last().map(|k| &**k)
+        self.by_name.get(name)?.get_max().map(|(_, k)| &**k)
     }
 
     /// The name of `key`, whether or not a lookup by name finds it.
     pub(super) fn name_of(&self, key: &str) -> Option<&str> {
-        self.name_of.get(key).map(|(n, _)| &**n)
+        self.name_of.get(key).map(|(n, _, _)| &**n)
     }
 
     /// Names and the key each finds, sorted by name.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.by_name
             .iter()
-            .filter_map(|(n, keys)| Some((&**n, &**keys.last()?)))
+            .filter_map(|(n, keys)| Some((&**n, &*keys.get_max()?.1)))
     }
 
     pub(super) fn clear(&mut self) {

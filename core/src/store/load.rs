@@ -11,6 +11,7 @@ use super::{DataType, Object, Store};
 
 /// Why a mirror document could not be read.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum LoadError {
     /// The text is not the JSON shape of a mirror document.
     Json(serde_json::Error),

@@ -46,7 +46,7 @@ pub use schema::{
     Class, Classes, Definition, Definitions, Field, FieldType, Fields, Layout, Layouts, Queries,
     Query,
 };
-pub use value::{ClassValue, FieldValue, Number, Typed};
+pub use value::{ClassValue, FieldValue, Number, Typed, MAX_CLASS_DEPTH};
 
 /// A view of one stored object, made from the object as the store holds it.
 pub trait View<'a>: Sized {
@@ -260,6 +260,10 @@ pub trait Kind {
 
 /// A view that owns the snapshot it reads: what walkers and get-or-fetch helpers hand out.
 /// Cloning one counts references; [`Held::get`] makes the view.
+///
+/// Each item keeps its snapshot alive, so a `Vec` of items from a long walk during heavy
+/// sync can pin many versions of the changed parts of the store: keep gids, or the views
+/// you need, rather than every item.
 ///
 /// ```
 /// # let store = unicat_core::view::example_store();

@@ -153,7 +153,12 @@ impl<'a> Project<'a> {
 }
 
 fn by_name<'a>(named: Vec<(Cow<'a, str>, Cow<'a, str>)>, name: &str) -> Option<Cow<'a, str>> {
-    named.into_iter().find(|(n, _)| n == name).map(|(_, k)| k)
+    // The SDK builds `{name: key}`: where two share a name, the last one's key.
+    named
+        .into_iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, k)| k)
 }
 
 view_type! {

@@ -366,3 +366,94 @@ fn a_mirror_document_reads_back_with_its_indexes() {
     ));
     assert!(Store::from_json("{").is_err());
 }
+
+#[test]
+fn a_class_nested_in_itself_as_deep_as_the_server_likes_is_followed_a_bounded_depth() {
+    // A class whose field is a class field of the same class: the value may nest for ever.
+    let mut s = Store::default();
+    let (gid, text) = field(
+        "f-self",
+        "inner",
+        "class",
+        json!({"options": {"class": "c"}}),
+    );
+    s.insert(DataType::Fields, gid, obj(&text));
+    let (gid, text) = field("f-ref", "ref", "record", json!({}));
+    s.insert(DataType::Fields, gid, obj(&text));
+    s.insert(
+        DataType::Classes,
+        "c".into(),
+        obj(r#"{"name":"c","fields":["f-self","f-ref"]}"#),
+    );
+    s.insert(
+        DataType::Definitions,
+        "d".into(),
+        obj(r#"{"name":"d","fields":["f-self"]}"#),
+    );
+    let depth = 5_000;
+    let value = format!(
+        "{}{}",
+        r#"{"ref":"deep","inner":"#.repeat(depth),
+        "null".to_owned() + &"}".repeat(depth)
+    );
+    s.insert(
+        DataType::Records,
+        "r".into(),
+        obj(&format!(
+            r#"{{"definition":"d","fields":{{"en":{{"inner":{value}}}}}}}"#
+        )),
+    );
+    let r = s.view().record("r").unwrap();
+    let wanted = r.wanted(Some("en"));
+    assert_eq!(wanted.records.iter().collect::<Vec<_>>(), ["deep"]);
+    assert!(!r.field("en", "inner").unwrap().to_string().is_empty());
+}
+
+#[test]
+fn exact_numbers_scale_without_loops_or_overflow() {
+    let n = |t: &str| Number(std::borrow::Cow::Borrowed(t)).to_scaled();
+    assert_eq!(n("12.50"), Some((1250, 2)));
+    assert_eq!(n("1.5e-3"), Some((15, 4)));
+    assert_eq!(n("1e3"), Some((1000, 0)));
+    assert_eq!(n("0e2000000000"), Some((0, 0)));
+    assert_eq!(n("1e2000000000"), None);
+    assert_eq!(n("-7"), Some((-7, 0)));
+}
+
+#[test]
+fn thousands_claiming_one_name_cost_little_and_the_last_answers() {
+    let mut s = Store::default();
+    let def = |n: usize| obj(&format!(r#"{{"name":"same","n":{n}}}"#));
+    for i in 0..20_000 {
+        s.insert(DataType::Definitions, format!("d{i}"), def(i));
+    }
+    let snapshot = s.clone();
+    for i in (1..20_000).rev() {
+        s.remove(DataType::Definitions, &format!("d{i}"));
+    }
+    assert_eq!(s.view().definition_by_name("same").unwrap().gid(), "d0");
+    assert_eq!(
+        snapshot.view().definition_by_name("same").unwrap().gid(),
+        "d19999",
+        "the snapshot is untouched"
+    );
+}
+
+#[test]
+fn a_name_two_channels_share_finds_the_last_as_the_sdks_dictionary_does() {
+    let store = Store::from_json(
+        r#"{"data":{"cc.projects":{"p":{"options":{
+        "channels":{"a":"Web","b":"Web"},"orderedchannels":["a","b"],
+        "orderings":{},"orderedorderings":[],"fieldlists":{},"orderedfieldlists":[]}}}}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        store
+            .view()
+            .project("p")
+            .unwrap()
+            .channel_key("Web")
+            .as_deref(),
+        Some("b")
+    );
+}

@@ -15,7 +15,7 @@ use crate::store::Store;
 /// A number exactly as the JSON text has it (`12.50` stays `12.50`): a decimal never passes
 /// through `f64` unless you ask for one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Number<'a>(Cow<'a, str>);
+pub struct Number<'a>(pub(crate) Cow<'a, str>);
 
 impl<'a> Number<'a> {
     /// The digits, as sent.
@@ -45,13 +45,18 @@ impl<'a> Number<'a> {
             None => (text, 0),
         };
         let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
-        let mut mantissa: i128 = format!("{int}{frac}").parse().ok()?;
-        let mut scale = i32::try_from(frac.len()).ok()?.checked_sub(exp)?;
-        while scale < 0 {
-            mantissa = mantissa.checked_mul(10)?;
-            scale = scale.checked_add(1)?;
+        let mantissa: i128 = format!("{int}{frac}").parse().ok()?;
+        if mantissa == 0 {
+            return Some((0, 0));
         }
-        Some((mantissa, u32::try_from(scale).ok()?))
+        let scale = i32::try_from(frac.len()).ok()?.checked_sub(exp)?;
+        match u32::try_from(scale) {
+            Ok(scale) => Some((mantissa, scale)),
+            Err(_) => {
+                let up = 10i128.checked_pow(scale.checked_neg()?.unsigned_abs())?;
+                Some((mantissa.checked_mul(up)?, 0))
+            }
+        }
     }
 
     /// The number a JSON value is, or a string that is one (some servers send decimals as
@@ -109,6 +114,9 @@ pub enum Typed<'a> {
     /// that does not have its type's shape: the JSON as sent.
     Raw(&'a RawValue),
 }
+
+/// How many levels of nested class values [`FieldValue::want`] follows.
+pub const MAX_CLASS_DEPTH: usize = 32;
 
 /// One field's value in one language, with what its field says about it (type, label,
 /// unit) and its `…/key` companion.
@@ -270,15 +278,24 @@ impl<'a> FieldValue<'a> {
 
     /// Adds what the value refers to and the store does not hold to `wanted`: records,
     /// assets and fields, through nested class values too.
+    ///
+    /// Class values are followed [`MAX_CLASS_DEPTH`] levels deep: a class whose field is of
+    /// that same class lets a value nest as deep as the server likes.
     pub fn want(&self, wanted: &mut Wanted) {
+        self.want_at(wanted, 0);
+    }
+
+    fn want_at(&self, wanted: &mut Wanted, depth: usize) {
         match self.typed() {
             Typed::Record(r) => r.want(wanted),
             Typed::RecordList(rs) => rs.iter().for_each(|r| r.want(wanted)),
             Typed::Asset(a) => a.want(wanted),
             Typed::AssetList(assets) => assets.iter().for_each(|a| a.want(wanted)),
             Typed::Field(f) => f.want(wanted),
-            Typed::Class(c) => c.want(wanted),
-            Typed::ClassList(cs) => cs.iter().for_each(|c| c.want(wanted)),
+            Typed::Class(c) if depth < MAX_CLASS_DEPTH => c.want_at(wanted, depth),
+            Typed::ClassList(cs) if depth < MAX_CLASS_DEPTH => {
+                cs.iter().for_each(|c| c.want_at(wanted, depth));
+            }
             _ => {}
         }
     }
@@ -419,12 +436,12 @@ impl<'a> ClassValue<'a> {
         )
     }
 
-    fn want(&self, wanted: &mut Wanted) {
+    fn want_at(&self, wanted: &mut Wanted, depth: usize) {
         if let Some(c) = &self.class {
             c.want(wanted);
         }
         for f in self.fields() {
-            f.want(wanted);
+            f.want_at(wanted, depth.saturating_add(1));
         }
     }
 }

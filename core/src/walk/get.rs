@@ -185,6 +185,9 @@ impl<K: Fetchable> Walk for Get<K> {
 #[derive(Debug)]
 pub struct GetByPathname {
     batches: Batches,
+    /// The gid a one-key answer named (`{"asset": gid}`), for a pathname the server spells
+    /// otherwise than the caller (the SDK takes the answer's gid too).
+    answered: Option<String>,
 }
 
 impl GetByPathname {
@@ -192,6 +195,7 @@ impl GetByPathname {
     pub fn new<S: Into<String>>(pathnames: impl IntoIterator<Item = S>, force: bool) -> Self {
         GetByPathname {
             batches: Batches::new(pathnames, force, false),
+            answered: None,
         }
     }
 
@@ -200,6 +204,7 @@ impl GetByPathname {
     pub fn one(pathname: &str, force: bool) -> Self {
         GetByPathname {
             batches: Batches::new([pathname], force, true),
+            answered: None,
         }
     }
 }
@@ -217,6 +222,7 @@ impl Walk for GetByPathname {
             Next::Key(pathname) => Step::Item(
                 store
                     .key_by_name(DataType::Assets, &pathname)
+                    .or(self.answered.as_deref())
                     .and_then(|gid| Held::new(store.clone(), gid))
                     .ok_or(WalkError::NotHeld {
                         data_type: DataType::Assets,
@@ -227,8 +233,14 @@ impl Walk for GetByPathname {
         }
     }
 
-    fn handle_result(&mut self, _: &Value) -> Result<(), WalkError> {
+    fn handle_result(&mut self, result: &Value) -> Result<(), WalkError> {
         self.batches.waiting = None;
+        if self.batches.single {
+            self.answered = result
+                .get("asset")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
         Ok(())
     }
 }
@@ -314,9 +326,11 @@ impl Walk for ModulesWalk {
         match &mut self.get {
             Some(get) => get.handle_result(result),
             None => {
-                let names = strings(result, "module_names", "/modules/all")?;
-                self.get = Some(Get::new(names, false));
-                Ok(())
+                // Whatever the answer, the names are asked for once: a malformed one ends
+                // the walk.
+                let names = strings(result, "module_names", "/modules/all");
+                self.get = Some(Get::new(names.clone().unwrap_or_default(), false));
+                names.map(drop)
             }
         }
     }

@@ -22,7 +22,7 @@
 //! walk.handle_result(&json!({"root": "r0"})).unwrap();
 //! // The root comes first; the store does not hold it, so the item says which gid is missing.
 //! let Step::Item(Err(missing)) = walk.poll(&store) else { panic!() };
-//! assert_eq!(missing.to_string(), "records r0 is not in the store after its page");
+//! assert_eq!(missing.to_string(), "records r0 is not in the store");
 //! let Step::Call(call) = walk.poll(&store) else { panic!() };
 //! assert_eq!(call.body, json!({"record": "r0", "page.top": 0, "page.size": 100}));
 //! walk.handle_result(&json!({"children": [], "children.size": 0})).unwrap();
@@ -97,7 +97,7 @@ impl fmt::Display for WalkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WalkError::NotHeld { data_type, key } => {
-                write!(f, "{data_type} {key} is not in the store after its page")
+                write!(f, "{data_type} {key} is not in the store")
             }
             WalkError::Malformed { endpoint, detail } => {
                 write!(f, "malformed result from {endpoint}: {detail}")
@@ -116,7 +116,8 @@ pub trait Walk {
     /// The next step, with the store as it is now.
     fn poll(&mut self, store: &Store) -> Step<Self::Item>;
 
-    /// The `result` of the call the last [`Step::Call`] asked for. An error ends the walk.
+    /// The `result` of the call the last [`Step::Call`] asked for. An error ends the walk:
+    /// polling again gives [`Step::Done`].
     fn handle_result(&mut self, result: &Value) -> Result<(), WalkError>;
 }
 
@@ -270,7 +271,10 @@ impl<K: Tree> TreeWalk<K> {
     }
 
     fn on_page(&mut self, result: &Value) -> Result<(), WalkError> {
-        let children = strings(result, "children", K::CHILDREN)?;
+        let children = strings(result, "children", K::CHILDREN).inspect_err(|_| {
+            // The walk is over: polling again must not ask for the same page.
+            self.stack.clear();
+        })?;
         let size = result
             .get("children.size")
             .and_then(Value::as_u64)

@@ -108,6 +108,8 @@ pub struct QueryWalk<T> {
     handed: u64,
     page: VecDeque<(u64, Value)>,
     cursors: BTreeSet<String>,
+    /// Every entry handed out so far, as JSON text: a page that brings none new ends the walk.
+    seen: BTreeSet<String>,
     more: bool,
     waiting: Option<ApiCall>,
     target: std::marker::PhantomData<fn() -> T>,
@@ -152,6 +154,7 @@ impl<T: QueryTarget> QueryWalk<T> {
             handed: 0,
             page: VecDeque::new(),
             cursors: BTreeSet::new(),
+            seen: BTreeSet::new(),
             more: true,
             waiting: None,
             target: std::marker::PhantomData,
@@ -194,14 +197,24 @@ impl<T: QueryTarget> Walk for QueryWalk<T> {
             .get(format!("{}.size", T::LIST))
             .and_then(Value::as_u64)
             .unwrap_or(0);
-        self.page
-            .extend(list.iter().map(|entry| (total, entry.clone())));
+        let mut fresh = false;
+        for entry in list {
+            fresh |= self.seen.insert(entry.to_string());
+            self.page.push_back((total, entry.clone()));
+        }
         // The SDK goes on while the cursor is true in Python's sense.
         let cursor = match result.get("page.cursor") {
-            Some(c @ Value::String(s)) if !s.is_empty() => c.clone(),
-            Some(c @ Value::Number(n)) if n.as_f64() != Some(0.0) => c.clone(),
+            Some(c) if truthy(c) => c.clone(),
             _ => return Ok(()),
         };
+        if !fresh {
+            crate::log!(
+                warn,
+                "{} gave a page of nothing new; not paging on",
+                T::ENDPOINT
+            );
+            return Ok(());
+        }
         if !self.cursors.insert(cursor.to_string()) {
             crate::log!(
                 warn,
@@ -215,5 +228,17 @@ impl<T: QueryTarget> Walk for QueryWalk<T> {
         }
         self.more = true;
         Ok(())
+    }
+}
+
+/// Python's truth of a JSON value: `null`, `false`, `0`, `""`, `[]` and `{}` are false.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() != Some(0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
     }
 }

@@ -520,3 +520,60 @@ fn a_tree_ten_thousand_levels_deep_is_walked_without_recursion() {
     assert_eq!(items.last().unwrap(), "d9999");
     assert_eq!(repeats, 0);
 }
+
+#[test]
+fn polling_after_a_malformed_answer_asks_nothing_more() {
+    let store = Store::default();
+    let mut tree = TreeWalk::records(None, None);
+    let _ = tree.poll(&store);
+    tree.handle_result(&json!({"root": "root"})).unwrap();
+    let _ = tree.poll(&store); // the root, not held
+    assert!(matches!(tree.poll(&store), Step::Call(_)));
+    assert!(tree.handle_result(&json!({"children": "nope"})).is_err());
+    assert!(matches!(tree.poll(&store), Step::Done));
+
+    let mut modules = ModulesWalk::new();
+    assert!(matches!(modules.poll(&store), Step::Call(_)));
+    assert!(modules.handle_result(&json!({"module_names": 5})).is_err());
+    assert!(matches!(modules.poll(&store), Step::Done));
+
+    let mut query = QueryWalk::<Records>::search("en", None, Value::Null, None);
+    assert!(matches!(query.poll(&store), Step::Call(_)));
+    assert!(query.handle_result(&json!({"records": {}})).is_err());
+    assert!(matches!(query.poll(&store), Step::Done));
+}
+
+#[test]
+fn the_same_page_behind_ever_new_cursors_ends_the_query() {
+    let mut store = Store::default();
+    let mut walk = QueryWalk::<Records>::search("en", None, Value::Null, None);
+    let mut calls = 0u64;
+    let (items, _) = drive(
+        &mut walk,
+        &mut store,
+        |_, s| {
+            calls += 1;
+            s.insert(DataType::Records, "r".into(), obj(&json!({})));
+            json!({"records": ["r"], "records.size": 1, "page.cursor": calls.to_string()})
+        },
+        |(_, h)| h.key().to_owned(),
+    );
+    assert_eq!(calls, 2);
+    assert_eq!(items.len(), 2);
+}
+
+#[test]
+fn any_true_cursor_pages_on_as_in_python() {
+    for cursor in [json!(true), json!([1]), json!({"at": 2}), json!(7)] {
+        let store = Store::default();
+        let mut walk = QueryWalk::<Records>::search("en", None, Value::Null, None);
+        let _ = walk.poll(&store);
+        walk.handle_result(&json!({"records": ["a"], "page.cursor": cursor.clone()}))
+            .unwrap();
+        let _ = walk.poll(&store);
+        let Step::Call(call) = walk.poll(&store) else {
+            panic!("{cursor} is true in Python")
+        };
+        assert_eq!(call.body["page.cursor"], cursor);
+    }
+}

@@ -193,10 +193,20 @@ impl Drop for UnicatApi {
 /// }
 /// # Ok(()) }
 /// ```
+#[must_use = "a walker does nothing until iterated"]
 pub struct Walker<'a, W> {
     api: &'a UnicatApi,
     walk: W,
     over: bool,
+}
+
+impl<W: std::fmt::Debug> std::fmt::Debug for Walker<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Walker")
+            .field("walk", &self.walk)
+            .field("over", &self.over)
+            .finish()
+    }
 }
 
 impl<'a, W> Walker<'a, W> {

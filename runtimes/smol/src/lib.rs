@@ -203,7 +203,16 @@ impl Drop for UnicatApi {
 /// }
 /// # Ok::<(), unicat_smol::Error>(()) });
 /// ```
+#[must_use = "a walker does nothing until polled"]
 pub struct Walker<'a, W: unicat_core::walk::Walk>(StepStream<'a, W>);
+
+impl<W: unicat_core::walk::Walk + std::fmt::Debug> std::fmt::Debug for Walker<'_, W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Walker")
+            .field("walk", &self.0.walk())
+            .finish()
+    }
+}
 
 impl<'a, W> Walker<'a, W>
 where

@@ -264,10 +264,10 @@ impl fmt::Display for Pad {
 /// );
 /// ```
 ///
-/// The options go to `Client::transform` as they are: the
-/// client adds the same key when none is set (to empty options too, where the SDK sends no
-/// key).
+/// The options go to `Client::transform` as they are: the client adds the same key when
+/// none is set, and none to empty options, as the SDK's `api.transform` does.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[must_use = "a Transform is a value: each setter returns the changed one"]
 pub struct Transform {
     name: Option<String>,
     key: Option<String>,
