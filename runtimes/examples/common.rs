@@ -228,6 +228,23 @@ pub fn utf8_args() -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// The feed's command line, from the process's arguments: `None` after printing the usage
+/// for `--help`; the usage and exit code 2 for a bad command line.
+pub fn feed_args_or_exit() -> Option<FeedArgs> {
+    match utf8_args().and_then(|a| feed_args(a.into_iter())) {
+        Ok(a) => Some(a),
+        Err(e) if e.is_empty() => {
+            say(FEED_USAGE);
+            None
+        }
+        Err(e) => {
+            log::error!("{e}");
+            say(FEED_USAGE);
+            std::process::exit(2);
+        }
+    }
+}
+
 pub fn feed_args(args: impl Iterator<Item = String>) -> Result<FeedArgs, String> {
     // An option's value: present, not empty, and not the next option (`--out --header`).
     fn value(args: &mut impl Iterator<Item = String>, option: &str) -> Result<String, String> {

@@ -12,17 +12,8 @@ use unicat_core::view::{Held, Records};
 
 fn main() {
     common::init_logging();
-    let args = match common::utf8_args().and_then(|a| common::feed_args(a.into_iter())) {
-        Ok(a) => a,
-        Err(e) if e.is_empty() => {
-            common::say(common::FEED_USAGE);
-            return;
-        }
-        Err(e) => {
-            log::error!("{e}");
-            common::say(common::FEED_USAGE);
-            std::process::exit(2);
-        }
+    let Some(args) = common::feed_args_or_exit() else {
+        return;
     };
     if let Err(e) = run(&args) {
         log::error!("{e}");
