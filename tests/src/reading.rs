@@ -52,8 +52,14 @@ pub trait Reader {
         asset: &str,
         transform: Option<&Transform>,
     ) -> Result<Option<String>, Error>;
-    /// `download_asset`.
-    fn download_asset(&self, asset: &str) -> Result<Option<String>, Error>;
+    /// `download_asset`, or with a transform `download_transformed_asset`.
+    fn download_asset(
+        &self,
+        asset: &str,
+        transform: Option<&Transform>,
+    ) -> Result<Option<String>, Error>;
+    /// `project()`: its languages.
+    fn project_languages(&self) -> Vec<String>;
     /// `load_all_records`.
     fn load_all(&self) -> Result<serde_json::Value, Error>;
     /// `walk_definitions`, `walk_classes`, `walk_fields` and `walk_queries`: their keys.
@@ -273,6 +279,15 @@ pub fn get_or_fetch_helpers<H: UnicatHandle + Reader>() {
     );
     assert_eq!(keys(h.modules()), ["erp-connector"]);
     assert_eq!(
+        h.get_many("modules", &["erp-connector"], true).unwrap(),
+        ["erp-connector"]
+    );
+    assert_eq!(
+        h.get_many("assets", &[&root_asset, &photo], true).unwrap(),
+        [root_asset.clone(), photo.clone()]
+    );
+    assert_eq!(h.project_languages(), ["en", "nl"]);
+    assert_eq!(
         h.get_one("modules", "erp-connector", true)
             .unwrap()
             .as_deref(),
@@ -460,15 +475,21 @@ pub fn asset_helpers<H: UnicatHandle + Reader>() {
         .unwrap()
         .expect("a public URL");
     assert_ne!(transformed, url);
-    let path = h.download_asset(&photo).unwrap().expect("a path");
+    let path = h.download_asset(&photo, None).unwrap().expect("a path");
     assert!(folder.join(&path).is_file(), "{path}");
+    let small = h
+        .download_asset(&photo, Some(&transform))
+        .unwrap()
+        .expect("a path");
+    assert!(folder.join(&small).is_file(), "{small}");
+    assert_ne!(small, path);
     let img = h.get_one("pathname", "/img", false).unwrap().unwrap();
     assert_eq!(
         h.publish_asset(&img, None).unwrap(),
         None,
         "a folder is not published"
     );
-    assert_eq!(h.download_asset(&img).unwrap(), None);
+    assert_eq!(h.download_asset(&img, None).unwrap(), None);
     let _ = std::fs::remove_dir_all(&folder);
 }
 

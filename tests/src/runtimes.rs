@@ -330,10 +330,27 @@ macro_rules! reader {
             fn download_asset(
                 &self,
                 asset: &str,
+                transform: Option<&unicat_core::api::Transform>,
             ) -> Result<Option<String>, unicat_runtime_support::Error> {
                 let store = self.0.store();
                 let asset = store.view().asset(asset).expect("a held asset");
-                $wait(self.0.download_asset(&asset, None))
+                match transform {
+                    Some(t) => $wait(self.0.download_transformed_asset(&asset, t, None)),
+                    None => $wait(self.0.download_asset(&asset, None)),
+                }
+            }
+
+            fn project_languages(&self) -> Vec<String> {
+                let project = self
+                    .0
+                    .project()
+                    .expect("the project is known after connect");
+                project
+                    .get()
+                    .languages()
+                    .into_iter()
+                    .map(|l| l.into_owned())
+                    .collect()
             }
 
             fn load_all(&self) -> Result<Value, unicat_runtime_support::Error> {
