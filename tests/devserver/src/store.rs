@@ -46,6 +46,37 @@ pub(crate) fn parse(o: &RawValue) -> Map<String, Value> {
     serde_json::from_str(o.get()).unwrap_or_default()
 }
 
+/// Writes `new` as JSON, keeping the text of `old` wherever the value did not change, so a
+/// change to one field leaves every other number with the digits it was stored with (a
+/// planted `12345678901234567.891` would otherwise come back as `1.2345678901234568e+16`).
+pub(crate) fn write_keeping(old: &RawValue, new: &Value, out: &mut String) {
+    let old_value: Option<Value> = serde_json::from_str(old.get()).ok();
+    if old_value.as_ref() == Some(new) {
+        out.push_str(old.get());
+        return;
+    }
+    let (Value::Object(members), Ok(old_members)) = (
+        new,
+        serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(old.get()),
+    ) else {
+        out.push_str(&serde_json::to_string(new).unwrap_or_else(|_| "null".into()));
+        return;
+    };
+    out.push('{');
+    for (i, (key, value)) in members.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key).unwrap_or_default());
+        out.push(':');
+        match old_members.get(key) {
+            Some(old) => write_keeping(old, value, out),
+            None => out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into())),
+        }
+    }
+    out.push('}');
+}
+
 /// Joins items into one JSON list.
 pub(crate) fn list_json<'a>(items: impl IntoIterator<Item = &'a RawValue>) -> Obj {
     let mut s = String::from("[");
@@ -420,7 +451,9 @@ impl Inner {
         })?;
         let mut m = parse(slot);
         f(&mut m);
-        *slot = to_obj(&m);
+        let mut text = String::new();
+        write_keeping(slot, &Value::Object(m), &mut text);
+        *slot = raw_json(&text);
         Ok(())
     }
 

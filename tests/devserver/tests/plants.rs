@@ -411,3 +411,28 @@ fn saved_queries_and_a_rename() {
     let v = post(&server, "/_dev/plant_queries", None, &json!({})).json();
     assert_eq!(v, queries);
 }
+
+#[test]
+fn changing_one_field_keeps_every_other_numbers_digits() {
+    let server = DevServer::start(unicat_devserver::DevConfig {
+        records: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let control = server.control();
+    let planted = control.plant_field_types().unwrap();
+    let record = planted["record"].as_str().unwrap();
+    control
+        .set_field(record, Some("nl"), "t_boolean", json!(true))
+        .unwrap();
+    let text = control.state_json();
+    assert!(
+        text.contains("12345678901234567.891"),
+        "the en decimal kept its digits"
+    );
+    assert!(text.contains("0.30000000000000004"));
+    assert_eq!(
+        control.state()["data"]["records"][record]["fields"]["nl"]["t_boolean"],
+        true
+    );
+}
