@@ -325,6 +325,19 @@ fn bench_typed_reading(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function(
+        "view: record.values(lang), then .field(name) for each",
+        |b| {
+            b.iter(|| {
+                for r in store.view().records() {
+                    let Some(en) = r.values("en") else { continue };
+                    for name in ["artnr", "price", "stock"] {
+                        black_box(en.field(name).map(|v| v.to_string()));
+                    }
+                }
+            })
+        },
+    );
     g.finish();
 }
 

@@ -481,8 +481,10 @@ impl<'a> Feed<'a> {
             return Ok(false);
         }
         let mut row = vec![record.gid().to_string(), definition.into_owned()];
+        let values = record.values(&self.args.lang);
         for name in &self.args.fields {
-            row.push(feed_cell(record.field(&self.args.lang, name).as_ref()));
+            let value = values.as_ref().and_then(|v| v.field(name));
+            row.push(feed_cell(value.as_ref()));
         }
         self.buf.extend_from_slice(csv_record(&row).as_bytes());
         self.rows += 1;

@@ -41,7 +41,7 @@ mod value;
 pub use project::{
     Language, Member, Module, Modules, Project, Projects, ProjectsMembers, User, Users,
 };
-pub use records::{Asset, Assets, Record, Records};
+pub use records::{Asset, Assets, Record, Records, Values};
 pub use schema::{
     Class, Classes, Definition, Definitions, Field, FieldType, Fields, Layout, Layouts, Queries,
     Query,

@@ -120,54 +120,41 @@ impl<'a> Record<'a> {
 
     /// The value of the field `name` in `language`, typed by the field's definition; `None`
     /// when the record has no value of that name in that language (a `null` value is
-    /// `Some`, with [`Typed::Null`](super::Typed::Null)).
+    /// `Some`, with [`Typed::Null`](super::Typed::Null)). To read several fields of one
+    /// record, [`values`](Self::values) reads the language and the definition once.
     pub fn field(&self, language: &str, name: &str) -> Option<FieldValue<'a>> {
-        let values = self.doc.doc("fields");
-        let (language, values) = {
-            let (lang, raw) = values.entry(language)?;
-            (lang, Doc::of(Some(raw)))
-        };
-        let (name, raw) = values.entry(name)?;
-        let key = values.raw(&format!("{name}/key"));
-        let field = self.field_definition(&name);
-        Some(FieldValue::new(
-            self.store,
-            language,
-            name,
-            field,
-            Some(raw),
-            key,
-        ))
+        self.values(language)?.field(name)
     }
 
     /// Every value in `language`, in document order, without the `…/key` companions (the
     /// SDK's `record.fields[language]`).
     pub fn fields(&self, language: &str) -> Vec<FieldValue<'a>> {
-        let values = self.doc.doc("fields").doc(language);
-        let Some((language, _)) = self.doc.doc("fields").entry(language) else {
-            return Vec::new();
-        };
-        let definition = self.definition().and_then(Reference::held);
-        values
-            .entries()
-            .filter(|(name, _)| !name.ends_with("/key"))
-            .map(|(name, raw)| {
-                let key = values.raw(&format!("{name}/key"));
-                let field = definition.as_ref().and_then(|d| d.field_by_name(name));
-                FieldValue::new(
-                    self.store,
-                    language.clone(),
-                    name.clone(),
-                    field,
-                    Some(raw),
-                    key,
-                )
-            })
-            .collect()
+        self.values(language)
+            .map(|v| v.fields())
+            .unwrap_or_default()
     }
 
-    fn field_definition(&self, name: &str) -> Option<super::Field<'a>> {
-        self.definition()?.held()?.field_by_name(name)
+    /// The record's values in one language, to read several fields through; `None` when it
+    /// has none in that language.
+    ///
+    /// ```
+    /// # let store = unicat_core::view::example_store();
+    /// let record = store.view().record("r1").unwrap();
+    /// let en = record.values("en").unwrap();
+    /// let row: Vec<String> = ["artnr", "price", "width"]
+    ///     .iter()
+    ///     .map(|name| en.field(name).map(|v| v.to_string()).unwrap_or_default())
+    ///     .collect();
+    /// assert_eq!(row, ["A-1", "12345678901234567.891", "40"]);
+    /// ```
+    pub fn values(&self, language: &str) -> Option<Values<'a>> {
+        let (language, raw) = self.doc.doc("fields").entry(language)?;
+        Some(Values {
+            store: self.store,
+            language,
+            doc: Doc::of(Some(raw)),
+            definition: self.definition().and_then(Reference::held),
+        })
     }
 
     /// What this record refers to that the store does not hold: its definition, the fields
@@ -191,6 +178,54 @@ impl<'a> Record<'a> {
             }
         }
         wanted
+    }
+}
+
+/// A record's values in one language (see [`Record::values`]): its `fields` member and its
+/// definition are read once for all the fields read through it.
+#[derive(Clone, Debug)]
+pub struct Values<'a> {
+    store: &'a Store,
+    language: Cow<'a, str>,
+    doc: Doc<'a>,
+    definition: Option<Definition<'a>>,
+}
+
+impl<'a> Values<'a> {
+    /// The language.
+    pub fn language(&self) -> &str {
+        &self.language
+    }
+
+    /// The value of the field `name`, typed by its definition (see [`Record::field`]).
+    pub fn field(&self, name: &str) -> Option<FieldValue<'a>> {
+        let (name, raw) = self.doc.entry(name)?;
+        Some(self.value(name, raw))
+    }
+
+    /// Every value, in document order, without the `…/key` companions.
+    pub fn fields(&self) -> Vec<FieldValue<'a>> {
+        self.doc
+            .entries()
+            .filter(|(name, _)| !name.ends_with("/key"))
+            .map(|(name, raw)| self.value(name.clone(), raw))
+            .collect()
+    }
+
+    fn value(&self, name: Cow<'a, str>, raw: &'a serde_json::value::RawValue) -> FieldValue<'a> {
+        let key = self.doc.raw(&format!("{name}/key"));
+        let field = self
+            .definition
+            .as_ref()
+            .and_then(|d| d.field_by_name(&name));
+        FieldValue::new(
+            self.store,
+            self.language.clone(),
+            name,
+            field,
+            Some(raw),
+            key,
+        )
     }
 }
 
