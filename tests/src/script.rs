@@ -147,7 +147,23 @@ pub fn with_asset() -> Script {
     })
 }
 
+/// Client settings without read retries: a failed fetch or call fails at once, so a test sees
+/// its own schedule (fetch retries, reconnects) rather than the retry policy's.
+pub fn no_retries(c: ClientConfig) -> ClientConfig {
+    c.retry(unicat_core::client::RetryPolicy {
+        retries: 0,
+        ..unicat_core::client::RetryPolicy::default()
+    })
+}
+
 impl Script {
+    /// Calls `endpoint` with `body` and default options; the call's id.
+    pub fn call(&mut self, endpoint: &str, body: Value) -> CallId {
+        self.client
+            .call(self.now, endpoint, Some(body), Default::default())
+            .expect("the call is accepted")
+    }
+
     /// A client for [`PROJECT`] on a scripted server, configured by `f`.
     pub fn new(f: impl FnOnce(ClientConfig) -> ClientConfig) -> Self {
         let now = Instant::now();

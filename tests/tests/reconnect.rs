@@ -7,14 +7,13 @@ use std::time::Duration;
 
 use serde_json::json;
 use unicat_core::api::CallError;
-use unicat_core::client::RetryPolicy;
 use unicat_core::client::{
     Cause, ClientConfig, Event, FirstConnect, Health, InitsyncFailure, StopReason,
 };
 use unicat_core::config::{ReconnectPolicy, TransportMode};
 use unicat_core::error::{DisconnectReason, TransportErrorKind};
 use unicat_core::io::{Input, Machine};
-use unicat_tests::script::{envelope, failure, item, record, Script, OPEN};
+use unicat_tests::script::{envelope, failure, item, no_retries, record, Script, OPEN};
 
 /// A client connected, caught up, and holding `r1`.
 fn live(f: impl FnOnce(ClientConfig) -> ClientConfig) -> Script {
@@ -537,12 +536,7 @@ fn close_stops_live_sync() {
 
 #[test]
 fn a_failed_fetch_is_retried_on_its_own_schedule_without_reconnecting() {
-    let mut s = live(|c| {
-        c.retry(RetryPolicy {
-            retries: 0,
-            ..RetryPolicy::default()
-        })
-    });
+    let mut s = live(no_retries);
     s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
     let ws = s.ws;
     let mut sent_at = Vec::new();
@@ -598,12 +592,7 @@ fn a_failed_fetch_is_retried_on_its_own_schedule_without_reconnecting() {
 
 #[test]
 fn a_failed_reload_after_a_restore_is_retried_and_the_cursor_waits() {
-    let mut s = live(|c| {
-        c.retry(RetryPolicy {
-            retries: 0,
-            ..RetryPolicy::default()
-        })
-    });
+    let mut s = live(no_retries);
     let done = json!({"type": "cc", "cursor": 2, "action": "UPDATE", "data_type": "jobs", "data_key": "t1",
         "data": {"project_gid": "p1", "job": "restore_project", "status": "done", "info": {}}});
     s.push(json!([done]));
@@ -724,12 +713,7 @@ fn a_daemon_keeps_trying_its_first_connect_through_the_backoff() {
 fn health_before_connect_is_idle_and_stats_count_the_queues() {
     let s = Script::new(|c| c);
     assert_eq!(s.client.health(), Health::Idle);
-    let mut s = live(|c| {
-        c.retry(RetryPolicy {
-            retries: 0,
-            ..RetryPolicy::default()
-        })
-    });
+    let mut s = live(no_retries);
     s.push(json!([
         item("p1", 11, "UPDATE", "records", "r1"),
         item("p1", 12, "INSERT", "definitions", "d1"),

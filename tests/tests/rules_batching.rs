@@ -1,7 +1,6 @@
 //! The Unicat rules of the core on batching (rule 6), one test per rule, each named after it.
 
 use serde_json::{json, Value};
-use unicat_core::client::CallOptions;
 use unicat_tests::script::{envelope, held, item, record, Script};
 
 #[test]
@@ -17,15 +16,7 @@ fn rule_6_fetches_are_batched_deduplicated_and_dropped_for_later_deletes() {
     items.push(item("p1", 300, "UPDATE", "records", "r000")); // a duplicate
     items.push(item("p1", 301, "DELETE", "records", "r249")); // deleted later in the same list
     items.push(item("cc", 11, "UPDATE", "cc.users", "u1"));
-    let _ = s
-        .client
-        .call(
-            s.now,
-            "//users/get",
-            Some(json!({"user": "u1"})),
-            CallOptions::default(),
-        )
-        .unwrap();
+    let _ = s.call("//users/get", json!({"user": "u1"}));
     let r = s.take("/api/users/get");
     s.reply(
         r.id,

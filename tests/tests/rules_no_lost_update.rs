@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use unicat_core::client::Event;
-use unicat_core::client::RetryPolicy;
 use unicat_core::store::DataType;
 use unicat_core::sync::Action;
-use unicat_tests::script::{changed, envelope, failure, field, held, item, Script};
+use unicat_tests::script::{changed, envelope, failure, field, held, item, no_retries, Script};
 
 fn label(s: &Script) -> Option<Value> {
     s.client
@@ -117,12 +116,7 @@ fn rule_5_a_change_noticed_while_its_fetch_is_out_is_fetched_again() {
 
 #[test]
 fn rule_5_a_key_deleted_while_its_failed_fetch_was_out_is_not_fetched_again() {
-    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| {
-        c.retry(RetryPolicy {
-            retries: 0,
-            ..RetryPolicy::default()
-        })
-    });
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), no_retries);
     s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
     let fetch = s.take("/records/get");
     s.push(json!([item("p1", 12, "DELETE", "records", "r1")]));
@@ -161,12 +155,7 @@ fn rule_5_a_change_after_a_delete_does_not_count_the_old_fetch_as_held() {
 #[test]
 fn rule_5_a_delete_is_kept_for_every_fetch_waiting_for_a_jwt() {
     let mut s = Script::connected(10, 10, held(&[("r1", 1.0), ("r2", 2.0)]), |c| {
-        c.retry(RetryPolicy {
-            retries: 0,
-            ..RetryPolicy::default()
-        })
-        .batch_size(1)
-        .keep_api_key(true)
+        no_retries(c).batch_size(1).keep_api_key(true)
     });
     s.push(json!([
         item("p1", 11, "UPDATE", "records", "r2"),
@@ -199,12 +188,7 @@ fn rule_5_a_delete_is_kept_for_every_fetch_waiting_for_a_jwt() {
 
 #[test]
 fn rule_5_a_fetch_failing_with_a_server_error_is_tried_again() {
-    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| {
-        c.retry(RetryPolicy {
-            retries: 0,
-            ..RetryPolicy::default()
-        })
-    });
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), no_retries);
     s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
     let r = s.take("/records/get");
     s.reply(r.id, 503, failure(503, "Service unavailable"), None);
@@ -217,12 +201,7 @@ fn rule_5_a_fetch_failing_with_a_server_error_is_tried_again() {
 
 #[test]
 fn rule_5_a_fetch_the_server_can_never_answer_is_skipped() {
-    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), |c| {
-        c.retry(RetryPolicy {
-            retries: 0,
-            ..RetryPolicy::default()
-        })
-    });
+    let mut s = Script::connected(10, 10, held(&[("r1", 1.0)]), no_retries);
     s.push(json!([item("p1", 11, "UPDATE", "records", "r1")]));
     let r = s.take("/records/get");
     s.reply(r.id, 501, failure(501, "Not Implemented"), None);

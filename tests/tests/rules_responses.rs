@@ -8,15 +8,7 @@ use unicat_tests::script::{envelope, failure, record, with_asset, Script};
 #[test]
 fn rule_2_envelope_result_data_and_files() {
     let mut s = Script::connected(1, 1, json!({}), |c| c);
-    let call = s
-        .client
-        .call(
-            s.now,
-            "/records/excel/children",
-            Some(json!({"record": "r1"})),
-            CallOptions::default(),
-        )
-        .unwrap();
+    let call = s.call("/records/excel/children", json!({"record": "r1"}));
     let r = s.take("/records/excel/children");
     s.reply(
         r.id,
@@ -48,15 +40,7 @@ fn rule_2_bodies_that_are_not_json_or_cut_short_are_typed_errors() {
         (b"", "cut short"),
     ];
     for (body, detail) in cases {
-        let call = s
-            .client
-            .call(
-                s.now,
-                "/records/update",
-                Some(json!({"record": "r1"})),
-                CallOptions::default(),
-            )
-            .unwrap();
+        let call = s.call("/records/update", json!({"record": "r1"}));
         let r = s.take("/records/update");
         s.reply_bytes(r.id, 200, body);
         match s.result(call) {
@@ -76,15 +60,7 @@ fn rule_2_bodies_that_are_not_json_or_cut_short_are_typed_errors() {
 #[test]
 fn rule_2_success_false_keeps_code_message_and_info() {
     let mut s = Script::connected(1, 1, json!({}), |c| c);
-    let call = s
-        .client
-        .call(
-            s.now,
-            "/backups/restore",
-            Some(json!({"version": 3})),
-            CallOptions::default(),
-        )
-        .unwrap();
+    let call = s.call("/backups/restore", json!({"version": 3}));
     let r = s.take("/backups/restore");
     let body = json!({"success": false, "result": {"code": 1003, "message": "Process error", "info": {"process": "restore"}}, "data": {}});
     s.reply(r.id, 422, body, None);
@@ -102,15 +78,7 @@ fn rule_2_success_false_keeps_code_message_and_info() {
 #[test]
 fn rule_2_jwt_from_the_authorization_header_and_dropped_on_www_authenticate() {
     let mut s = Script::connected(1, 1, json!({}), |c| c);
-    let _ = s
-        .client
-        .call(
-            s.now,
-            "/records/get",
-            Some(json!({"record": "r1"})),
-            CallOptions::default(),
-        )
-        .unwrap();
+    let _ = s.call("/records/get", json!({"record": "r1"}));
     let r = s.take("/records/get");
     s.reply(r.id, 200, envelope(json!({}), json!({})), Some("jwt-2"));
     assert!(s.events.contains(&Event::TokenRefreshed));

@@ -37,15 +37,7 @@ fn rule_8_reads_are_retried_with_backoff_mutations_never() {
     assert!(s.now - t0 >= Duration::from_millis(12_700));
 
     for status in [500, 502, 504] {
-        let call = s
-            .client
-            .call(
-                s.now,
-                "/records/update",
-                Some(json!({"record": "r1"})),
-                CallOptions::default(),
-            )
-            .unwrap();
+        let call = s.call("/records/update", json!({"record": "r1"}));
         let r = s.take("/records/update");
         s.reply(r.id, status, json!("err"), None);
         s.advance(Duration::from_secs(60));
@@ -90,15 +82,7 @@ fn rule_8_failures_that_cannot_heal_are_not_retried() {
 #[test]
 fn rule_8_a_401_re_authenticates_once_and_retries_once() {
     let mut s = Script::connected(1, 1, json!({}), |c| c.keep_api_key(true));
-    let call = s
-        .client
-        .call(
-            s.now,
-            "/records/update",
-            Some(json!({"record": "r1"})),
-            CallOptions::default(),
-        )
-        .unwrap();
+    let call = s.call("/records/update", json!({"record": "r1"}));
     let r = s.take("/records/update");
     s.reply(r.id, 401, failure(401, "Permission denied"), None);
     let auth = s.take("/auth");
