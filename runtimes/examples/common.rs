@@ -433,7 +433,7 @@ impl<'a> Feed<'a> {
     /// and file references among the feed's fields name (whether that exists decides between
     /// the gid and empty). Lists are not resolved, as in the SDK. Nothing is asked for twice:
     /// fetch what this gives and ask again until it is empty.
-    pub fn wanted(&mut self, record: &unicat_core::view::Record<'_>) -> unicat_core::view::Wanted {
+    fn wanted(&mut self, record: &unicat_core::view::Record<'_>) -> unicat_core::view::Wanted {
         use unicat_core::view::{Reference, Typed, Wanted};
         let mut wanted = Wanted::default();
         match record.definition() {
@@ -470,8 +470,29 @@ impl<'a> Feed<'a> {
         wanted
     }
 
+    /// Writes the row of the record `gid` as `store` holds it, when the store holds all the
+    /// row needs; otherwise what to fetch first (each gid is asked for once, so a reference the
+    /// server does not know is written empty on the next try). A record gone from the store
+    /// (deleted while the walk went on) writes no row.
+    pub fn write_or_want(
+        &mut self,
+        store: &unicat_core::store::Store,
+        gid: &str,
+    ) -> Result<Option<unicat_core::view::Wanted>, FeedError> {
+        let Some(record) = store.view().record(gid) else {
+            log::debug!("record {gid} left the store before its row was written");
+            return Ok(None);
+        };
+        let wanted = self.wanted(&record);
+        if wanted.is_empty() {
+            self.write(&record)?;
+            return Ok(None);
+        }
+        Ok(Some(wanted))
+    }
+
     /// Writes `record`'s row, unless `--definition` leaves it out; whether it did.
-    pub fn write(&mut self, record: &unicat_core::view::Record<'_>) -> Result<bool, FeedError> {
+    fn write(&mut self, record: &unicat_core::view::Record<'_>) -> Result<bool, FeedError> {
         let definition = record
             .definition()
             .and_then(|d| d.held())

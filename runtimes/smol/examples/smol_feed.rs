@@ -62,19 +62,12 @@ async fn write(
 ) -> Result<(), FeedError> {
     // The walk's item reads the snapshot of its page; each fetch makes a newer one.
     let mut store = held.store().clone();
-    loop {
-        let Some(record) = store.view().record(held.key()) else {
-            return Ok(());
-        };
-        let wanted = feed.wanted(&record);
-        if wanted.is_empty() {
-            feed.write(&record)?;
-            return Ok(());
-        }
+    while let Some(wanted) = feed.write_or_want(&store, held.key())? {
         let gone = api.get_wanted(&wanted).await?;
         if !gone.is_empty() {
             log::debug!("not on the server, written as missing: {gone:?}");
         }
         store = api.store();
     }
+    Ok(())
 }
