@@ -193,6 +193,50 @@ pub fn walkers_ride_out_bursts_of_server_errors<H: UnicatHandle + Reader>() {
     );
 }
 
+/// The walkers ride out a reset of every connection and a server restart (connections
+/// refused for 400 ms) that land just before their first call: the calls only read, so
+/// the client retries them through the refusals, and the walks end as they would have.
+pub fn walkers_ride_out_a_reset_and_a_restart<H: UnicatHandle + Reader>() {
+    let server = server(150);
+    let control = server.control();
+    control.plant_children(101).unwrap();
+    let options = Options {
+        configure: Some(|c| {
+            c.retry(unicat_core::client::RetryPolicy {
+                retries: 7,
+                initial: Duration::from_millis(50),
+                max: Duration::from_millis(200),
+            })
+        }),
+        ..Options::default()
+    };
+    let h: H = connected(&server, options);
+    let clean = keys(h.tree(false).0);
+
+    assert!(
+        control.reset_transports() > 0,
+        "the client's connections were reset"
+    );
+    assert_eq!(keys(h.tree(false).0), clean, "after a reset");
+
+    control.restart(Duration::from_millis(400));
+    let addr = server
+        .url()
+        .trim_start_matches("http://")
+        .parse::<std::net::SocketAddr>()
+        .expect("the dev server's address");
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never went down"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(keys(h.tree(false).0), clean, "through a restart");
+    assert_eq!(keys(h.modules()), ["erp-connector"]);
+}
+
 /// The get-or-fetch helpers fetch only what is not held, keep the order asked for, and say
 /// when the server does not know a key.
 pub fn get_or_fetch_helpers<H: UnicatHandle + Reader>() {

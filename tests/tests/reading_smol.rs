@@ -38,3 +38,8 @@ fn asset_helpers() {
 fn walkers_ride_out_bursts_of_server_errors() {
     reading::walkers_ride_out_bursts_of_server_errors::<Smol>()
 }
+
+#[test]
+fn walkers_ride_out_a_reset_and_a_restart() {
+    reading::walkers_ride_out_a_reset_and_a_restart::<Smol>()
+}
