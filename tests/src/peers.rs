@@ -58,6 +58,8 @@ pub fn run_python(args: &[&str], deadline: Duration) -> String {
     };
     let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
     let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    // Only the script is named: the other arguments may hold the dev server's API key.
+    let script = args.first().copied().unwrap_or_default();
     let start = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -66,7 +68,7 @@ pub fn run_python(args: &[&str], deadline: Duration) -> String {
         if start.elapsed() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("python {args:?} did not finish within {deadline:?}");
+            panic!("python {script} did not finish within {deadline:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -74,7 +76,7 @@ pub fn run_python(args: &[&str], deadline: Duration) -> String {
     let stderr = stderr.join().expect("stderr reader");
     assert!(
         status.success(),
-        "python {args:?} failed ({status}):\n{stderr}"
+        "python {script} failed ({status}):\n{stderr}"
     );
     stdout
 }
