@@ -1191,11 +1191,19 @@ impl Recorder {
         if let Command::Connect { api_key } = command {
             self.note_api_key(api_key);
         }
+        let mut cmd = CommandRecord::new(command);
+        // An application may authenticate through `call("/auth", {"api_key": …})` itself:
+        // the key is learnt before the line is written, as the request line's is.
+        if let CommandRecord::Call {
+            body: Some(body), ..
+        } = &mut cmd
+        {
+            if let Some(Value::String(key)) = body.get_mut("api_key") {
+                *key = self.placeholder(key, Kind::ApiKey);
+            }
+        }
         let at_us = self.at(now);
-        self.push(&Line::Cmd {
-            at_us,
-            cmd: CommandRecord::new(command),
-        });
+        self.push(&Line::Cmd { at_us, cmd });
     }
 
     /// A polling request or an upgrade names the session in its query; recording may have
@@ -1354,9 +1362,6 @@ impl<M: Recordable> Recording<M> {
     ) -> Result<Option<CallId>, CommandError> {
         self.now = self.now.max(now);
         if let Some(r) = self.recorder.as_mut() {
-            if let Command::Connect { api_key } = &command {
-                r.note_api_key(api_key);
-            }
             r.command(self.now, &command);
         }
         let result = self.machine.execute(now, command);
@@ -1539,6 +1544,31 @@ mod tests {
         assert!(lines.iter().any(|l| l.starts_with("{\"out\"")), "{lines:?}");
         assert!(lines.iter().all(|l| !l.contains("key-that-must-not-show")));
         assert_eq!(rec.machine().config().project(), "p1");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_methods)]
+    fn an_api_key_in_a_call_body_never_reaches_the_log() {
+        let cfg = ClientConfig::new("http://unicat.test", "p1").unwrap();
+        let now = Instant::now();
+        let mut rec = Recording::paused(Client::new(cfg, now));
+        rec.start();
+        let body = serde_json::json!({"api_key": "key-sent-by-hand-123"});
+        let _ = rec.execute(
+            now,
+            Command::Call {
+                endpoint: "/auth".into(),
+                body: Some(body),
+                safe: false,
+            },
+        );
+        while rec.poll_output().is_some() {}
+        let lines: Vec<String> = std::iter::from_fn(|| rec.poll_record()).collect();
+        assert!(lines.iter().any(|l| l.contains("\"cmd\"")), "{lines:?}");
+        assert!(
+            lines.iter().all(|l| !l.contains("key-sent-by-hand-123")),
+            "{lines:?}"
+        );
     }
 
     #[test]
