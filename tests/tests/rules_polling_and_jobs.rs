@@ -95,6 +95,16 @@ fn rule_7_track_job_until_done_rejected_or_timeout() {
 }
 
 #[test]
+fn rule_7_two_commands_following_one_job_both_get_its_result() {
+    let mut s = Script::connected(10, 10, json!({}), |c| c);
+    let first = s.client.track_job(s.now, "t1", None).unwrap();
+    let second = s.client.track_job(s.now, "t1", None).unwrap();
+    s.push(json!([{"type": "cc", "cursor": 11, "action": "UPDATE", "data_type": "jobs", "data_key": "t1", "data": {"project_gid": "p1", "job": "backup_project", "status": "done", "info": {}}}]));
+    assert!(matches!(s.result(first), Some(Ok(v)) if v["status"] == "done"));
+    assert!(matches!(s.result(second), Some(Ok(v)) if v["status"] == "done"));
+}
+
+#[test]
 fn rule_7_track_job_polls_sync_get_while_the_socket_is_down() {
     let mut s = Script::new(|c| c.live_sync(false));
     let _ = s.authenticate(10, 10, json!({}));

@@ -29,23 +29,14 @@ impl From<Timer> for usize {
     }
 }
 
-/// A job followed for a command.
-#[derive(Debug)]
-struct Tracked {
-    /// The command.
-    command: CallId,
-    /// When it gives up, if ever: the key of its entry in the deadlines.
-    deadline: Option<Instant>,
-}
-
 /// The jobs followed, and what is known of jobs lately.
 #[derive(Debug)]
 pub(super) struct Jobs {
-    /// The jobs followed, by token. Tracking a token again replaces the command that followed
-    /// it.
-    tracked: BTreeMap<String, Tracked>,
-    /// The same jobs' deadlines, earliest first, for the timer.
-    deadlines: BTreeSet<(Instant, String)>,
+    /// The jobs followed, by token and the command following it (two commands may follow one
+    /// job; each gets its result), with when each gives up, if ever.
+    tracked: BTreeMap<(String, CallId), Option<Instant>>,
+    /// The same commands' deadlines, earliest first, for the timer.
+    deadlines: BTreeSet<(Instant, String, CallId)>,
     /// The latest progress reported, tracked or not, oldest first and bounded.
     recent: VecDeque<(String, JobInfo)>,
     /// The poll.
@@ -80,22 +71,27 @@ impl Jobs {
                 return Some(result);
             }
         }
-        self.untrack(token);
         if let Some(at) = deadline {
-            self.deadlines.insert((at, token.to_string()));
+            self.deadlines.insert((at, token.to_string(), command));
         }
-        self.tracked
-            .insert(token.to_string(), Tracked { command, deadline });
+        self.tracked.insert((token.to_string(), command), deadline);
         None
     }
 
-    /// Job `token` progressed: the command following it and its result, if that finished it.
+    /// Job `token` progressed: the commands following it and its result, if that finished it.
     pub(super) fn progress(
         &mut self,
         token: &str,
         job: &JobInfo,
-    ) -> Option<(CallId, Result<Value, CallError>)> {
-        let finished = job_result(job).and_then(|result| Some((self.untrack(token)?, result)));
+    ) -> Vec<(CallId, Result<Value, CallError>)> {
+        let finished = match job_result(job) {
+            Some(result) => self
+                .untrack(token)
+                .into_iter()
+                .map(|command| (command, result.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
         if self.recent.len() >= RECENT_JOBS {
             self.recent.pop_front();
         }
@@ -103,29 +99,37 @@ impl Jobs {
         finished
     }
 
-    /// Stops following `token`: the command that followed it.
-    fn untrack(&mut self, token: &str) -> Option<CallId> {
-        let tracked = self.tracked.remove(token)?;
-        if let Some(at) = tracked.deadline {
-            self.deadlines.remove(&(at, token.to_string()));
-        }
-        Some(tracked.command)
+    /// Stops following `token`: the commands that followed it.
+    fn untrack(&mut self, token: &str) -> Vec<CallId> {
+        let keys: Vec<(String, CallId)> = self
+            .tracked
+            .range((token.to_string(), CallId(0))..)
+            .take_while(|((t, _), _)| t == token)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|(token, command)| {
+                if let Some(at) = self.tracked.remove(&(token.clone(), command))? {
+                    self.deadlines.remove(&(at, token, command));
+                }
+                Some(command)
+            })
+            .collect()
     }
 
-    /// The commands whose jobs ran out of time at `now`, no longer followed, by token.
+    /// The commands whose jobs ran out of time at `now`, no longer followed, earliest first.
     pub(super) fn expired(&mut self, now: Instant) -> Vec<CallId> {
-        let mut tokens = BTreeSet::new();
-        while let Some((at, token)) = self.deadlines.first() {
+        let mut out = Vec::new();
+        while let Some((at, _, _)) = self.deadlines.first() {
             if *at > now {
                 break;
             }
-            tokens.insert(token.clone());
-            self.deadlines.pop_first();
+            if let Some((_, token, command)) = self.deadlines.pop_first() {
+                self.tracked.remove(&(token, command));
+                out.push(command);
+            }
         }
-        tokens
-            .into_iter()
-            .filter_map(|t| self.tracked.remove(&t).map(|j| j.command))
-            .collect()
+        out
     }
 
     /// Whether the poll is due at `now`; it stops until scheduled again.
@@ -147,7 +151,7 @@ impl Jobs {
 
     /// The poll or the earliest deadline.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
-        let deadline = self.deadlines.first().map(|(at, _)| *at);
+        let deadline = self.deadlines.first().map(|(at, _, _)| *at);
         earliest(self.timers.next(), deadline)
     }
 
@@ -155,8 +159,8 @@ impl Jobs {
     pub(super) fn close(&mut self) -> Vec<CallId> {
         self.deadlines.clear();
         std::mem::take(&mut self.tracked)
-            .into_values()
-            .map(|j| j.command)
+            .into_keys()
+            .map(|(_, command)| command)
             .collect()
     }
 }
@@ -202,8 +206,9 @@ mod tests {
     fn a_job_is_followed_until_done_and_its_progress_before_does_not_finish_it() {
         let (mut jobs, _) = jobs();
         assert_eq!(jobs.track("t1", CallId(1), None), None);
-        assert_eq!(jobs.progress("t1", &job("processing", json!({}))), None);
-        let (command, result) = jobs.progress("t1", &job("done", json!({"n": 3}))).unwrap();
+        assert_eq!(jobs.progress("t1", &job("processing", json!({}))), []);
+        let [(command, result)] =
+            <[_; 1]>::try_from(jobs.progress("t1", &job("done", json!({"n": 3})))).unwrap();
         assert_eq!(command, CallId(1));
         assert_eq!(
             result.unwrap(),
@@ -211,18 +216,15 @@ mod tests {
         );
         assert!(!jobs.any());
         // Done again: nobody follows it any more.
-        assert_eq!(jobs.progress("t1", &job("done", json!({}))), None);
+        assert_eq!(jobs.progress("t1", &job("done", json!({}))), []);
     }
 
     #[test]
     fn rejected_or_done_with_an_error_fails_and_a_job_already_done_answers_at_once() {
         let (mut jobs, _) = jobs();
-        assert_eq!(jobs.progress("t1", &job("rejected", json!({}))), None);
-        assert_eq!(
-            jobs.progress("t2", &job("done", json!({"error": "x"}))),
-            None
-        );
-        assert_eq!(jobs.progress("t3", &job("done", json!({}))), None);
+        assert_eq!(jobs.progress("t1", &job("rejected", json!({}))), []);
+        assert_eq!(jobs.progress("t2", &job("done", json!({"error": "x"}))), []);
+        assert_eq!(jobs.progress("t3", &job("done", json!({}))), []);
         assert!(matches!(
             jobs.track("t1", CallId(1), None),
             Some(Err(CallError::JobFailed { .. }))
@@ -239,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn jobs_out_of_time_finish_by_token_and_a_job_tracked_again_keeps_only_its_new_deadline() {
+    fn jobs_out_of_time_finish_each_and_a_job_tracked_twice_answers_both() {
         let (mut jobs, t0) = jobs();
         let s = Duration::from_secs;
         jobs.track("b", CallId(1), Some(t0 + s(5)));
@@ -247,11 +249,25 @@ mod tests {
         jobs.track("c", CallId(3), Some(t0 + s(2)));
         jobs.track("c", CallId(4), Some(t0 + s(20)));
         jobs.track("d", CallId(5), None);
-        assert_eq!(jobs.next_deadline(), Some(t0 + s(5)));
-        assert_eq!(jobs.expired(t0 + s(4)), []);
-        assert_eq!(jobs.expired(t0 + s(10)), [CallId(2), CallId(1)]);
+        assert_eq!(jobs.next_deadline(), Some(t0 + s(2)));
+        assert_eq!(
+            jobs.expired(t0 + s(4)),
+            [CallId(3)],
+            "the first follower of c ran out"
+        );
+        assert_eq!(jobs.expired(t0 + s(10)), [CallId(1), CallId(2)]);
         assert_eq!(jobs.next_deadline(), Some(t0 + s(20)));
-        jobs.progress("c", &job("done", json!({})));
+        jobs.track("c", CallId(6), None);
+        let done: Vec<CallId> = jobs
+            .progress("c", &job("done", json!({})))
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(
+            done,
+            [CallId(4), CallId(6)],
+            "both followers of c are answered"
+        );
         assert_eq!(
             jobs.next_deadline(),
             None,

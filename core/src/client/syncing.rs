@@ -71,7 +71,7 @@ impl Client {
 
     /// A job progressed: the command following it finishes if that finished it.
     fn on_job(&mut self, token: String, job: JobInfo) {
-        if let Some((call, result)) = self.jobs.progress(&token, &job) {
+        for (call, result) in self.jobs.progress(&token, &job) {
             self.finish(call, result);
         }
         self.event(Event::Job { token, job });
