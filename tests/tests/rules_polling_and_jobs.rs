@@ -51,6 +51,29 @@ fn rule_7_sync_now_pages_while_the_server_warns() {
 }
 
 #[test]
+fn rule_7_a_page_that_warns_of_more_but_brings_nothing_new_is_the_last() {
+    // Asking again from the same cursors would bring the same page, for ever.
+    let mut s = Script::new(|c| c.live_sync(false));
+    let _ = s.authenticate(10, 10, held(&[("r1", 1.0)]));
+    // An empty page, then a page of nothing past the cursors.
+    for page in [json!([]), json!([item("p1", 9, "UPDATE", "records", "r1")])] {
+        let call = s.client.sync_now(s.now).unwrap();
+        let p = s.take("/sync/get");
+        s.reply(
+            p.id,
+            200,
+            envelope(json!({"sync": page, "warning": "more"}), json!({})),
+            None,
+        );
+        assert!(!s.has("/sync/get"), "not asked again");
+        assert_eq!(
+            s.result(call),
+            Some(&Ok(json!({"cc.cursor": 10, "cursor": 10})))
+        );
+    }
+}
+
+#[test]
 fn rule_7_sync_cursors_reports_the_servers_without_moving_ours() {
     let mut s = Script::connected(10, 20, json!({}), |c| c);
     let call = s.client.sync_cursors(s.now).unwrap();

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use crate::api::{self, ApiError, CallError};
 use crate::session::SessionState;
 use crate::store::{DataType, Object};
+use crate::sync::Family;
 use crate::timer::after;
 
 use super::calls::{Call, Load, Purpose};
@@ -231,12 +232,28 @@ impl Client {
 
     /// A `/sync/get` page: its items applied, and the next page asked for if there is more.
     fn on_sync_page(&mut self, id: Option<CallId>, resp: api::Response) {
-        let more = resp.result.contains_key("warning");
         let items = resp
             .sync
             .as_deref()
             .and_then(|raw| items_of(raw.get()))
             .unwrap_or_default();
+        // A page that says there is more but brings nothing past the cursors would be asked
+        // for again from the same cursors, for ever: it is the last.
+        let (cc, project) = (self.store.cc_cursor(), self.store.cursor());
+        let fresh = items.iter().any(|i| {
+            i.cursor
+                > match i.family {
+                    Family::Cc => cc,
+                    Family::Project => project,
+                }
+        });
+        let more = resp.result.contains_key("warning") && fresh;
+        if resp.result.contains_key("warning") && !fresh {
+            crate::log!(
+                warn,
+                "/sync/get said there is more but sent nothing new; not asking again"
+            );
+        }
         self.merge(resp.data, None);
         self.apply_sync(items);
         if let Some(id) = id {
