@@ -13,7 +13,7 @@ use unicat_core::client::Event;
 
 fn main() {
     common::init_logging();
-    let args = match common::watch_args(std::env::args()) {
+    let args = match common::utf8_args().and_then(|a| common::watch_args(a.into_iter())) {
         Ok(a) => a,
         Err(e) => {
             log::error!("{e}");

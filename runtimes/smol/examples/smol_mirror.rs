@@ -16,7 +16,7 @@ use unicat_smol::UnicatApi;
 
 fn main() {
     common::init_logging();
-    let args = match common::mirror_args(std::env::args()) {
+    let args = match common::utf8_args().and_then(|a| common::mirror_args(a.into_iter())) {
         Ok(a) => a,
         Err(e) => {
             log::error!("{e}");

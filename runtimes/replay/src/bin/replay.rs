@@ -26,36 +26,37 @@ fn main() -> ExitCode {
     let mut file = None;
     let mut store_out = None;
     let mut mode = Mode::Strict;
-    let mut args = std::env::args().skip(1);
+    // Arguments are read as the OS gives them: a log's path need not be UTF-8.
+    let mut args = std::env::args_os().skip(1);
     while let Some(a) = args.next() {
-        match a.as_str() {
-            "-h" | "--help" => {
+        match a.to_str() {
+            Some("-h" | "--help") => {
                 say(&mut stdout, USAGE);
                 return ExitCode::SUCCESS;
             }
-            "--lenient" => mode = Mode::Lenient,
-            "--store-out" => match args.next() {
-                Some(f) => store_out = Some(f),
+            Some("--lenient") => mode = Mode::Lenient,
+            Some("--store-out") => match args.next() {
+                Some(f) => store_out = Some(std::path::PathBuf::from(f)),
                 None => {
                     say(&mut stderr, "--store-out needs a file");
                     return ExitCode::from(2);
                 }
             },
-            other if other.starts_with('-') => {
+            Some(other) if other.starts_with('-') => {
                 say(&mut stderr, &format!("unknown option {other}\n\n{USAGE}"));
                 return ExitCode::from(2);
             }
-            other => file = Some(other.to_string()),
+            _ => file = Some(std::path::PathBuf::from(a)),
         }
     }
     let Some(file) = file else {
         say(&mut stderr, USAGE);
         return ExitCode::from(2);
     };
-    let log = match Log::open(std::path::Path::new(&file)) {
+    let log = match Log::open(&file) {
         Ok(l) => l,
         Err(e) => {
-            say(&mut stderr, &format!("{file}: {e}"));
+            say(&mut stderr, &format!("{}: {e}", file.display()));
             return ExitCode::from(2);
         }
     };
@@ -64,7 +65,8 @@ fn main() -> ExitCode {
             say(
                 &mut stdout,
                 &format!(
-                    "{file}: replayed {} steps, {} outputs{}; cursors {}/{}",
+                    "{}: replayed {} steps, {} outputs{}; cursors {}/{}",
+                    file.display(),
                     outcome.steps,
                     outcome.outputs,
                     if mode == Mode::Lenient {
@@ -78,14 +80,14 @@ fn main() -> ExitCode {
             );
             if let Some(out) = store_out {
                 if let Err(e) = std::fs::write(&out, outcome.store.to_json()) {
-                    say(&mut stderr, &format!("{out}: {e}"));
+                    say(&mut stderr, &format!("{}: {e}", out.display()));
                     return ExitCode::from(2);
                 }
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            say(&mut stderr, &format!("{file}: {e}"));
+            say(&mut stderr, &format!("{}: {e}", file.display()));
             ExitCode::from(match e {
                 unicat_replay::ReplayError::Divergence { .. } => 1,
                 _ => 2,
