@@ -114,6 +114,19 @@ fn is_local(host: &str) -> bool {
     }
 }
 
+/// The `public_url` of a DAM result (publish or transform), or why there is none.
+pub fn public_url(result: &serde_json::Value) -> Result<String, crate::api::CallError> {
+    result
+        .get("public_url")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| crate::api::CallError::InvalidResponse {
+            status: 200,
+            detail: "the DAM result has no public_url".into(),
+            excerpt: String::new(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

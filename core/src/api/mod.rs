@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::error::{CommandError, TransportError};
 use crate::store::{DataType, Object};
 
-pub use media::MediaHosts;
+pub use media::{public_url, MediaHosts};
 pub use transform::{ImageType, Pad, Resize, Transform};
 
 /// Transform options for `Client::transform`, in order (what [`Transform::options`] gives).

@@ -39,19 +39,9 @@ impl Client {
 
     /// The DAM call of a download answered with the public URL: is a fresh copy there?
     pub(super) fn on_dam(&mut self, d: Download, result: &Map<String, Value>) {
-        let Some(url) = result
-            .get("public_url")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
-            return self.finish(
-                d.command,
-                Err(CallError::InvalidResponse {
-                    status: 200,
-                    detail: "the DAM result has no public_url".into(),
-                    excerpt: String::new(),
-                }),
-            );
+        let url = match api::public_url(&Value::Object(result.clone())) {
+            Ok(url) => url,
+            Err(e) => return self.finish(d.command, Err(e)),
         };
         if let Err(reason) = self.cfg.media_hosts.check(&url, &self.cfg.urls.host()) {
             crate::log!(warn, "refused media URL: {reason}");

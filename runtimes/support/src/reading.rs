@@ -330,7 +330,7 @@ macro_rules! reading_methods {
                 return Ok(None);
             }
             let result = self.publish(asset.gid()) $($await)* ?;
-            Ok($crate::reading::public_url(&result))
+            Ok(Some(unicat_core::api::public_url(&result)?))
         }
 
         /// Publishes a transformed asset (`asset.publish_transformed(transform)`); returns its
@@ -346,7 +346,7 @@ macro_rules! reading_methods {
                 return Ok(None);
             }
             let result = self.transform(asset.gid(), transform.options()) $($await)* ?;
-            Ok($crate::reading::public_url(&result))
+            Ok(Some(unicat_core::api::public_url(&result)?))
         }
 
         /// Downloads an asset into the asset folder (`asset.download(pathname)`), kept when the
@@ -418,14 +418,6 @@ pub fn still_wanted(
         }
     }
     left
-}
-
-/// The `public_url` of a publish or transform result.
-pub fn public_url(result: &serde_json::Value) -> Option<String> {
-    result
-        .get("public_url")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_owned)
 }
 
 /// Whether a walker is over after handing out `item`: at its end, and after any error but an
