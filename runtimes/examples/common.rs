@@ -455,19 +455,14 @@ impl<'a> Feed<'a> {
                 _ => {}
             }
         }
-        let asked = &mut self.asked;
-        for (gids, seen) in [
-            (&mut wanted.records, &mut asked.records),
-            (&mut wanted.assets, &mut asked.assets),
-            (&mut wanted.definitions, &mut asked.definitions),
-            (&mut wanted.classes, &mut asked.classes),
-            (&mut wanted.fields, &mut asked.fields),
-            (&mut wanted.layouts, &mut asked.layouts),
-        ] {
-            gids.retain(|g| !seen.contains(g));
-            seen.extend(gids.iter().cloned());
+        let mut fresh = unicat_core::view::Wanted::default();
+        for (data_type, gid) in wanted.iter() {
+            if !self.asked.contains(data_type, gid) {
+                self.asked.add(data_type, gid);
+                fresh.add(data_type, gid);
+            }
         }
-        wanted
+        fresh
     }
 
     /// Writes the row of the record `gid` as `store` holds it, when the store holds all the

@@ -239,6 +239,50 @@ impl Wanted {
         set.insert(gid.to_owned());
     }
 
+    /// Each set with its data type.
+    fn sets(&self) -> [(DataType, &BTreeSet<String>); 6] {
+        [
+            (DataType::Records, &self.records),
+            (DataType::Assets, &self.assets),
+            (DataType::Definitions, &self.definitions),
+            (DataType::Classes, &self.classes),
+            (DataType::Fields, &self.fields),
+            (DataType::Layouts, &self.layouts),
+        ]
+    }
+
+    /// Every wanted gid with its data type.
+    pub fn iter(&self) -> impl Iterator<Item = (DataType, &str)> {
+        self.sets()
+            .into_iter()
+            .flat_map(|(t, gids)| gids.iter().map(move |g| (t, g.as_str())))
+    }
+
+    /// Whether this gid of `data_type` is wanted.
+    pub fn contains(&self, data_type: DataType, gid: &str) -> bool {
+        self.sets()
+            .into_iter()
+            .any(|(t, gids)| t == data_type && gids.contains(gid))
+    }
+
+    /// What of this `store` does not hold.
+    ///
+    /// ```
+    /// use unicat_core::store::{DataType, Store};
+    /// use unicat_core::view::Wanted;
+    ///
+    /// let mut wanted = Wanted::default();
+    /// wanted.add(DataType::Records, "r1");
+    /// assert_eq!(wanted.missing_from(&Store::default()), wanted);
+    /// ```
+    pub fn missing_from(&self, store: &Store) -> Wanted {
+        let mut left = Wanted::default();
+        for (t, gid) in self.iter().filter(|(t, g)| !store.contains(*t, g)) {
+            left.add(t, gid);
+        }
+        left
+    }
+
     /// Nothing is wanted.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()

@@ -203,7 +203,7 @@ macro_rules! reading_methods {
             self.collect_walk(Get::<Classes>::new(wanted.classes.iter().cloned(), false)) $($await)* ?;
             self.collect_walk(Get::<Fields>::new(wanted.fields.iter().cloned(), false)) $($await)* ?;
             self.collect_walk(Get::<Layouts>::new(wanted.layouts.iter().cloned(), false)) $($await)* ?;
-            Ok($crate::reading::still_wanted(&self.store(), wanted))
+            Ok(wanted.missing_from(&self.store()))
         }
 
         /// The record tree, depth first in the SDK's order, with the children in `channel`
@@ -395,29 +395,6 @@ pub fn held_all<K: unicat_core::view::Kind>(
     let keys: Vec<String> = store.map(K::DATA_TYPE).keys().map(str::to_owned).collect();
     keys.into_iter()
         .filter_map(move |k| unicat_core::view::Held::new(store.clone(), &k))
-}
-
-/// What of `wanted` `store` still does not hold.
-pub fn still_wanted(
-    store: &unicat_core::store::Store,
-    wanted: &unicat_core::view::Wanted,
-) -> unicat_core::view::Wanted {
-    use unicat_core::store::DataType;
-    let mut left = unicat_core::view::Wanted::default();
-    let sets = [
-        (DataType::Records, &wanted.records),
-        (DataType::Assets, &wanted.assets),
-        (DataType::Definitions, &wanted.definitions),
-        (DataType::Classes, &wanted.classes),
-        (DataType::Fields, &wanted.fields),
-        (DataType::Layouts, &wanted.layouts),
-    ];
-    for (data_type, gids) in sets {
-        for gid in gids.iter().filter(|g| !store.contains(data_type, g)) {
-            left.add(data_type, gid);
-        }
-    }
-    left
 }
 
 /// Whether a walker is over after handing out `item`: at its end, and after any error but an
