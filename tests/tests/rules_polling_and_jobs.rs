@@ -74,6 +74,30 @@ fn rule_7_a_page_that_warns_of_more_but_brings_nothing_new_is_the_last() {
 }
 
 #[test]
+fn too_many_items_under_a_load_without_live_sync_open_no_socket() {
+    // The job poll's page lands while /init is out: the held items overflow. Live sync is
+    // off, so there is no connection to restart: the items are dropped, and nothing opens a
+    // socket behind the application's back.
+    let mut s = Script::new(|c| c.live_sync(false).max_held_sync_items(2));
+    let _ = s.authenticate(10, 10, held(&[("r1", 1.0)]));
+    let _ = s.client.track_job(s.now, "t1", None).unwrap();
+    let _ = s.client.init(s.now).unwrap();
+    let _init = s.take("/init");
+    s.advance_until(10, |s| s.has("/sync/get"));
+    let p = s.take("/sync/get");
+    let items: Vec<_> = (11..14)
+        .map(|c| item("p1", c, "UPDATE", "records", "r1"))
+        .collect();
+    s.reply(p.id, 200, envelope(json!({"sync": items}), json!({})), None);
+    s.advance(std::time::Duration::from_secs(30));
+    assert!(
+        s.ws.is_none() && s.ws_opening.is_empty(),
+        "no socket was opened"
+    );
+    assert_eq!(s.client.health(), unicat_core::client::Health::Idle);
+}
+
+#[test]
 fn rule_7_sync_cursors_reports_the_servers_without_moving_ours() {
     let mut s = Script::connected(10, 20, json!({}), |c| c);
     let call = s.client.sync_cursors(s.now).unwrap();

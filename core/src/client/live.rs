@@ -134,6 +134,11 @@ impl Live {
         self.started = live_sync;
     }
 
+    /// Whether live sync runs: started by `connect` and not stopped since.
+    pub(super) fn is_running(&self) -> bool {
+        self.started && self.stopped.is_none()
+    }
+
     /// Whether live sync stopped.
     pub(super) fn is_stopped(&self) -> bool {
         self.stopped.is_some()

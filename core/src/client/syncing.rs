@@ -22,19 +22,21 @@ impl Client {
         self.store.set_cursors(cc, project);
     }
 
-    /// Applies sync items, or drops them and reconnects when a load holds too many back.
+    /// Applies sync items, or drops them (and reconnects, when live sync runs) when a load
+    /// holds too many back.
     pub(super) fn apply_sync(&mut self, items: Vec<SyncItem>) {
         let limit = self.cfg.max_held_sync_items;
         if self.sync.loading() && self.sync.held_back_len().saturating_add(items.len()) > limit {
             // A load that never lands must not hold items without end: drop them and start
-            // again from the applied cursors, from which the server sends them once more.
-            crate::log!(
-                warn,
-                "too many sync items while a load is out; reconnecting"
-            );
+            // again from the applied cursors, from which the server sends them once more. With
+            // live sync off or stopped there is no connection to restart: the next page or poll
+            // asks from the applied cursors.
+            crate::log!(warn, "too many sync items while a load is out; dropped");
             self.sync.drop_held_back();
-            self.fail_attempt(Cause::Overflow { limit });
-            self.drain_session();
+            if self.live.is_running() {
+                self.fail_attempt(Cause::Overflow { limit });
+                self.drain_session();
+            }
             return;
         }
         let mut effects = Vec::new();
