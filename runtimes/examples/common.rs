@@ -524,3 +524,13 @@ impl<'a> Feed<'a> {
         Ok(self.rows)
     }
 }
+
+/// The first seeded record of the embedded dev server, for the demos.
+pub fn first_record(server: &unicat_devserver::DevServer) -> Result<String, String> {
+    server
+        .control()
+        .record_gids(1)
+        .into_iter()
+        .next()
+        .ok_or_else(|| "the dev server holds no record".to_string())
+}

@@ -45,12 +45,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64() * 1e3
     ));
 
-    let gid = server
-        .control()
-        .record_gids(1)
-        .into_iter()
-        .next()
-        .ok_or("the dev server holds no record")?;
+    let gid = common::first_record(&server)?;
     api.call("/records/get", json!({"record": gid})).await?;
     let fields = ["artnr".to_string(), "price".to_string()];
     let show = |api: &UnicatApi| {
